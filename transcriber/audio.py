@@ -1,0 +1,133 @@
+"""Audio I/O with PyAV: probe an upload, and decode it as bounded 16 kHz chunks cut at quiet points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16000
+PROBE_SECONDS = 2.0
+Samples = npt.NDArray[np.float32]
+
+
+class NotAudio(Exception):
+    """The file has no decodable audio stream."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration: float
+    format: str
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+def probe(path: Path, max_seconds: float) -> AudioInfo:
+    """Open the file, decode its first seconds of audio, and find the duration.
+
+    The container's duration is trusted when present; otherwise (raw streams, some
+    Ogg and ADTS files) the audio is decoded to count samples, stopping past max_seconds.
+    """
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = _audio_stream(container)
+            info = _stream_info(container, stream)
+            limit = PROBE_SECONDS if info.duration > 0 else max_seconds + 1
+            decoded = _decode_seconds(container, stream, limit)
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError, OSError) as exc:
+        raise NotAudio(f"the file is not decodable audio ({_reason(exc)})") from exc
+    if decoded <= 0:
+        raise NotAudio("the file's audio stream holds no decodable samples")
+    duration = info.duration if info.duration > 0 else decoded
+    return AudioInfo(duration, info.format, info.codec, info.sample_rate, info.channels)
+
+
+def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    if not container.streams.audio:
+        raise NotAudio("the file has no audio stream")
+    return container.streams.audio[0]
+
+
+def _stream_info(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> AudioInfo:
+    duration = 0.0
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    codec = stream.codec_context.name if stream.codec_context else "unknown"
+    return AudioInfo(duration, container.format.name, codec, stream.rate or 0, stream.channels or 0)
+
+
+def _decode_seconds(
+    container: av.container.InputContainer, stream: av.audio.stream.AudioStream, limit: float
+) -> float:
+    seconds = 0.0
+    for frame in container.decode(stream):
+        if frame.sample_rate:
+            seconds += frame.samples / frame.sample_rate
+        if seconds > limit:
+            break
+    return seconds
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).split(":")[0].strip() if str(exc) else type(exc).__name__
+    return text[:120] or type(exc).__name__
+
+
+def decode(path: Path) -> Iterator[Samples]:
+    """Decode to mono float32 at 16 kHz, block by block; memory stays bounded by the block."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = _audio_stream(container)
+        try:
+            for frame in container.decode(stream):
+                frame.pts = None  # resampler must not choke on odd timestamps
+                yield from (_to_float(f) for f in resampler.resample(frame))
+        except av.error.InvalidDataError:
+            pass  # a truncated tail: keep what decoded, as ffmpeg does
+        yield from (_to_float(f) for f in resampler.resample(None))
+
+
+def _to_float(frame: av.AudioFrame) -> Samples:
+    return (frame.to_ndarray().reshape(-1).astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def chunks(blocks: Iterator[Samples], chunk_seconds: float, search_seconds: float = 5.0) -> Iterator[tuple[float, Samples]]:
+    """Regroup decoded blocks into (offset, samples) chunks of about chunk_seconds.
+
+    Each cut lands on the quietest 100 ms within the last search_seconds of the chunk,
+    so a word is rarely split between two chunks.
+    """
+    target = int(chunk_seconds * SAMPLE_RATE)
+    pending: list[Samples] = []
+    size, offset = 0, 0
+    for block in blocks:
+        pending.append(block)
+        size += len(block)
+        while size >= target + int(search_seconds * SAMPLE_RATE):
+            audio = np.concatenate(pending)
+            cut = quiet_cut(audio, target, int(search_seconds * SAMPLE_RATE))
+            yield offset / SAMPLE_RATE, audio[:cut]
+            offset += cut
+            pending, size = [audio[cut:]], len(audio) - cut
+    if size:
+        yield offset / SAMPLE_RATE, np.concatenate(pending)
+
+
+def quiet_cut(audio: Samples, target: int, search: int) -> int:
+    """Index near target (within the search window before it) where 100 ms of audio is quietest."""
+    frame = SAMPLE_RATE // 10
+    start = max(frame, target - search)
+    window = audio[start:target]
+    n = len(window) // frame
+    if n == 0:
+        return target
+    energy = np.square(window[: n * frame]).reshape(n, frame).mean(axis=1)
+    return start + int(np.argmin(energy)) * frame + frame // 2

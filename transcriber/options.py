@@ -1,0 +1,90 @@
+"""Job options and job ids: parsing and validation of the form fields a client sends."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from faster_whisper.tokenizer import _LANGUAGE_CODES  # the languages the Whisper tokenizer knows
+
+from transcriber.errors import BadRequest
+
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+TEXT_FIELDS = ("job_id", "language", "task", "word_timestamps", "initial_prompt", "hotwords")
+MAX_PROMPT_CHARS = 2000
+LANGUAGES = frozenset(_LANGUAGE_CODES)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    language: str | None = None
+    task: str = "transcribe"
+    word_timestamps: bool = False
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobOptions:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def check_job_id(job_id: str) -> str:
+    if not JOB_ID_RE.fullmatch(job_id):
+        raise BadRequest(
+            "job_id must be 1-128 characters of letters, digits and . _ : - starting with a letter or digit.",
+            code="invalid_job_id",
+        )
+    return job_id
+
+
+def parse_options(fields: dict[str, str], *, multilingual: bool) -> JobOptions:
+    """Validate the optional form fields; unknown values are a 400, never silently ignored."""
+    return JobOptions(
+        language=_language(fields.get("language", "").strip().lower(), multilingual),
+        task=_task(fields.get("task", "").strip().lower() or "transcribe", multilingual),
+        word_timestamps=_boolean("word_timestamps", fields.get("word_timestamps", "")),
+        initial_prompt=_prompt("initial_prompt", fields.get("initial_prompt")),
+        hotwords=_prompt("hotwords", fields.get("hotwords")),
+    )
+
+
+def _language(value: str, multilingual: bool) -> str | None:
+    if value in ("", "auto"):
+        return None
+    if value not in LANGUAGES:
+        raise BadRequest(f"language {value!r} is not an ISO 639-1 code Whisper knows.", code="invalid_language")
+    if not multilingual and value != "en":
+        raise BadRequest(
+            f"The loaded model is English-only and cannot transcribe language {value!r}.",
+            code="unsupported_language",
+        )
+    return value
+
+
+def _task(value: str, multilingual: bool) -> str:
+    if value not in ("transcribe", "translate"):
+        raise BadRequest("task must be 'transcribe' or 'translate'.", code="invalid_task")
+    if value == "translate" and not multilingual:
+        raise BadRequest("The loaded model is English-only and cannot translate.", code="unsupported_task")
+    return value
+
+
+def _boolean(name: str, value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("", "false", "0", "no"):
+        return False
+    if text in ("true", "1", "yes"):
+        return True
+    raise BadRequest(f"{name} must be true or false.", code=f"invalid_{name}")
+
+
+def _prompt(name: str, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if len(value) > MAX_PROMPT_CHARS:
+        raise BadRequest(f"{name} is longer than {MAX_PROMPT_CHARS} characters.", code=f"invalid_{name}")
+    return value

@@ -1,0 +1,67 @@
+"""Result files under <data_dir>/results/<job_id>/, written atomically so a crash leaves no half set."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from transcriber.formats import RENDERERS
+from transcriber.transcript import Transcript
+
+FORMATS = ("txt", "srt", "vtt", "json")
+
+
+def results_dir(data_dir: Path, job_id: str) -> Path:
+    return data_dir / "results" / job_id
+
+
+def result_path(data_dir: Path, job_id: str, fmt: str) -> Path:
+    return results_dir(data_dir, job_id) / f"transcript.{fmt}"
+
+
+def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
+    """Render every format into a temporary folder, fsync, then swap it into place.
+
+    Re-running a job (after a crash) replaces the previous set whole: never duplicates.
+    """
+    final = results_dir(data_dir, job_id)
+    tmp = final.parent / f".{job_id}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for fmt in FORMATS:
+        _write_synced(tmp / f"transcript.{fmt}", RENDERERS[fmt](transcript))
+    old = final.parent / f".{job_id}.old"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(final.parent)
+    return final
+
+
+def write_summary(data_dir: Path, job_id: str, text: str) -> None:
+    folder = results_dir(data_dir, job_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".summary.txt.tmp"
+    _write_synced(tmp, text if text.endswith("\n") or not text else text + "\n")
+    os.replace(tmp, folder / "summary.txt")
+
+
+def remove_results(data_dir: Path, job_id: str) -> None:
+    shutil.rmtree(results_dir(data_dir, job_id), ignore_errors=True)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,220 @@
+"""Typed settings: config.toml first, then the environment variables named in API.md on top."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from summarizer.config import SummarizerSettings, summarizer_settings_from
+
+Device = Literal["cpu", "cuda", "auto"]
+LogFormat = Literal["text", "json"]
+
+
+class SettingsError(ValueError):
+    """A config file or environment value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "0.0.0.0"  # noqa: S104 - a service is meant to be reachable; compose publishes it
+    port: int = 8002
+    api_keys: tuple[str, ...] = ()
+    shutdown_timeout: float = 30.0
+    upload_timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class WhisperSettings:
+    model: str = "base"
+    device: Device = "cpu"
+    compute_type: str = "int8"
+    fast_mode: bool = False
+    workers: int = 0  # 0: derived from cores and device
+    cpu_threads: int = 0  # 0: derived from cores and workers
+    beam_size: int = 5
+    batch_size: int = 8
+    models_dir: str = ""  # empty: <data_dir>/models
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    max_upload_mb: int = 2048
+    max_audio_seconds: float = 14400.0
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    capacity: int = 1000
+    max_attempts: int = 2
+    stall_seconds: float = 120.0
+    keep_uploads: bool = False
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: LogFormat = "text"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    server: ServerSettings = field(default_factory=ServerSettings)
+    whisper: WhisperSettings = field(default_factory=WhisperSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.whisper.models_dir) if self.whisper.models_dir else self.data_dir / "models"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.limits.max_upload_mb * 1024 * 1024
+
+
+# environment variable -> (section, key); API.md fixes these names.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "TRANSCRIBE_SERVER_HOST": ("server", "host"),
+    "TRANSCRIBE_SERVER_PORT": ("server", "port"),
+    "TRANSCRIBER_API_KEYS": ("server", "api_keys"),
+    "WHISPER_MODEL": ("whisper", "model"),
+    "WHISPER_DEVICE": ("whisper", "device"),
+    "WHISPER_COMPUTE_TYPE": ("whisper", "compute_type"),
+    "WHISPER_FAST_MODE": ("whisper", "fast_mode"),
+    "TRANSCRIBER_WORKERS": ("whisper", "workers"),
+    "TRANSCRIBER_CPU_THREADS": ("whisper", "cpu_threads"),
+    "TRANSCRIBER_MODELS_DIR": ("whisper", "models_dir"),
+    "TRANSCRIBER_MAX_UPLOAD_MB": ("limits", "max_upload_mb"),
+    "TRANSCRIBER_MAX_AUDIO_SECONDS": ("limits", "max_audio_seconds"),
+    "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),
+    "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
+    "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
+}
+
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("whisper", "device"): ("cpu", "cuda", "auto"),
+    ("logging", "format"): ("text", "json"),
+    ("logging", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "whisper": WhisperSettings,
+    "limits": LimitsSettings,
+    "queue": QueueSettings,
+    "logging": LoggingSettings,
+}
+
+T = TypeVar("T")
+
+
+def load_settings(
+    config_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from the config file (explicit, $TRANSCRIBER_CONFIG, ./config.toml) and env."""
+    env = os.environ if environ is None else environ
+    path = config_path or _default_config_path(env)
+    raw = _read_toml(path) if path else {}
+    return settings_from(raw, env, base_dir=path.parent if path else Path.cwd())
+
+
+def settings_from(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> Settings:
+    """Build settings from a parsed TOML document plus environment overrides."""
+    unknown = set(raw) - {*_SECTIONS, "summarizer", "data_dir"}
+    if unknown:
+        raise SettingsError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    sections = {name: _section(name, raw.get(name, {}), env) for name in _SECTIONS}
+    data_dir = Path(env.get("TRANSCRIBER_DATA_DIR") or raw.get("data_dir") or "data")
+    if not data_dir.is_absolute() and "TRANSCRIBER_DATA_DIR" not in env:
+        data_dir = base_dir / data_dir
+    try:
+        summarizer = summarizer_settings_from(raw.get("summarizer", {}), env)
+    except ValueError as exc:
+        raise SettingsError(f"[summarizer] {exc}") from exc
+    return Settings(data_dir=data_dir, summarizer=summarizer, **sections)
+
+
+def _default_config_path(env: Mapping[str, str]) -> Path | None:
+    if env.get("TRANSCRIBER_CONFIG"):
+        return Path(env["TRANSCRIBER_CONFIG"])
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _section(name: str, table: Any, env: Mapping[str, str]) -> Any:
+    cls = _SECTIONS[name]
+    if not isinstance(table, dict):
+        raise SettingsError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(table) - set(known)
+    if unknown:
+        raise SettingsError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
+    values = {key: _coerce(name, key, val, known[key].type) for key, val in table.items()}
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if section == name and env.get(var, "") != "":
+            values[key] = _coerce(name, key, env[var], known[key].type, source=var)
+    return replace(cls(), **values)
+
+
+def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> Any:
+    where = source or f"[{section}] {key}"
+    try:
+        result = _convert(value, str(typ))
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{where}: {exc}") from exc
+    if (section, key) == ("logging", "level"):
+        result = str(result).upper()
+    choices = _CHOICES.get((section, key))
+    if choices and result not in choices:
+        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+    if isinstance(result, int | float) and not isinstance(result, bool) and result < 0:
+        raise SettingsError(f"{where}: must not be negative")
+    return result
+
+
+def _convert(value: Any, typ: str) -> Any:
+    if typ == "bool":
+        return _to_bool(value)
+    if typ == "int":
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"{value!r} is not an integer")
+        return int(value)
+    if typ == "float":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        return float(value)
+    if typ.startswith("tuple"):
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    return value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
