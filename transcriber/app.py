@@ -25,8 +25,14 @@ log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, on_fatal: Callable[[], None] | None = None) -> web.Application:
-    """The application; with engine=None the configured model is loaded in the background.
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    loader: Callable[[Settings], Engine] = load_engine,
+    on_fatal: Callable[[], None] | None = None,
+) -> web.Application:
+    """The application; with engine=None, loader(settings) loads the model in the background.
 
     on_fatal runs when the model cannot be loaded; by default the process stops itself.
     """
@@ -39,7 +45,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, on_fatal: Ca
     app[keys.METRICS] = metrics
     app[keys.STARTED] = time.monotonic()
     app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_scheduling(engine, on_fatal or _stop_process))
+    app.cleanup_ctx.append(_scheduling(engine, loader, on_fatal or _stop_process))
     views.add_routes(app)
     return app
 
@@ -56,7 +62,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
-def _scheduling(engine: Engine | None, on_fatal: Callable[[], None]) -> Callable[[web.Application], AsyncIterator[None]]:
+def _scheduling(
+    engine: Engine | None, loader: Callable[[Settings], Engine], on_fatal: Callable[[], None]
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
         scheduler = Scheduler(settings, app[keys.STORE], metrics)
@@ -65,22 +73,27 @@ def _scheduling(engine: Engine | None, on_fatal: Callable[[], None]) -> Callable
         metrics.queue_capacity.set(settings.queue.capacity)
         metrics.bind_gauges(lambda: len(scheduler.queue), lambda: len(scheduler.running), lambda: 0)
         await scheduler.recover()
-        loader = asyncio.create_task(_load(scheduler, settings, metrics, engine, on_fatal))
+        loading = asyncio.create_task(_load(scheduler, settings, metrics, engine, loader, on_fatal))
         yield
-        loader.cancel()
+        loading.cancel()
         await scheduler.stop(settings.server.shutdown_timeout)
 
     return lifecycle
 
 
 async def _load(
-    scheduler: Scheduler, settings: Settings, metrics: Metrics, engine: Engine | None, on_fatal: Callable[[], None]
+    scheduler: Scheduler,
+    settings: Settings,
+    metrics: Metrics,
+    engine: Engine | None,
+    loader: Callable[[Settings], Engine],
+    on_fatal: Callable[[], None],
 ) -> None:
     """Load the model once, off the event loop, then start the workers."""
     if engine is None:
         log.info("loading model %r on %s (%s)", settings.whisper.model, settings.whisper.device, settings.whisper.compute_type)
         try:
-            engine = await asyncio.to_thread(load_engine, settings)
+            engine = await asyncio.to_thread(loader, settings)
         except ModelNotFound as exc:
             _fatal(scheduler, str(exc), on_fatal)
             return

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 SAMPLE_RATE = 16000
 PROBE_SECONDS = 2.0
+MIN_SECONDS = 0.1
 Samples = npt.NDArray[np.float32]
 
 
@@ -42,8 +43,8 @@ def probe(path: Path, max_seconds: float) -> AudioInfo:
             decoded = _decode_seconds(container, stream, limit)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError, OSError) as exc:
         raise NotAudio(f"the file is not decodable audio ({_reason(exc)})") from exc
-    if decoded <= 0:
-        raise NotAudio("the file's audio stream holds no decodable samples")
+    if decoded < MIN_SECONDS:
+        raise NotAudio("the file holds no decodable audio (less than 0.1 s)")
     duration = info.duration if info.duration > 0 else decoded
     return AudioInfo(duration, info.format, info.codec, info.sample_rate, info.channels)
 

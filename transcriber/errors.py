@@ -80,6 +80,15 @@ _HTTP_CODES = {
 }
 
 
+def _http_message(request: web.Request, exc: web.HTTPException) -> str:
+    if exc.status == 404:
+        return f"No such endpoint: {request.method} {request.path[:200]}."
+    if exc.status == 405:
+        return f"Method {request.method} is not allowed on {request.path[:200]}."
+    text = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+    return f"{text}."[:300]
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn typed errors, aiohttp's HTTP errors and crashes into the JSON error shape."""
@@ -92,7 +101,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        return error_response(exc.status, code, exc.reason, headers)
+        return error_response(exc.status, code, _http_message(request, exc), headers)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "The server failed to handle this request.")

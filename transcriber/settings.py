@@ -123,7 +123,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     path = config_path or _default_config_path(env)
     raw = _read_toml(path) if path else {}
-    return settings_from(raw, env, base_dir=path.parent if path else Path.cwd())
+    return settings_from(raw, env, base_dir=path.resolve().parent if path else Path.cwd())
 
 
 def settings_from(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> Settings:

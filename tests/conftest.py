@@ -1,0 +1,45 @@
+"""Shared fixtures: the real tiny.en engine (loaded once), app clients on real SQLite in tmp dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.support import FakeEngine, make_settings
+from transcriber.app import create_app
+from transcriber.engine import Engine, FasterWhisperEngine, load_engine
+
+AiohttpClient = Callable[..., Awaitable[TestClient]]
+MakeClient = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine:
+    """The real pip-shipped tiny.en model, loaded once for the whole session."""
+    settings = make_settings(tmp_path_factory.mktemp("engine"))
+    return load_engine(settings)
+
+
+@pytest.fixture
+def make_client(aiohttp_client: AiohttpClient, tmp_path: Path) -> MakeClient:
+    """A real server app on a tmp data dir: make_client(engine, **config_sections)."""
+
+    async def make(engine: Engine, data_dir: Path | None = None, **sections: Any) -> TestClient:
+        settings = make_settings(data_dir or tmp_path / "data", **sections)
+        return await aiohttp_client(create_app(settings, engine=engine, on_fatal=lambda: None))
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> TestClient:
+    return await make_client(tiny_engine)
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
