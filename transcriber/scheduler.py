@@ -53,6 +53,7 @@ class RunningJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     interrupt: threading.Event = field(default_factory=threading.Event)
     last_write: float = 0.0
+    logged_progress: float = 0.0
 
     def check(self) -> None:
         if self.cancel.is_set():
@@ -90,8 +91,11 @@ class Scheduler:
     async def recover(self) -> None:
         """Re-queue what a previous process accepted but did not finish."""
         requeued, failed = await self._store.recover(self._settings.queue.max_attempts)
-        for job_id in failed:
+        for row in failed:
+            job_id = row["job_id"]
             log.error("job %s: failed, it was running during %d crashes", job_id, self._settings.queue.max_attempts, extra={"job_id": job_id})
+            self._metrics.jobs.labels("failed").inc()
+            self._cleanup_upload(row)
         for row in await self._store.queued_jobs():
             self.queue.put(row["job_id"], row["duration"], _epoch(row["created_at"]))
         if requeued or len(self.queue):
@@ -218,6 +222,9 @@ class Scheduler:
         if now - run.last_write >= PROGRESS_WRITE_INTERVAL:
             run.last_write = now
             self.spawn(self._store.set_progress(run.job_id, run.progress, language))
+        if run.progress >= run.logged_progress + 0.1:
+            run.logged_progress = run.progress - run.progress % 0.1
+            log.info("job %s: %.0f%% (%.1f of %.1f s)", run.job_id, run.progress * 100, segment.end, run.duration, extra={"job_id": run.job_id})
 
     async def _complete(self, row: Row, run: RunningJob, transcript: Transcript, seconds: float) -> None:
         assert self.engine is not None

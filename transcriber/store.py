@@ -142,7 +142,7 @@ class Store:
         )
         return changed > 0
 
-    async def recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
+    async def recover(self, max_attempts: int) -> tuple[list[str], list[Row]]:
         """After a restart: running jobs go back to queued, unless they crashed us too often."""
         now = utcnow()
         message = f"The job was running when the server stopped {max_attempts} times; not retrying."
@@ -150,10 +150,10 @@ class Store:
             cur = await conn.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, updated_at = ?,"
                 " error_code = 'worker_crashed', error_message = ?"
-                " WHERE status = 'running' AND attempts >= ? RETURNING job_id",
+                " WHERE status = 'running' AND attempts >= ? RETURNING job_id, upload_path",
                 (now, now, message, max_attempts),
             )
-            failed = [r[0] for r in await cur.fetchall()]
+            failed = [dict(r) for r in await cur.fetchall()]
             cur = await conn.execute(
                 "UPDATE jobs SET status = 'queued', progress = 0, updated_at = ?"
                 " WHERE status = 'running' RETURNING job_id",
