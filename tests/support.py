@@ -61,7 +61,9 @@ async def submit(client: TestClient, path: Path | None = None, **fields: str) ->
     return body
 
 
-async def wait_status(client: TestClient, job_id: str, want: tuple[str, ...] = FINISHED, timeout: float = 120) -> dict[str, Any]:
+async def wait_status(
+    client: TestClient, job_id: str, want: tuple[str, ...] = FINISHED, timeout: float = 120
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         resp = await client.get(f"/status/{job_id}")

@@ -39,7 +39,9 @@ async def status(session: aiohttp.ClientSession, server: ServerProcess, job_id: 
         return body
 
 
-async def wait_for(session: aiohttp.ClientSession, server: ServerProcess, job_id: str, want: tuple[str, ...], timeout: float = 120) -> dict[str, Any]:
+async def wait_for(
+    session: aiohttp.ClientSession, server: ServerProcess, job_id: str, want: tuple[str, ...], timeout: float = 120
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while (body := await status(session, server, job_id))["status"] not in want:
         assert time.monotonic() < deadline, f"{job_id} is {body['status']}:\n{server.output()}"
@@ -105,7 +107,9 @@ async def test_kill_9_right_after_202_keeps_the_job(tmp_path: Path, session: aio
         server.stop()
 
 
-async def test_sigterm_requeues_running_job_without_counting_a_crash(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+async def test_sigterm_requeues_running_job_without_counting_a_crash(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
     long_audio = speech_wav(tmp_path / "long.wav", ["speech.ogg", "speech.mp3"] * 4)
     (tmp_path / "term.toml").write_text("[server]\nshutdown_timeout = 0.5\n")
     server = ServerProcess(tmp_path / "data", config=tmp_path / "term.toml")

@@ -67,7 +67,7 @@ async def test_bad_multipart(client: TestClient, tmp_path: Path) -> None:
     await expect_error(await client.post("/transcribe", json={"file": "x"}), 400, "invalid_multipart")
     await expect_error(await client.post("/transcribe", data=form(language="en")), 400, "missing_file")
     await expect_error(await client.post("/transcribe", data=form(data=b"", filename="a.wav")), 400, "empty_file")
-    broken = b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nabc"
+    broken = b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc'
     resp = await client.post("/transcribe", data=broken, headers={"Content-Type": "multipart/form-data; boundary=XYZ"})
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] in ("invalid_multipart", "not_audio")
@@ -102,21 +102,27 @@ async def test_truncated_audio_is_transcribed_as_far_as_it_goes(client: TestClie
 
 
 async def test_client_filename_never_becomes_a_path(client: TestClient, tmp_path: Path) -> None:
-    resp = await client.post("/transcribe", data=form(data=(CLIPS / "hello.wav").read_bytes(), filename="../../../../tmp/evil.wav"))
+    resp = await client.post(
+        "/transcribe", data=form(data=(CLIPS / "hello.wav").read_bytes(), filename="../../../../tmp/evil.wav")
+    )
     assert resp.status == 202
     await wait_status(client, (await resp.json())["job_id"])
     assert not Path("/tmp/evil.wav").exists()
     assert all(p.resolve().is_relative_to(tmp_path) for p in (tmp_path / "data").rglob("*"))
 
 
-async def test_upload_over_byte_limit_is_413(make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path) -> None:
+async def test_upload_over_byte_limit_is_413(
+    make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path
+) -> None:
     client = await make_client(tiny_engine, limits={"max_upload_mb": 1})
     resp = await client.post("/transcribe", data=form(data=os.urandom(3 * 1024 * 1024), filename="big.wav"))
     await expect_error(resp, 413, "upload_too_large")
     await assert_clean_and_healthy(client, tmp_path / "data")
 
 
-async def test_audio_over_duration_limit_is_413(make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path) -> None:
+async def test_audio_over_duration_limit_is_413(
+    make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path
+) -> None:
     client = await make_client(tiny_engine, limits={"max_audio_seconds": 5})
     await expect_error(await client.post("/transcribe", data=form(CLIPS / "speech.ogg")), 413, "audio_too_long")
     await assert_clean_and_healthy(client, tmp_path / "data")
@@ -125,10 +131,10 @@ async def test_audio_over_duration_limit_is_413(make_client: MakeClient, tiny_en
 async def test_upload_cut_off_midway_leaves_nothing(client: TestClient, tmp_path: Path) -> None:
     head = (
         "POST /transcribe HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-        "Content-Length: 5000000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n"
+        'Content-Length: 5000000\r\n\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
     )
     assert client.port is not None
-    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
     writer.write(head.encode() + (CLIPS / "hello.wav").read_bytes()[:100_000])
     await writer.drain()
     await asyncio.sleep(0.2)  # let the server start streaming the part to disk
@@ -192,7 +198,9 @@ async def test_loading_model_is_503(aiohttp_client: Any, tmp_path: Path) -> None
         release.wait(30)
         return FakeEngine()
 
-    client = await aiohttp_client(create_app(make_settings(tmp_path / "data"), loader=slow_loader, on_fatal=lambda: None))
+    client = await aiohttp_client(
+        create_app(make_settings(tmp_path / "data"), loader=slow_loader, on_fatal=lambda: None)
+    )
     health = await client.get("/health")
     assert health.status == 503 and (await health.json())["status"] == "loading"
     resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav"))

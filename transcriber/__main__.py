@@ -87,7 +87,11 @@ def _submit(args: argparse.Namespace) -> int:
     fields = {"language": args.language, "task": args.task, "word_timestamps": str(args.word_timestamps).lower()}
     if args.job_id:
         fields["job_id"] = args.job_id
-    return asyncio.run(submit_and_wait(url, args.file, fields, wait=args.wait, fmt=args.format, api_key=os.environ.get("TRANSCRIBER_API_KEY")))
+    return asyncio.run(
+        submit_and_wait(
+            url, args.file, fields, wait=args.wait, fmt=args.format, api_key=os.environ.get("TRANSCRIBER_API_KEY")
+        )
+    )
 
 
 if __name__ == "__main__":

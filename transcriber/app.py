@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
 
+import aiosqlite
 from aiohttp import web
 
-from transcriber import keys, uploads, views
+from transcriber import keys, outbox, uploads, views
 from transcriber.engine import Engine, load_engine
 from transcriber.errors import error_middleware
+from transcriber.handoff import SummaryRelay
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.models import ModelNotFound
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.store import open_store
+from transcriber.transcript import Transcript
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
@@ -71,14 +75,31 @@ def _scheduling(
         app[keys.SCHEDULER] = scheduler
         app[keys.JOBS] = JobService(settings, app[keys.STORE], scheduler, metrics)
         metrics.queue_capacity.set(settings.queue.capacity)
-        metrics.bind_gauges(lambda: len(scheduler.queue), lambda: len(scheduler.running), lambda: 0)
+        relay = SummaryRelay(settings.summarizer, app[keys.STORE], settings.data_dir, metrics)
+        app[keys.RELAY] = relay
+        metrics.bind_gauges(lambda: len(scheduler.queue), lambda: len(scheduler.running), lambda: relay.backlog)
+        if settings.summarizer.enabled:
+            scheduler.completion_hooks.append(functools.partial(_want_summary, relay))
         await scheduler.recover()
         loading = asyncio.create_task(_load(scheduler, settings, metrics, engine, loader, on_fatal))
+        relaying = asyncio.create_task(relay.run()) if settings.summarizer.enabled else None
         yield
         loading.cancel()
         await scheduler.stop(settings.server.shutdown_timeout)
+        if relaying is not None:
+            relaying.cancel()
+            await asyncio.gather(relaying, return_exceptions=True)
+        await relay.close()
 
     return lifecycle
+
+
+async def _want_summary(
+    relay: SummaryRelay, conn: aiosqlite.Connection, *, job_id: str, transcript: Transcript
+) -> None:
+    """Completion hook: in the transaction that completes the job, put its summary in the outbox."""
+    await outbox.add_pending(conn, job_id)
+    relay.wake()
 
 
 async def _load(
@@ -91,7 +112,12 @@ async def _load(
 ) -> None:
     """Load the model once, off the event loop, then start the workers."""
     if engine is None:
-        log.info("loading model %r on %s (%s)", settings.whisper.model, settings.whisper.device, settings.whisper.compute_type)
+        log.info(
+            "loading model %r on %s (%s)",
+            settings.whisper.model,
+            settings.whisper.device,
+            settings.whisper.compute_type,
+        )
         try:
             engine = await asyncio.to_thread(loader, settings)
         except ModelNotFound as exc:

@@ -65,9 +65,7 @@ def _stream_info(container: av.container.InputContainer, stream: av.audio.stream
     return AudioInfo(duration, container.format.name, codec, stream.rate or 0, stream.channels or 0)
 
 
-def _decode_seconds(
-    container: av.container.InputContainer, stream: av.audio.stream.AudioStream, limit: float
-) -> float:
+def _decode_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream, limit: float) -> float:
     seconds = 0.0
     for frame in container.decode(stream):
         if frame.sample_rate:
@@ -100,7 +98,9 @@ def _to_float(frame: av.AudioFrame) -> Samples:
     return (frame.to_ndarray().reshape(-1).astype(np.float32) / 32768.0).astype(np.float32)
 
 
-def chunks(blocks: Iterator[Samples], chunk_seconds: float, search_seconds: float = 5.0) -> Iterator[tuple[float, Samples]]:
+def chunks(
+    blocks: Iterator[Samples], chunk_seconds: float, search_seconds: float = 5.0
+) -> Iterator[tuple[float, Samples]]:
     """Regroup decoded blocks into (offset, samples) chunks of about chunk_seconds.
 
     Each cut lands on the quietest 100 ms within the last search_seconds of the chunk,

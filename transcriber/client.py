@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,14 @@ async def submit_and_wait(
 
 
 async def _upload(session: aiohttp.ClientSession, path: Path, fields: dict[str, str]) -> dict[str, Any]:
+    # The client picks the id so a retry is safe and a load balancer can route on X-Job-Id.
+    fields = {"job_id": uuid.uuid4().hex, **fields}
     with path.open("rb") as fh:
         form = aiohttp.FormData()
         for key, value in fields.items():
             form.add_field(key, value)
         form.add_field("file", fh, filename=path.name)
-        async with session.post("/transcribe", data=form) as resp:
+        async with session.post("/transcribe", data=form, headers={"X-Job-Id": fields["job_id"]}) as resp:
             result: dict[str, Any] = await resp.json()
             return result
 

@@ -54,7 +54,9 @@ class Engine(Protocol):
     @property
     def info(self) -> EngineInfo: ...
 
-    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript: ...
+    def transcribe(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback
+    ) -> Transcript: ...
 
 
 def derive_parallelism(whisper: WhisperSettings, device: str, cores: int | None = None) -> tuple[int, int]:
@@ -132,7 +134,9 @@ class FasterWhisperEngine:
                         "compute_type": self._info.compute_type, **self._info.versions},
         )  # fmt: skip
 
-    def _run(self, samples: audio.Samples, options: JobOptions, language: str | None, prompt: str | None) -> tuple[Iterable[Any], Any]:
+    def _run(
+        self, samples: audio.Samples, options: JobOptions, language: str | None, prompt: str | None
+    ) -> tuple[Iterable[Any], Any]:
         common: dict[str, Any] = {
             "language": language, "task": options.task, "beam_size": self._whisper.beam_size,
             "word_timestamps": options.word_timestamps, "initial_prompt": prompt,

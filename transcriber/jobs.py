@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from transcriber import audio, uploads
+from transcriber import audio, outbox, uploads
 from transcriber.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.metrics import Metrics
 from transcriber.options import check_job_id, parse_options
@@ -65,7 +65,14 @@ class JobService:
             return False, again
         self._scheduler.enqueue(job_id, info.duration)
         self._metrics.jobs.labels("accepted").inc()
-        log.info("job %s: accepted %d bytes, %.1f s of %s", job_id, upload.size, info.duration, row["upload_format"], extra={"job_id": job_id})
+        log.info(
+            "job %s: accepted %d bytes, %.1f s of %s",
+            job_id,
+            upload.size,
+            info.duration,
+            row["upload_format"],
+            extra={"job_id": job_id},
+        )
         return True, await self.get(job_id)
 
     async def _existing(self, job_id: str, sha256: str) -> Row | None:
@@ -83,7 +90,9 @@ class JobService:
         except audio.NotAudio as exc:
             raise UnsupportedMedia(f"The upload is not decodable audio: {exc}.", code="not_audio") from None
         if info.duration > limit:
-            raise PayloadTooLarge(f"The audio is {info.duration:.0f} s long; the limit is {limit:.0f} s.", code="audio_too_long")
+            raise PayloadTooLarge(
+                f"The audio is {info.duration:.0f} s long; the limit is {limit:.0f} s.", code="audio_too_long"
+            )
         return info
 
     async def get(self, job_id: str) -> Row:
@@ -96,6 +105,18 @@ class JobService:
         row = await self.get(job_id)
         if row["status"] not in ACTIVE or not await self._scheduler.cancel(job_id):
             raise Conflict(f"Job {job_id!r} is {row['status']} and cannot be cancelled.", code="job_not_active")
+        return await self.get(job_id)
+
+    async def resummarize(self, job_id: str) -> Row:
+        """Ask for a new summary (say, after changing the backend)."""
+        row = await self.get(job_id)
+        if not self._settings.summarizer.enabled:
+            raise Conflict("Summaries are disabled in this server's configuration.", code="summaries_disabled")
+        if not await outbox.request(self._store, job_id):
+            raise Conflict(
+                f"Job {job_id!r} is {row['status']}; only completed jobs can be summarized.", code="job_not_completed"
+            )
+        log.info("job %s: new summary requested", job_id, extra={"job_id": job_id})
         return await self.get(job_id)
 
     async def delete(self, job_id: str) -> None:

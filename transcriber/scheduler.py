@@ -93,7 +93,12 @@ class Scheduler:
         requeued, failed = await self._store.recover(self._settings.queue.max_attempts)
         for row in failed:
             job_id = row["job_id"]
-            log.error("job %s: failed, it was running during %d crashes", job_id, self._settings.queue.max_attempts, extra={"job_id": job_id})
+            log.error(
+                "job %s: failed, it was running during %d crashes",
+                job_id,
+                self._settings.queue.max_attempts,
+                extra={"job_id": job_id},
+            )
             self._metrics.jobs.labels("failed").inc()
             self._cleanup_upload(row)
         for row in await self._store.queued_jobs():
@@ -116,7 +121,9 @@ class Scheduler:
             raise Unavailable("The server is shutting down.", code="shutting_down", retry_after=10)
         if len(self.queue) >= self.capacity:
             wait = (self.queue.total_seconds() + extra_seconds) * self.rtf / self.workers
-            raise Unavailable(f"The queue is full ({self.capacity} jobs); try again later.", code="queue_full", retry_after=wait)
+            raise Unavailable(
+                f"The queue is full ({self.capacity} jobs); try again later.", code="queue_full", retry_after=wait
+            )
 
     def enqueue(self, job_id: str, duration: float) -> None:
         self.queue.put(job_id, duration, time.time())
@@ -137,13 +144,15 @@ class Scheduler:
             return None
         running_left = sum(max(0.0, r.duration * (1 - r.progress)) for r in self.running.values())
         ahead = self.queue.seconds_ahead(row["job_id"]) + running_left
-        return (ahead / self.workers + row["duration"]) * self.rtf
+        return float((ahead / self.workers + row["duration"]) * self.rtf)
 
     def stalled(self) -> list[str]:
         """Running jobs that made no progress for longer than their audio length allows."""
         now = time.monotonic()
         limit = self._settings.queue.stall_seconds
-        return [j.job_id for j in self.running.values() if now - j.last_progress > limit + 0.5 * min(j.duration, 1200.0)]
+        return [
+            j.job_id for j in self.running.values() if now - j.last_progress > limit + 0.5 * min(j.duration, 1200.0)
+        ]
 
     async def cancel(self, job_id: str) -> str:
         """'cancelled' for a queued job, 'cancelling' for a running one, '' if neither."""
@@ -173,7 +182,13 @@ class Scheduler:
         run = RunningJob(job_id, row["duration"])
         self.running[job_id] = run
         self._metrics.queue_wait.observe(max(0.0, time.time() - _epoch(row["created_at"])))
-        log.info("job %s: started (attempt %d, %.1f s of audio)", job_id, row["attempts"], run.duration, extra={"job_id": job_id})
+        log.info(
+            "job %s: started (attempt %d, %.1f s of audio)",
+            job_id,
+            row["attempts"],
+            run.duration,
+            extra={"job_id": job_id},
+        )
         try:
             await self._execute(row, run)
         finally:
@@ -191,7 +206,9 @@ class Scheduler:
 
         started = time.perf_counter()
         try:
-            transcript = await loop.run_in_executor(self._pool, self._transcribe_and_write, path, run, options, on_segment)
+            transcript = await loop.run_in_executor(
+                self._pool, self._transcribe_and_write, path, run, options, on_segment
+            )
         except JobCancelled:
             await self._finish(run, "cancelled", {"error_code": "cancelled", "error_message": "Cancelled by request."})
         except JobInterrupted:
@@ -203,7 +220,9 @@ class Scheduler:
         else:
             await self._complete(row, run, transcript, time.perf_counter() - started)
 
-    def _transcribe_and_write(self, path: Path, run: RunningJob, options: JobOptions, on_segment: Callable[[Segment, str | None], None]) -> Transcript:
+    def _transcribe_and_write(
+        self, path: Path, run: RunningJob, options: JobOptions, on_segment: Callable[[Segment, str | None], None]
+    ) -> Transcript:
         """Runs in a pool thread: the model call and the segment iteration both stay off the loop."""
         assert self.engine is not None
         run.check()
@@ -224,7 +243,14 @@ class Scheduler:
             self.spawn(self._store.set_progress(run.job_id, run.progress, language))
         if run.progress >= run.logged_progress + 0.1:
             run.logged_progress = run.progress - run.progress % 0.1
-            log.info("job %s: %.0f%% (%.1f of %.1f s)", run.job_id, run.progress * 100, segment.end, run.duration, extra={"job_id": run.job_id})
+            log.info(
+                "job %s: %.0f%% (%.1f of %.1f s)",
+                run.job_id,
+                run.progress * 100,
+                segment.end,
+                run.duration,
+                extra={"job_id": run.job_id},
+            )
 
     async def _complete(self, row: Row, run: RunningJob, transcript: Transcript, seconds: float) -> None:
         assert self.engine is not None
@@ -234,9 +260,21 @@ class Scheduler:
             "model": self.engine.info.name, "processing_seconds": round(seconds, 3),
             "engine_version": ", ".join(f"{k} {v}" for k, v in self.engine.info.versions.items()),
         }  # fmt: skip
-        await self._store.finish_job(run.job_id, "completed", fields, hooks=[functools.partial(h, job_id=run.job_id, transcript=transcript) for h in self.completion_hooks])
+        await self._store.finish_job(
+            run.job_id,
+            "completed",
+            fields,
+            hooks=[functools.partial(h, job_id=run.job_id, transcript=transcript) for h in self.completion_hooks],
+        )
         self._observe(run.duration, seconds)
-        log.info("job %s: completed in %.2f s (%.1f s audio, language %s)", run.job_id, seconds, run.duration, transcript.language, extra={"job_id": run.job_id})
+        log.info(
+            "job %s: completed in %.2f s (%.1f s audio, language %s)",
+            run.job_id,
+            seconds,
+            run.duration,
+            transcript.language,
+            extra={"job_id": run.job_id},
+        )
         self._cleanup_upload(row)
 
     async def _finish(self, run: RunningJob, status: str, fields: Row) -> None:
@@ -295,4 +333,3 @@ def _json(text: str) -> dict[str, Any]:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-

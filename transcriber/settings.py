@@ -21,7 +21,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    host: str = "0.0.0.0"  # noqa: S104 - a service is meant to be reachable; compose publishes it
+    host: str = "0.0.0.0"
     port: int = 8002
     api_keys: tuple[str, ...] = ()
     shutdown_timeout: float = 30.0
@@ -116,9 +116,7 @@ _SECTIONS: dict[str, type[Any]] = {
 T = TypeVar("T")
 
 
-def load_settings(
-    config_path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the config file (explicit, $TRANSCRIBER_CONFIG, ./config.toml) and env."""
     env = os.environ if environ is None else environ
     path = config_path or _default_config_path(env)

@@ -49,20 +49,20 @@ class Store:
             cur = await conn.execute(sql, params)
             return cur.rowcount
 
-    async def _rows(self, sql: str, params: Params = ()) -> list[Row]:
+    async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._lock:
             cur = await self._conn.execute(sql, params)
             return [dict(r) for r in await cur.fetchall()]
 
-    async def _row(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self._rows(sql, params)
+    async def row(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.rows(sql, params)
         return rows[0] if rows else None
 
     async def close(self) -> None:
         await self._conn.close()
 
     async def ping(self) -> None:
-        await self._rows("SELECT 1")
+        await self.rows("SELECT 1")
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -75,7 +75,7 @@ class Store:
         await self._write(f"INSERT INTO jobs ({cols}) VALUES ({marks})", job)
 
     async def get_job(self, job_id: str) -> Row | None:
-        return await self._row("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return await self.row("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
 
     async def claim_job(self, job_id: str) -> Row | None:
         """Move a queued job to running and count the attempt; None if it is no longer queued."""
@@ -163,10 +163,10 @@ class Store:
         return requeued, failed
 
     async def active_uploads(self) -> list[Row]:
-        return await self._rows("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL")
+        return await self.rows("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL")
 
     async def queued_jobs(self) -> list[Row]:
-        return await self._rows(
+        return await self.rows(
             "SELECT job_id, duration, created_at FROM jobs WHERE status = 'queued' ORDER BY created_at"
         )
 
@@ -179,13 +179,13 @@ class Store:
             where.append("(created_at, job_id) < (?, ?)")
             params += [before["created_at"], before["job_id"]]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return await self._rows(
+        return await self.rows(
             f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?",
             (*params, limit),
         )
 
     async def count_by_status(self) -> dict[str, int]:
-        rows = await self._rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+        rows = await self.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
 
 
@@ -215,22 +215,26 @@ async def migrate(store: Store, migrations_dir: Path) -> list[str]:
         cur = await conn.execute("SELECT version FROM schema_migrations")
         done = {r[0] for r in await cur.fetchall()}
     applied = []
-    for file in sorted(migrations_dir.glob("[0-9][0-9][0-9][0-9]_*.sql")):
-        version = int(file.name[:4])
+    for version, name, script in await asyncio.to_thread(_migration_files, migrations_dir):
         if version not in done:
-            await _apply(store, version, file)
-            applied.append(file.name)
+            await _apply(store, version, name, script)
+            applied.append(name)
     return applied
 
 
-async def _apply(store: Store, version: int, file: Path) -> None:
-    statements = [s for s in _split_sql(file.read_text(encoding="utf-8")) if s.strip()]
+def _migration_files(migrations_dir: Path) -> list[tuple[int, str, str]]:
+    files = sorted(migrations_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    return [(int(f.name[:4]), f.name, f.read_text(encoding="utf-8")) for f in files]
+
+
+async def _apply(store: Store, version: int, name: str, script: str) -> None:
+    statements = [s for s in _split_sql(script) if s.strip()]
     async with store.transaction() as conn:
         for statement in statements:
             await conn.execute(statement)
         await conn.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (version, file.name, utcnow()),
+            (version, name, utcnow()),
         )
 
 

@@ -76,7 +76,9 @@ async def _read_parts(request: web.Request, upload: Upload, max_bytes: int) -> N
                 raise BadRequest("Nested multipart bodies are not accepted.", code="invalid_multipart")
             await _read_part(part, upload, max_bytes)
     except (ValueError, AssertionError, KeyError) as exc:
-        raise BadRequest(f"Malformed multipart body: {str(exc)[:200] or type(exc).__name__}.", code="invalid_multipart") from exc
+        raise BadRequest(
+            f"Malformed multipart body: {str(exc)[:200] or type(exc).__name__}.", code="invalid_multipart"
+        ) from exc
 
 
 async def _read_part(part: BodyPartReader, upload: Upload, max_bytes: int) -> None:
@@ -91,7 +93,9 @@ async def _read_part(part: BodyPartReader, upload: Upload, max_bytes: int) -> No
             raise BadRequest(f"The field {name!r} was sent twice.", code="duplicate_field")
         upload.fields[name] = await _read_field(part, name)
     else:
-        raise BadRequest(f"Unknown form field {name[:64]!r}; known: file, {', '.join(TEXT_FIELDS)}.", code="unknown_field")
+        raise BadRequest(
+            f"Unknown form field {name[:64]!r}; known: file, {', '.join(TEXT_FIELDS)}.", code="unknown_field"
+        )
 
 
 async def _read_field(part: BodyPartReader, name: str) -> str:
@@ -114,7 +118,9 @@ async def _stream_file(part: BodyPartReader, upload: Upload, max_bytes: int) -> 
         while chunk := await part.read_chunk(READ_CHUNK):
             upload.size += len(chunk)
             if upload.size > max_bytes:
-                raise PayloadTooLarge(f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB.", code="upload_too_large")
+                raise PayloadTooLarge(
+                    f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB.", code="upload_too_large"
+                )
             buffer += chunk
             if len(buffer) >= WRITE_BLOCK:
                 await _flush(fh, digest, buffer)

@@ -24,7 +24,9 @@ DB_PING_TIMEOUT = 2.0
 async def transcribe(request: web.Request) -> web.Response:
     settings, service = request.app[keys.SETTINGS], request.app[keys.JOBS]
     request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
-    upload = await uploads.receive(request, settings.data_dir, settings.max_upload_bytes, settings.server.upload_timeout)
+    upload = await uploads.receive(
+        request, settings.data_dir, settings.max_upload_bytes, settings.server.upload_timeout
+    )
     created, row = await service.submit(upload)
     if not created:
         return web.json_response(service.status_body(row), status=200)
@@ -54,6 +56,13 @@ async def cancel(request: web.Request) -> web.Response:
     service = request.app[keys.JOBS]
     row = await service.cancel(request.match_info["job_id"])
     return web.json_response(service.status_body(row), status=200 if row["status"] == "cancelled" else 202)
+
+
+async def summarize(request: web.Request) -> web.Response:
+    service = request.app[keys.JOBS]
+    row = await service.resummarize(request.match_info["job_id"])
+    request.app[keys.RELAY].wake()
+    return web.json_response(service.status_body(row), status=202)
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -97,10 +106,25 @@ async def health_body(app: web.Application) -> dict[str, Any]:
             "cpu_threads": engine.info.cpu_threads, "fast_mode": engine.info.fast_mode,
         },
         "queue": {"queued": len(scheduler.queue), "running": len(scheduler.running), "capacity": scheduler.capacity},
+        "summaries": _summaries(app),
         "problems": problems,
         "uptime_seconds": round(time.monotonic() - app[keys.STARTED], 1),
         "version": version("transcriber"),
     }  # fmt: skip
+
+
+def _summaries(app: web.Application) -> dict[str, Any]:
+    """Summary backlog and Redis reachability: these degrade summaries, never transcription."""
+    settings, relay = app[keys.SETTINGS].summarizer, app[keys.RELAY]
+    if not settings.enabled:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "backend": settings.backend,
+        "mode": relay.mode,
+        "backlog": relay.backlog,
+        "redis_reachable": relay.redis_ok,
+    }
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -126,6 +150,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/jobs", history)
     app.router.add_post("/jobs/{job_id}/cancel", cancel)
     app.router.add_delete("/jobs/{job_id}", delete)
+    app.router.add_post("/jobs/{job_id}/summarize", summarize)
     app.router.add_get("/jobs/{job_id}/transcript.{fmt}", transcript_file)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)

@@ -1,0 +1,1 @@
+"""Transcript summarization: an extractive default and an OpenAI-compatible LLM backend."""

@@ -1,0 +1,165 @@
+"""Render a finished Transcript as the txt, srt, vtt and json result files (pure functions)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from transcriber.transcript import Segment, Transcript, Word
+
+CONTENT_TYPES: dict[str, str] = {
+    "txt": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+    "json": "application/json",
+}
+
+# Any run of two or more dashes before ">" would still read as a cue arrow once a
+# single "-->" inside it was replaced, so the whole run is rewritten at once.
+_ARROW = re.compile(r"-{2,}>")
+
+
+# No recording lasts a million hours; the cap keeps absurd engine values from overflowing
+# the integer conversion while leaving every real timestamp untouched.
+MAX_SECONDS = 3600.0 * 1_000_000
+
+
+def clean_seconds(value: float) -> float:
+    """Seconds made safe to write: NaN, infinite and negative become 0, absurd ones are capped."""
+    if not math.isfinite(value) or value < 0:
+        return 0.0
+    return min(value, MAX_SECONDS)
+
+
+def to_millis(seconds: float) -> int:
+    """Whole milliseconds, rounded once so 59.9996 s becomes 60000 and never 59 s + 1000 ms."""
+    return round(clean_seconds(seconds) * 1000)
+
+
+def cue_text(text: str) -> str:
+    """One-line text that cannot end a cue early or fake a timing line."""
+    # str.split() without arguments also splits on \r, \u2028, \x85 and the other
+    # Unicode line breaks that a subtitle parser may treat as the end of a line.
+    return _ARROW.sub("->", " ".join(text.split()))
+
+
+def _clock(millis: int, fraction_sep: str) -> str:
+    # Hours keep growing past 99 instead of wrapping, so a long recording stays ordered.
+    seconds, ms = divmod(millis, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours:02d}:{minute:02d}:{sec:02d}{fraction_sep}{ms:03d}"
+
+
+def _cues(t: Transcript) -> Iterator[tuple[int, int, str]]:
+    """(start_ms, end_ms, text) for each segment with visible text, in a player-safe order."""
+    previous_start = 0
+    for segment in t.segments:
+        text = cue_text(segment.text)
+        if not text:
+            continue  # an empty cue body would end the cue at its timing line
+        # Players expect cues sorted and never ending before they start.
+        start = max(to_millis(segment.start), previous_start)
+        end = max(to_millis(segment.end), start)
+        previous_start = start
+        yield start, end, text
+
+
+def to_txt(t: Transcript) -> str:
+    """Plain text, one segment per line; empty string when nothing was said."""
+    lines = [" ".join(s.text.split()) for s in t.segments]
+    return "".join(f"{line}\n" for line in lines if line)
+
+
+def to_srt(t: Transcript) -> str:
+    """SubRip: numbered cues with HH:MM:SS,mmm times, separated by blank lines."""
+    blocks = [
+        f"{n}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n"
+        for n, (start, end, text) in enumerate(_cues(t), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    # In WebVTT cue text "<" opens a tag and "&" an entity, so both must be escaped.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(t: Transcript) -> str:
+    """WebVTT: the header, then numbered cues with HH:MM:SS.mmm times."""
+    blocks = [
+        f"\n{n}\n{_clock(start, '.')} --> {_clock(end, '.')}\n{_vtt_escape(text)}\n"
+        for n, (start, end, text) in enumerate(_cues(t), start=1)
+    ]
+    return "WEBVTT\n" + "".join(blocks)
+
+
+def _seconds(value: float) -> float:
+    return to_millis(value) / 1000
+
+
+def _probability(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, 4)
+
+
+def _word_json(w: Word) -> dict[str, Any]:
+    return {
+        "start": _seconds(w.start),
+        "end": _seconds(w.end),
+        "word": w.word,
+        "probability": _probability(w.probability),
+    }
+
+
+def _segment_json(index: int, s: Segment) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": index,
+        "start": _seconds(s.start),
+        "end": _seconds(s.end),
+        "text": s.text,
+    }
+    if s.words:
+        body["words"] = [_word_json(w) for w in s.words]
+    return body
+
+
+def _json_safe(value: Any) -> Any:
+    # Settings and provenance come from callers; NaN or a Path there must not make the
+    # finished job unwritable, so non-finite floats become null and unknown objects text.
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int):
+        return value
+    return str(value)
+
+
+def to_json(t: Transcript) -> str:
+    """The whole transcript as one UTF-8 JSON document (ids count segments from 0)."""
+    document = {
+        "language": t.language,
+        "language_probability": _probability(t.language_probability),
+        # Not rounded: it is the decoded audio length, which /status reports unrounded too.
+        "duration": clean_seconds(t.duration),
+        "text": t.text,
+        "segments": [_segment_json(i, s) for i, s in enumerate(t.segments)],
+        "settings": _json_safe(t.settings),
+        "provenance": _json_safe(t.provenance),
+    }
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Transcript], str]] = {
+    "txt": to_txt,
+    "srt": to_srt,
+    "vtt": to_vtt,
+    "json": to_json,
+}
