@@ -62,11 +62,15 @@ async def submit(client: TestClient, path: Path | None = None, **fields: str) ->
 
 
 async def wait_status(
-    client: TestClient, job_id: str, want: tuple[str, ...] = FINISHED, timeout: float = 120
+    client: TestClient,
+    job_id: str,
+    want: tuple[str, ...] = FINISHED,
+    timeout: float = 120,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        resp = await client.get(f"/status/{job_id}")
+        resp = await client.get(f"/status/{job_id}", headers=headers)
         body: dict[str, Any] = await resp.json()
         if body.get("status") in want:
             return body
