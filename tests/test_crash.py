@@ -75,9 +75,14 @@ async def test_kill_9_twice_finishes_every_accepted_job_once(tmp_path: Path, ses
 
         server.start()
         await server.wait_ready()
+        deadline = time.monotonic() + 60
         for i in range(3):
             done = await wait_for(session, server, f"short-{i}", ("completed", "failed"))
             assert done["status"] == "completed" and done["attempts"] == 1, done
+            while done["summary"]["status"] != "completed":  # summaries (in-process) survive too
+                assert time.monotonic() < deadline, done["summary"]
+                await asyncio.sleep(0.05)
+                done = await status(session, server, f"short-{i}")
         failed = await status(session, server, "long")
         assert failed["status"] == "failed" and failed["error"]["code"] == "worker_crashed"
         assert failed["attempts"] == 2
@@ -88,7 +93,8 @@ async def test_kill_9_twice_finishes_every_accepted_job_once(tmp_path: Path, ses
     results = tmp_path / "data" / "results"
     assert sorted(p.name for p in results.iterdir()) == ["short-0", "short-1", "short-2"]
     for job_dir in results.iterdir():
-        assert sorted(p.name for p in job_dir.iterdir()) == [f"transcript.{f}" for f in ("json", "srt", "txt", "vtt")]
+        expected = ["summary.txt", *(f"transcript.{f}" for f in ("json", "srt", "txt", "vtt"))]
+        assert sorted(p.name for p in job_dir.iterdir()) == expected
     assert not [p for p in (tmp_path / "data" / "uploads").glob("*") if p.is_file()]  # nothing left behind
 
 

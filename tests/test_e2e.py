@@ -30,7 +30,7 @@ async def test_clip_is_transcribed(client: TestClient, name: str) -> None:
 
 
 async def test_spoken_numbers(client: TestClient) -> None:
-    # Whisper writes numbers as digits ("10:30", "5th"), so only the words are compared here.
+    # Whisper writes numbers as digits or words as it likes ("12"/"twelve"): compare the words only.
     done = await wait_status(client, (await submit(client, CLIPS / "numbers.flac"))["job_id"])
     assert {"meeting", "starts", "monday", "may"} <= set(normalise(done["text"]))
 

@@ -38,10 +38,24 @@ async def test_metrics_move_with_real_jobs(client: TestClient) -> None:
     bad = await client.post("/transcribe", data=form(data=b"not audio at all" * 100, filename="x.wav"))
     assert bad.status == 415
     after = await scrape(client)
-    assert value(after, "transcriber_jobs_total", outcome="accepted") - value(before, "transcriber_jobs_total", outcome="accepted") == 2
-    assert value(after, "transcriber_jobs_total", outcome="completed") - value(before, "transcriber_jobs_total", outcome="completed") == 2
-    assert value(after, "transcriber_processing_seconds_count") == value(before, "transcriber_processing_seconds_count") + 2
-    assert value(after, "transcriber_queue_wait_seconds_count") == value(before, "transcriber_queue_wait_seconds_count") + 2
+    assert (
+        value(after, "transcriber_jobs_total", outcome="accepted")
+        - value(before, "transcriber_jobs_total", outcome="accepted")
+        == 2
+    )
+    assert (
+        value(after, "transcriber_jobs_total", outcome="completed")
+        - value(before, "transcriber_jobs_total", outcome="completed")
+        == 2
+    )
+    assert (
+        value(after, "transcriber_processing_seconds_count")
+        == value(before, "transcriber_processing_seconds_count") + 2
+    )
+    assert (
+        value(after, "transcriber_queue_wait_seconds_count")
+        == value(before, "transcriber_queue_wait_seconds_count") + 2
+    )
     assert value(after, "transcriber_audio_seconds_total") > value(before, "transcriber_audio_seconds_total") + 10
     assert value(after, "transcriber_realtime_factor_count") == 2
     assert value(after, "transcriber_model_load_seconds") > 0
@@ -78,4 +92,3 @@ async def test_json_log_lines_carry_job_id_and_no_content(
     text = json_logs.getvalue()
     assert "s3cret-key" not in text
     assert done["text"][:40] not in text  # the words people said stay out of the logs
-

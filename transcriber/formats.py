@@ -12,9 +12,9 @@ from transcriber.transcript import Segment, Transcript, Word
 
 CONTENT_TYPES: dict[str, str] = {
     "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip",
-    "vtt": "text/vtt",
-    "json": "application/json",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+    "json": "application/json; charset=utf-8",
 }
 
 # Any run of two or more dashes before ">" would still read as a cue arrow once a

@@ -29,7 +29,7 @@ class JobQueue:
 
     def __init__(self, duration_weight: float = 1.0):
         self._heap: asyncio.PriorityQueue[Entry] = asyncio.PriorityQueue()
-        self._pending: dict[str, tuple[float, float]] = {}  # job_id -> (key, duration)
+        self._pending: dict[str, tuple[tuple[float, int], float]] = {}  # job_id -> ((key, seq), duration)
         self._seq = itertools.count()
         self._weight = duration_weight
 
@@ -42,9 +42,9 @@ class JobQueue:
     def put(self, job_id: str, duration: float, arrival: float) -> None:
         if job_id in self._pending:
             return
-        key = arrival + duration * self._weight
-        self._pending[job_id] = (key, duration)
-        self._heap.put_nowait(Entry(key, next(self._seq), job_id))
+        key, seq = arrival + duration * self._weight, next(self._seq)
+        self._pending[job_id] = ((key, seq), duration)
+        self._heap.put_nowait(Entry(key, seq, job_id))
 
     def stop_workers(self, count: int) -> None:
         for _ in range(count):

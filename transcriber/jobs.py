@@ -22,6 +22,7 @@ from transcriber.store import ACTIVE, Row, Store
 log = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 MAX_PAGE = 500
+DEFAULT_PAGE = 50
 
 
 class JobService:
@@ -174,7 +175,7 @@ class JobService:
 
 def _limit(value: str | None) -> int:
     if value is None or value == "":
-        return 50
+        return DEFAULT_PAGE
     if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_PAGE}.", code="invalid_limit")
     return int(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from typing import Any, Literal, TypeVar
 from summarizer.config import SummarizerSettings, summarizer_settings_from
 
 Device = Literal["cpu", "cuda", "auto"]
+MAX_PORT = 65535
 LogFormat = Literal["text", "json"]
 
 
@@ -130,7 +132,10 @@ def settings_from(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path
     if unknown:
         raise SettingsError(f"unknown config section(s): {', '.join(sorted(unknown))}")
     sections = {name: _section(name, raw.get(name, {}), env) for name in _SECTIONS}
-    data_dir = Path(env.get("TRANSCRIBER_DATA_DIR") or raw.get("data_dir") or "data")
+    file_dir = raw.get("data_dir", "data")
+    if not isinstance(file_dir, str) or not file_dir.strip():
+        raise SettingsError(f"data_dir: expected a folder path, got {file_dir!r}")
+    data_dir = Path(env.get("TRANSCRIBER_DATA_DIR") or file_dir)
     if not data_dir.is_absolute() and "TRANSCRIBER_DATA_DIR" not in env:
         data_dir = base_dir / data_dir
     try:
@@ -155,6 +160,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError:
+        raise SettingsError(f"config file {path} is not UTF-8 text") from None
 
 
 def _section(name: str, table: Any, env: Mapping[str, str]) -> Any:
@@ -183,8 +190,12 @@ def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> A
     choices = _CHOICES.get((section, key))
     if choices and result not in choices:
         raise SettingsError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+    if isinstance(result, float) and not math.isfinite(result):
+        raise SettingsError(f"{where}: must be a finite number")
     if isinstance(result, int | float) and not isinstance(result, bool) and result < 0:
         raise SettingsError(f"{where}: must not be negative")
+    if (section, key) == ("server", "port") and result > MAX_PORT:
+        raise SettingsError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
     return result
 
 

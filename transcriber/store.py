@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -155,7 +156,7 @@ class Store:
             )
             failed = [dict(r) for r in await cur.fetchall()]
             cur = await conn.execute(
-                "UPDATE jobs SET status = 'queued', progress = 0, updated_at = ?"
+                "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, updated_at = ?"
                 " WHERE status = 'running' RETURNING job_id",
                 (now,),
             )
@@ -239,13 +240,24 @@ async def _apply(store: Store, version: int, name: str, script: str) -> None:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (sqlite3.complete_statement knows about quotes)."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
+    """Split a migration into statements at each ';' that ends one (complete_statement knows quotes
+    and comments); a statement keeps the rest of its line when that is only whitespace."""
+    statements: list[str] = []
+    current = ""
+    pieces = script.split(";")
+    for i, raw in enumerate(pieces):
+        piece = raw
+        if not current and statements and (eol := _LINE_END.match(raw)):
+            statements[-1] += eol.group()
+            piece = raw[eol.end() :]
+        current += piece if i == len(pieces) - 1 else piece + ";"
+        if i < len(pieces) - 1 and sqlite3.complete_statement(current):
             statements.append(current)
             current = ""
-    if current.strip() and not all(ln.strip().startswith("--") for ln in current.splitlines() if ln.strip()):
+    if _COMMENTS.sub("", current).strip():
         raise ValueError("migration ends with an incomplete SQL statement")
-    return statements
+    return [s for s in statements if _COMMENTS.sub("", s).strip(" \n\t;")]
+
+
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_LINE_END = re.compile(r"[ \t]*\n")

@@ -21,6 +21,7 @@ from transcriber.results import fsync_dir
 READ_CHUNK = 256 * 1024
 WRITE_BLOCK = 1024 * 1024
 MAX_FIELD_BYTES = 8192
+MAX_FORM_OVERHEAD = 64 * 1024  # boundaries and the small text fields around the file
 
 
 class UploadTimeout(ServiceError):
@@ -53,6 +54,8 @@ async def receive(request: web.Request, data_dir: Path, max_bytes: int, timeout:
     """Stream the multipart body: the file to disk (never whole in memory), fields to a dict."""
     if not request.content_type.startswith("multipart/"):
         raise BadRequest("Send the audio as multipart/form-data with a 'file' field.", code="invalid_multipart")
+    if request.content_length is not None and request.content_length > max_bytes + MAX_FORM_OVERHEAD:
+        raise PayloadTooLarge(_too_large(max_bytes), code="upload_too_large")  # say so before reading it
     upload = Upload(incoming_dir(data_dir) / f"{uuid.uuid4().hex}.part")
     try:
         async with asyncio.timeout(timeout):
@@ -118,9 +121,7 @@ async def _stream_file(part: BodyPartReader, upload: Upload, max_bytes: int) -> 
         while chunk := await part.read_chunk(READ_CHUNK):
             upload.size += len(chunk)
             if upload.size > max_bytes:
-                raise PayloadTooLarge(
-                    f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB.", code="upload_too_large"
-                )
+                raise PayloadTooLarge(_too_large(max_bytes), code="upload_too_large")
             buffer += chunk
             if len(buffer) >= WRITE_BLOCK:
                 await _flush(fh, digest, buffer)
@@ -136,6 +137,10 @@ async def _flush(fh: aiofiles.threadpool.binary.AsyncBufferedIOBase, digest: has
         buffer.clear()
         await asyncio.to_thread(digest.update, block)  # hashlib releases the GIL on big blocks
         await fh.write(block)
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB."
 
 
 def place(upload: Upload, data_dir: Path, job_id: str) -> str:

@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from transcriber import keys, uploads
 from transcriber.errors import NotFound, Unauthorized
 from transcriber.formats import CONTENT_TYPES
+from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.results import FORMATS, result_path
 
@@ -44,9 +45,8 @@ async def status(request: web.Request) -> web.Response:
 async def history(request: web.Request) -> web.Response:
     service, query = request.app[keys.JOBS], request.query
     rows = await service.history(query.get("status"), query.get("limit"), query.get("before"))
-    limit = len(rows) if query.get("limit") else 50
     nxt = None
-    if rows and len(rows) == limit:
+    if rows and len(rows) == int(query.get("limit") or DEFAULT_PAGE):
         params = {k: v for k, v in query.items() if k != "before"} | {"before": rows[-1]["job_id"]}
         nxt = str(request.rel_url.with_query(params))
     return web.json_response({"jobs": [service.status_body(r) for r in rows], "next": nxt})
