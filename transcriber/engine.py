@@ -115,7 +115,9 @@ class FasterWhisperEngine:
         return {**base, "mode": "sequential", "vad_filter": False, "condition_on_previous_text": True}
 
     def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
-        chunk = BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
+        chunk = self._whisper.chunk_seconds or (
+            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
+        )
         language, probability = options.language, None if options.language is None else 1.0
         segments: list[Segment] = []
         for offset, samples in audio.chunks(audio.decode(path), chunk):

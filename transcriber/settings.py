@@ -40,6 +40,7 @@ class WhisperSettings:
     cpu_threads: int = 0  # 0: derived from cores and workers
     beam_size: int = 5
     batch_size: int = 8
+    chunk_seconds: float = 0.0  # 0: 600 s sequential, 1200 s batched (bounded memory on long audio)
     models_dir: str = ""  # empty: <data_dir>/models
 
 
