@@ -193,7 +193,7 @@ def test_english_only_model_cannot_translate() -> None:
 
 @pytest.mark.parametrize(
     ("cores", "expected"),
-    [(1, (1, 1)), (2, (1, 2)), (4, (1, 4)), (8, (2, 4)), (16, (4, 4)), (32, (8, 4))],
+    [(1, (1, 1)), (2, (2, 1)), (4, (2, 2)), (8, (4, 2)), (16, (8, 2)), (32, (16, 2))],
 )
 def test_cpu_defaults(cores: int, expected: tuple[int, int]) -> None:
     assert derive_parallelism(WhisperSettings(), "cpu", cores=cores) == expected
@@ -211,7 +211,7 @@ def test_configured_values_win(device: str) -> None:
     whisper = WhisperSettings(workers=3, cpu_threads=5)
     assert derive_parallelism(whisper, device, cores=16) == (3, 5)
     assert derive_parallelism(WhisperSettings(workers=3), device, cores=16) == (3, 5)
-    assert derive_parallelism(WhisperSettings(cpu_threads=7), "cpu", cores=16) == (4, 7)
+    assert derive_parallelism(WhisperSettings(cpu_threads=7), "cpu", cores=16) == (2, 7)
 
 
 def test_default_cores_come_from_the_machine() -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import aiosqlite
 from aiohttp import web
@@ -27,6 +28,7 @@ from transcriber.transcript import Transcript
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
+IO_THREADS = 32
 
 
 def create_app(
@@ -48,10 +50,20 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.STARTED] = time.monotonic()
+    app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduling(engine, loader, on_fatal or _stop_process))
     views.add_routes(app)
     return app
+
+
+async def _io_threads(app: web.Application) -> AsyncIterator[None]:
+    """Uploads hash, write, probe and fsync in threads; the default pool (cores + 4) is too small
+    for many concurrent uploads, whose threads mostly wait on the disk."""
+    pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="io")
+    asyncio.get_running_loop().set_default_executor(pool)
+    yield
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

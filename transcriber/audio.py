@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 SAMPLE_RATE = 16000
-PROBE_SECONDS = 2.0
+PROBE_SECONDS = 0.5
 MIN_SECONDS = 0.1
 Samples = npt.NDArray[np.float32]
 
