@@ -114,9 +114,13 @@ class FasterWhisperEngine:
     def info(self) -> EngineInfo:
         return self._info
 
+    @property
+    def _beam_size(self) -> int:
+        return self._whisper.fast_beam_size if self._batched is not None else self._whisper.beam_size
+
     def settings_for(self, options: JobOptions) -> dict[str, Any]:
         """The decoding settings a job runs with, recorded in its JSON result."""
-        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._whisper.beam_size}
+        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size}
         if self._batched is not None:
             return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
         return {**base, "mode": "sequential", "vad_filter": False, "condition_on_previous_text": True}
@@ -147,7 +151,7 @@ class FasterWhisperEngine:
         self, samples: audio.Samples, options: JobOptions, language: str | None, prompt: str | None
     ) -> tuple[Iterable[Any], Any]:
         common: dict[str, Any] = {
-            "language": language, "task": options.task, "beam_size": self._whisper.beam_size,
+            "language": language, "task": options.task, "beam_size": self._beam_size,
             "word_timestamps": options.word_timestamps, "initial_prompt": prompt,
             "hotwords": options.hotwords,
         }  # fmt: skip
