@@ -1,0 +1,1 @@
+"""Benchmarks for the transcription service: `python -m bench` (or `bench/run`); see bench/RESULTS.md."""
