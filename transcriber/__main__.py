@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import os
 import sys
 from collections.abc import Sequence
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from transcriber.settings import Settings, SettingsError, load_settings
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
 if TYPE_CHECKING:
     from transcriber.engine import FasterWhisperEngine
@@ -56,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     configure_logging(settings.logging.level, settings.logging.format, secrets=settings.server.api_keys)
+    _limit_malloc_arenas()
     # Start loading the model now, so it overlaps the web stack's imports: a faster cold start.
     loading = _start_loading(settings)
 
@@ -73,6 +78,13 @@ def _serve(args: argparse.Namespace) -> int:
         print=None,
     )
     return 1 if app[keys.SCHEDULER].load_error else 0
+
+
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena; with worker and I/O threads that pins memory
+    that is free but never returned (measured: an hour in fast mode peaked ~70 MiB lower)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
 def _start_loading(settings: Settings) -> Future[FasterWhisperEngine]:
