@@ -21,6 +21,7 @@ from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.stopping import StopBudget
 from transcriber.store import open_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff
 
@@ -47,6 +48,7 @@ def create_app(
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
+    app.on_shutdown.append(_begin_stop)
     views.add_routes(app)
     return app
 
@@ -64,11 +66,20 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     store = await open_store(settings.data_dir / "jobs.db")
     app[keys.STORE] = store
-    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, await store.active_uploads())
+    keep = settings.queue.keep_uploads
+    if not keep:
+        await store.forget_upload(None)  # finished before a crash, file not yet removed
+    known = await store.active_uploads(keep_finished=keep)
+    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, known)
     if removed:
         log.info("removed %d partial or orphaned upload files", removed)
     yield
     await store.close()
+
+
+async def _begin_stop(app: web.Application) -> None:
+    """Runs before aiohttp drains in-flight requests, so jobs stop while requests drain."""
+    app[keys.SCHEDULER].begin_stop(StopBudget(app[keys.SETTINGS].server.shutdown_timeout))
 
 
 def _handoff(app: web.Application, settler: Settler) -> SummaryHandoff:
@@ -111,7 +122,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     starting = asyncio.create_task(_start_when_loaded(app))
     yield
     starting.cancel()
-    await app[keys.SCHEDULER].stop(app[keys.SETTINGS].server.shutdown_timeout)
+    await app[keys.SCHEDULER].stop(StopBudget(app[keys.SETTINGS].server.shutdown_timeout))
 
 
 async def _start_when_loaded(app: web.Application) -> None:

@@ -16,7 +16,7 @@ from transcriber.job import Job, JobStatus, NewJob
 from transcriber.metrics import Metrics
 from transcriber.options import check_job_id, parse_options
 from transcriber.results import remove_results
-from transcriber.scheduler import Scheduler
+from transcriber.scheduler import Reservation, Scheduler
 from transcriber.settings import Settings
 from transcriber.status import Live, status_body
 from transcriber.store import DuplicateJob, Store
@@ -62,12 +62,22 @@ class JobService:
         if existing is not None:
             return False, existing
         probed = await self._probe(upload)
-        self._scheduler.admit(probed.duration)
+        with self._scheduler.reserve(probed.duration) as slot:  # a hard capacity: held across the awaits
+            return await self._accept(upload, job_id, options.to_dict(), probed, slot)
+
+    async def _accept(
+        self,
+        upload: upload_files.Upload,
+        job_id: str,
+        options: dict[str, Any],
+        probed: audio.AudioInfo,
+        slot: Reservation,
+    ) -> tuple[bool, Job]:
         upload_path = await asyncio.to_thread(upload_files.place, upload, self._settings.data_dir, job_id)
         job = NewJob(
             job_id=job_id,
             duration=round(probed.duration, 3),
-            options=options.to_dict(),
+            options=options,
             upload_path=upload_path,
             upload_bytes=upload.size,
             upload_sha256=upload.sha256,
@@ -76,16 +86,19 @@ class JobService:
         )
         try:
             await self._store.insert_job(job)
-        except DuplicateJob:  # the same id committed by a concurrent request
-            again = await self._existing(job_id, upload.sha256)
+        except Exception as exc:  # not committed: the placed file is ours to remove (submit does)
+            upload.placed = False
+            if not isinstance(exc, DuplicateJob):
+                raise
+            again = await self._existing(job_id, upload.sha256)  # a concurrent request committed it
             if again is None:
                 raise
             return False, again
-        self._accepted(job)
+        self._accepted(job, slot)
         return True, await self.get(job_id)
 
-    def _accepted(self, job: NewJob) -> None:
-        self._scheduler.enqueue(job.job_id, job.duration)
+    def _accepted(self, job: NewJob, slot: Reservation) -> None:
+        slot.enqueue(job.job_id, job.duration)
         self._metrics.jobs.labels("accepted").inc()
         self._changes.job_changed(job.job_id)
         what = f"{job.upload_bytes} bytes, {job.duration:.1f} s of {job.upload_format}"
@@ -146,8 +159,8 @@ class JobService:
         if job.status.active or not await self._store.delete_job(job_id):
             raise Conflict(f"Job {job_id!r} is {job.status}; cancel it before deleting.", code=Code.JOB_ACTIVE)
         await asyncio.to_thread(remove_results, self._settings.data_dir, job_id)
-        if job.upload_path:
-            (self._settings.data_dir / job.upload_path).unlink(missing_ok=True)
+        if job.upload_path:  # off the event loop: an upload may be gigabytes
+            await asyncio.to_thread((self._settings.data_dir / job.upload_path).unlink, missing_ok=True)
         self._changes.job_changed(job_id)
         log.info("job %s: deleted", job_id, extra={"job_id": job_id})
 
