@@ -15,6 +15,7 @@ import aiosqlite
 from aiohttp import web
 
 from transcriber import keys, outbox, uploads, views
+from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, load_engine
 from transcriber.errors import error_middleware
 from transcriber.handoff import SummaryRelay
@@ -49,6 +50,7 @@ def create_app(
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
+    app[keys.CHANGES] = ChangeFeed()
     app[keys.STARTED] = time.monotonic()
     app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)
@@ -82,12 +84,12 @@ def _scheduling(
     engine: Engine | None, loader: Callable[[Settings], Engine], on_fatal: Callable[[], None]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
-        scheduler = Scheduler(settings, app[keys.STORE], metrics)
+        settings, metrics, changes = app[keys.SETTINGS], app[keys.METRICS], app[keys.CHANGES]
+        scheduler = Scheduler(settings, app[keys.STORE], metrics, changes)
         app[keys.SCHEDULER] = scheduler
-        app[keys.JOBS] = JobService(settings, app[keys.STORE], scheduler, metrics)
+        app[keys.JOBS] = JobService(settings, app[keys.STORE], scheduler, metrics, changes)
         metrics.queue_capacity.set(settings.queue.capacity)
-        relay = SummaryRelay(settings.summarizer, app[keys.STORE], settings.data_dir, metrics)
+        relay = SummaryRelay(settings.summarizer, app[keys.STORE], settings.data_dir, metrics, changes)
         app[keys.RELAY] = relay
         metrics.bind_gauges(lambda: len(scheduler.queue), lambda: len(scheduler.running), lambda: relay.backlog)
         if settings.summarizer.enabled:

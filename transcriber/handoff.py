@@ -21,6 +21,7 @@ from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.payload import PrivateText
 from summarizer.worker import backoff_seconds
 from transcriber import outbox
+from transcriber.changes import ChangeFeed
 from transcriber.metrics import Metrics
 from transcriber.results import write_summary
 from transcriber.store import Row, Store
@@ -55,8 +56,16 @@ def _relay_redis_settings(url: str | None) -> RedisSettings:
 class SummaryRelay:
     """One background loop; all state it needs is in the outbox, so a restart resumes it."""
 
-    def __init__(self, settings: SummarizerSettings, store: Store, data_dir: Path, metrics: Metrics):
+    def __init__(
+        self,
+        settings: SummarizerSettings,
+        store: Store,
+        data_dir: Path,
+        metrics: Metrics,
+        changes: ChangeFeed | None = None,
+    ):
         self._settings = settings
+        self._changes = changes or ChangeFeed()
         self._store = store
         self._data_dir = data_dir
         self._metrics = metrics
@@ -149,6 +158,7 @@ class SummaryRelay:
             self._down(exc)
             return
         await outbox.mark(self._store, job_id, "enqueued", "queued")
+        self._changes.job_changed(job_id)
         log.info("job %s: summary queued", job_id, extra={"job_id": job_id})
 
     async def _collect(self, pool: ArqRedis, job_id: str) -> None:
@@ -156,9 +166,11 @@ class SummaryRelay:
         state = await job.status()
         if state in STATUS_BY_ARQ:
             await outbox.show(self._store, job_id, STATUS_BY_ARQ[state])
+            self._changes.job_changed(job_id)  # unchanged bodies are dropped by the listener
         elif state == JobStatus.not_found:  # Redis lost it (no persistence, flushed): send again
             log.warning("job %s: summary job vanished from Redis; enqueueing again", job_id, extra={"job_id": job_id})
             await outbox.mark(self._store, job_id, "pending", "pending")
+            self._changes.job_changed(job_id)
         else:
             info = await job.result_info()
             if info is None:
@@ -171,6 +183,7 @@ class SummaryRelay:
         """No Redis: the same summarizer code, in this process (threads for CPU work)."""
         job_id = row["job_id"]
         await outbox.show(self._store, job_id, "running")
+        self._changes.job_changed(job_id)
         started = time.perf_counter()
         try:
             summary = await core.summarize(row["text"] or "", row["language"], self._settings)
@@ -181,6 +194,7 @@ class SummaryRelay:
             else:
                 await outbox.retry_later(self._store, job_id, backoff_seconds(tries, exc.retry_after), str(exc))
                 await outbox.show(self._store, job_id, "pending")
+                self._changes.job_changed(job_id)
             return
         except PermanentSummaryError as exc:
             await self._settle(job_id, None, str(exc))
@@ -192,6 +206,7 @@ class SummaryRelay:
         if summary is not None:
             await asyncio.to_thread(write_summary, self._data_dir, job_id, summary)
         await outbox.settle(self._store, job_id, summary, error)
+        self._changes.job_changed(job_id)
         self._metrics.summaries.labels("completed" if error is None else "failed").inc()
         if error is None:
             log.info("job %s: summary stored (%d chars)", job_id, len(summary or ""), extra={"job_id": job_id})

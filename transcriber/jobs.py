@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from transcriber import audio, outbox, uploads
+from transcriber.changes import ChangeFeed
 from transcriber.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.metrics import Metrics
 from transcriber.options import check_job_id, parse_options
@@ -28,8 +29,16 @@ DEFAULT_PAGE = 50
 class JobService:
     """Business rules between the HTTP handlers and the store/scheduler."""
 
-    def __init__(self, settings: Settings, store: Store, scheduler: Scheduler, metrics: Metrics):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        scheduler: Scheduler,
+        metrics: Metrics,
+        changes: ChangeFeed | None = None,
+    ):
         self._settings = settings
+        self._changes = changes or ChangeFeed()
         self._store = store
         self._scheduler = scheduler
         self._metrics = metrics
@@ -64,6 +73,8 @@ class JobService:
             if again is None:
                 raise
             return False, again
+        # Before the scheduler sees the id: the `queued` state is rendered before a worker claims it.
+        self._changes.job_changed(job_id)
         self._scheduler.enqueue(job_id, info.duration)
         self._metrics.jobs.labels("accepted").inc()
         log.info(
@@ -106,6 +117,7 @@ class JobService:
         row = await self.get(job_id)
         if row["status"] not in ACTIVE or not await self._scheduler.cancel(job_id):
             raise Conflict(f"Job {job_id!r} is {row['status']} and cannot be cancelled.", code="job_not_active")
+        self._changes.job_changed(job_id)
         return await self.get(job_id)
 
     async def resummarize(self, job_id: str) -> Row:
@@ -118,6 +130,7 @@ class JobService:
                 f"Job {job_id!r} is {row['status']}; only completed jobs can be summarized.", code="job_not_completed"
             )
         log.info("job %s: new summary requested", job_id, extra={"job_id": job_id})
+        self._changes.job_changed(job_id)
         return await self.get(job_id)
 
     async def delete(self, job_id: str) -> None:
@@ -128,6 +141,7 @@ class JobService:
         if row["upload_path"]:
             (self._settings.data_dir / row["upload_path"]).unlink(missing_ok=True)
         log.info("job %s: deleted", job_id, extra={"job_id": job_id})
+        self._changes.job_changed(job_id)
 
     async def history(self, status: str | None, limit: str | None, before: str | None) -> list[Row]:
         if status and status not in STATUSES:

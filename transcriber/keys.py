@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from transcriber.changes import ChangeFeed
 from transcriber.handoff import SummaryRelay
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
@@ -18,3 +19,4 @@ METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobService)
 STARTED = web.AppKey("started", float)
 RELAY = web.AppKey("relay", SummaryRelay)
+CHANGES = web.AppKey("changes", ChangeFeed)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine
 from transcriber.errors import Unavailable
 from transcriber.jobqueue import JobQueue
@@ -65,8 +66,9 @@ class RunningJob:
 class Scheduler:
     """Feeds queued job ids to a thread pool running the engine; SQLite stays the truth."""
 
-    def __init__(self, settings: Settings, store: Store, metrics: Metrics):
+    def __init__(self, settings: Settings, store: Store, metrics: Metrics, changes: ChangeFeed | None = None):
         self._settings = settings
+        self._changes = changes or ChangeFeed()
         self._store = store
         self._metrics = metrics
         self.queue = JobQueue()
@@ -181,6 +183,7 @@ class Scheduler:
             return
         run = RunningJob(job_id, row["duration"])
         self.running[job_id] = run
+        self._changes.job_changed(job_id)
         self._metrics.queue_wait.observe(max(0.0, time.time() - _epoch(row["created_at"])))
         log.info(
             "job %s: started (attempt %d, %.1f s of audio)",
@@ -213,6 +216,7 @@ class Scheduler:
             await self._finish(run, "cancelled", {"error_code": "cancelled", "error_message": "Cancelled by request."})
         except JobInterrupted:
             await self._store.requeue_job(run.job_id, refund_attempt=True)
+            self._changes.job_changed(run.job_id)
             log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
         except Exception as exc:
             log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
@@ -238,6 +242,7 @@ class Scheduler:
         run.texts.append(segment.text.strip())
         if run.duration > 0:
             run.progress = min(0.99, max(run.progress, segment.end / run.duration))
+        self._changes.job_changed(run.job_id)  # the listener coalesces bursts of segments
         if now - run.last_write >= PROGRESS_WRITE_INTERVAL:
             run.last_write = now
             self.spawn(self._store.set_progress(run.job_id, run.progress, language))
@@ -266,6 +271,7 @@ class Scheduler:
             fields,
             hooks=[functools.partial(h, job_id=run.job_id, transcript=transcript) for h in self.completion_hooks],
         )
+        self._changes.job_changed(run.job_id)
         self._observe(run.duration, seconds)
         log.info(
             "job %s: completed in %.2f s (%.1f s audio, language %s)",
@@ -279,6 +285,7 @@ class Scheduler:
 
     async def _finish(self, run: RunningJob, status: str, fields: Row) -> None:
         await self._store.finish_job(run.job_id, status, fields)
+        self._changes.job_changed(run.job_id)
         self._metrics.jobs.labels(status).inc()
         log.info("job %s: %s (%s)", run.job_id, status, fields.get("error_message"), extra={"job_id": run.job_id})
         row = await self._store.get_job(run.job_id)
