@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from transcriber.changes import ChangeFeed
+from transcriber.events import EventBroker
 from transcriber.handoff import SummaryRelay
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
@@ -20,3 +21,4 @@ JOBS = web.AppKey("jobs", JobService)
 STARTED = web.AppKey("started", float)
 RELAY = web.AppKey("relay", SummaryRelay)
 CHANGES = web.AppKey("changes", ChangeFeed)
+EVENTS = web.AppKey("events", EventBroker)

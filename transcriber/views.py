@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 import time
 from importlib.metadata import version
 from typing import Any
@@ -19,6 +20,7 @@ from transcriber.metrics import CONTENT_TYPE
 from transcriber.results import FORMATS, result_path
 
 OPEN_PATHS = ("/health", "/metrics")
+TOKEN_IN_QUERY = re.compile(r"/events|/jobs/[^/]+/(events|audio|transcript\.[a-z]+)")
 DB_PING_TIMEOUT = 2.0
 
 
@@ -136,12 +138,25 @@ async def metrics(request: web.Request) -> web.Response:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer API keys when configured; /health and /metrics stay open for probes and scrapers."""
     api_keys = request.app[keys.SETTINGS].server.api_keys
-    if api_keys and request.path not in OPEN_PATHS:
+    if api_keys and request.path not in OPEN_PATHS and not _is_page(request):
         given = request.headers.get("Authorization", "")
-        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        token = given[7:].strip() if given[:7].lower() == "bearer " else query_token(request)
         if not any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys):
             raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code="unauthorized")
     return await handler(request)
+
+
+def query_token(request: web.Request) -> str:
+    """`?access_token=KEY` on the GET routes a browser opens without headers (EventSource, <audio>,
+    download links); everywhere else only the header counts, so keys stay out of most logs."""
+    if request.method == "GET" and TOKEN_IN_QUERY.fullmatch(request.path):
+        return request.query.get("access_token", "")
+    return ""
+
+
+def _is_page(request: web.Request) -> bool:
+    """The web page itself holds no data; it asks for the key before calling the API."""
+    return request.method in ("GET", "HEAD") and (request.path == "/" or request.path.startswith("/static/"))
 
 
 def add_routes(app: web.Application) -> None:
