@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import aiosqlite
 from aiohttp import web
 
-from transcriber import keys, outbox, sse, uploads, views
+from transcriber import keys, outbox, sse, uploads, views, webpage
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, load_engine
 from transcriber.errors import error_middleware
@@ -57,6 +57,7 @@ def create_app(
     app.cleanup_ctx.append(_scheduling(engine, loader, on_fatal or _stop_process))
     views.add_routes(app)
     sse.setup(app)
+    webpage.setup(app)
     return app
 
 
