@@ -13,6 +13,7 @@ from tests.sse_client import Message, SSEReader
 from tests.support import CLIPS, FakeEngine, form, speech_wav, submit, tone_wav, wait_status
 from transcriber import keys
 from transcriber.engine import FasterWhisperEngine
+from transcriber.logs import SecretRedactor
 
 
 def statuses(messages: list[Message], job_id: str) -> list[str]:
@@ -147,3 +148,8 @@ async def test_api_keys_apply_and_access_token_works_on_browser_get_routes(
 async def _drain(stream: SSEReader) -> AsyncIterator[Message]:
     while (message := await stream.next()) is not None:
         yield message
+
+
+def test_access_tokens_in_urls_are_redacted_from_logs() -> None:
+    line = SecretRedactor(["a+b/c"]).redact('127.0.0.1 "GET /events?access_token=a%2Bb%2Fc&x=1 HTTP/1.1" 200')
+    assert "a%2Bb" not in line and "access_token=***&x=1" in line, line
