@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from transcriber.errors import NotFound
-from transcriber.events import EventBroker, StreamClosed
+from transcriber.eventqueue import StreamClosed
+from transcriber.events import EventBroker
 
 
 class Jobs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -123,6 +124,22 @@ async def test_keep_alive_comments_and_delete_event(make_client: MakeClient, tmp
     message = await stream.next()
     assert message is not None and message.event == "deleted" and message.body == {"job_id": "gone", "deleted": True}
     assert "keep-alive" in stream.comments
+
+
+async def test_queued_jobs_get_their_new_position_when_the_queue_moves(make_client: MakeClient, tmp_path: Path) -> None:
+    engine = FakeEngine(auto=False)
+    client = await make_client(engine)
+    stream = await open_stream(client, "/events")
+    for name, seconds in (("a", 2), ("b", 3), ("c", 4)):
+        await submit(client, tone_wav(tmp_path / f"{name}.wav", seconds), job_id=name)
+    seen = await stream.until("c", ("queued",))
+    assert [m.body["queue_position"] for m in seen if m.body["job_id"] == "c"] == [2]
+    assert (await client.post("/jobs/b/cancel")).status == 200
+    moved = await stream.until("c", ("queued",))
+    assert moved[-1].body["queue_position"] == 1 and "cancelled" in statuses(moved, "b")
+    for gate in (2.0, 4.0):
+        engine.gates.setdefault(gate, threading.Event()).set()
+    await stream.until("c", ("completed",))
 
 
 async def test_api_keys_apply_and_access_token_works_on_browser_get_routes(

@@ -8,98 +8,28 @@ cost nothing but a parked coroutine (no per-listener polling of the database).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from transcriber.errors import NotFound
+from transcriber.eventqueue import QUEUE_SIZE, Body, Event, Subscription, encode, finished
 
 log = logging.getLogger(__name__)
-Body = dict[str, Any]
 Render = Callable[[str], Awaitable[Body]]  # the /status body; raises NotFound for a gone job
 Snapshot = Callable[[], Awaitable[list[Body]]]  # current bodies of the visible jobs, oldest first
-FINISHED = ("completed", "failed", "cancelled")
-SUMMARY_BUSY = ("pending", "queued", "running")
 KEEPALIVE_SECONDS = 15.0
 COALESCE_SECONDS = 0.1
 RING_SIZE = 2000
-QUEUE_SIZE = 500
 RETRY_MS = 2000
 SEEN_JOBS = 10_000
-
-
-def finished(body: Body, summaries_enabled: bool) -> bool:
-    """Nothing more will change: the job ended, and so did its summary (if summaries run)."""
-    if body.get("status") not in FINISHED:
-        return False
-    summary = body.get("summary") or {}
-    return not (summaries_enabled and body["status"] == "completed" and summary.get("status") in SUMMARY_BUSY)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One rendered event, encoded once for every subscriber."""
-
-    job_id: str
-    wire: bytes
-    final: bool  # the job's stream ends after it
-    seq: int = 0
-
-
-def encode(event_id: str | None, name: str, data: Body) -> bytes:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-class StreamClosed(Exception):
-    """The broker is shutting down, or the subscriber fell too far behind and was dropped."""
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One listener's bounded queue; a client that cannot keep up is dropped, not buffered."""
-
-    job_id: str | None
-    limit: int = QUEUE_SIZE
-    _queue: deque[Event] = field(default_factory=deque)
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: str = ""  # why the stream must end: "overflow" or "shutdown"
-
-    def push(self, event: Event) -> None:
-        if self.closed:
-            return
-        if len(self._queue) >= self.limit:
-            self.close("overflow")
-            return
-        self._queue.append(event)
-        self._ready.set()
-
-    def close(self, why: str) -> None:
-        self.closed = self.closed or why
-        self._ready.set()
-
-    async def next(self, timeout: float) -> Event | None:
-        """The next event, or None when timeout passes first (time for a keep-alive)."""
-        if not self._queue and not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout)
-        if self.closed:
-            raise StreamClosed(self.closed)
-        if not self._queue:
-            return None
-        event = self._queue.popleft()
-        if not self._queue:
-            self._ready.clear()
-        return event
+QUEUE_REFRESH = 100  # queued jobs re-rendered when one leaves the queue (their position moved)
 
 
 class EventBroker:
-    """ChangeFeed listener: job_changed(job_id) marks, one flusher renders and publishes."""
+    """ChangeFeed listener: job_changed(job_id) starts or extends that job's render cycle."""
 
     def __init__(
         self,
@@ -126,7 +56,7 @@ class EventBroker:
         self._busy: set[str] = set()  # jobs being rendered or in their coalescing window
         self._dirty: set[str] = set()  # jobs changed again meanwhile
         self._tasks: set[asyncio.Task[None]] = set()
-        self._last: OrderedDict[str, int] = OrderedDict()  # job -> hash of its last published body
+        self._last: OrderedDict[str, tuple[int, str]] = OrderedDict()  # job -> (body hash, status) last sent
 
     @property
     def listeners(self) -> int:
@@ -168,14 +98,23 @@ class EventBroker:
             self._last.pop(job_id, None)
             self._emit(job_id, "deleted", {"job_id": job_id, "deleted": True}, final=True)
             return
-        digest = hash(json.dumps(body, sort_keys=True))
-        if self._last.get(job_id) == digest:
+        digest, status = hash(json.dumps(body, sort_keys=True)), str(body["status"])
+        previous = self._last.get(job_id)
+        if previous is not None and previous[0] == digest:
             return  # a change that does not show in the body (a repeated summary poll)
-        self._last[job_id] = digest
+        self._last[job_id] = (digest, status)
         self._last.move_to_end(job_id)
         if len(self._last) > SEEN_JOBS:
             self._last.popitem(last=False)
         self._emit(job_id, "status", body, final=finished(body, self.summaries_enabled))
+        if previous is not None and previous[1] == "queued" and status != "queued":
+            self._queue_moved(job_id)
+
+    def _queue_moved(self, left: str) -> None:
+        """A job left the queue: the jobs behind it moved up, so their bodies changed too."""
+        waiting = [j for j, (_, status) in self._last.items() if status == "queued" and j != left]
+        for job_id in waiting[:QUEUE_REFRESH]:
+            self.job_changed(job_id)
 
     def _emit(self, job_id: str, name: str, data: Body, *, final: bool) -> None:
         self.seq += 1

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from transcriber import keys
-from transcriber.events import RETRY_MS, Body, EventBroker, StreamClosed, Subscription
+from transcriber.eventqueue import Body, StreamClosed, Subscription
+from transcriber.events import RETRY_MS, EventBroker
 from transcriber.jobs import JobService
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,8 @@ HEADERS = {
 
 def setup(app: web.Application) -> None:
     """Routes, the broker's lifecycle, and ending the streams first on shutdown."""
-    app.router.add_get("/events", all_events)
-    app.router.add_get("/jobs/{job_id}/events", job_events)
+    app.router.add_get("/events", all_events, allow_head=False)
+    app.router.add_get("/jobs/{job_id}/events", job_events, allow_head=False)
     app.cleanup_ctx.append(_broker)
     app.on_shutdown.append(_end_streams)
 
