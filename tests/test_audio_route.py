@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, FakeEngine, submit, wait_status
+from transcriber.webpage import STATIC
 
 
 async def test_audio_is_served_with_ranges_while_kept(make_client: MakeClient) -> None:
@@ -41,7 +43,10 @@ async def test_page_and_static_files_are_served(make_client: MakeClient) -> None
     assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
     html = await page.text()
     assert 'src="static/app.js"' in html and "<label" in html
-    for name, kind in (("app.js", "javascript"), ("i18n.js", "javascript"), ("style.css", "text/css")):
-        resp = await client.get(f"/static/{name}")
-        assert resp.status == 200 and kind in resp.headers["Content-Type"], name
+    kinds = {".js": "javascript", ".css": "text/css", ".html": "text/html"}
+    for path in sorted(STATIC.iterdir()):
+        resp = await client.get(f"/static/{path.name}")
+        assert resp.status == 200 and kinds[path.suffix] in resp.headers["Content-Type"], path.name
+        for imported in re.findall(r'from "\./([\w.]+)"', path.read_text(encoding="utf-8")):
+            assert (STATIC / imported).is_file(), f"{path.name} imports a missing {imported}"
     assert (await client.get("/static/../app.py")).status == 404
