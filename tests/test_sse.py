@@ -74,6 +74,18 @@ async def test_job_stream_starts_with_current_state_and_ends_after_the_last_even
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "job_not_found"
 
 
+async def test_job_stream_waits_for_the_summary_when_summaries_are_on(
+    make_client: MakeClient, tiny_engine: FasterWhisperEngine
+) -> None:
+    client = await make_client(tiny_engine, summarizer={"enabled": True, "max_sentences": 1})
+    job_id = (await submit(client, CLIPS / "speech.ogg"))["job_id"]
+    stream = await open_stream(client, f"/jobs/{job_id}/events")
+    seen = [m.body async for m in _drain(stream)]
+    assert seen[-1]["summary"]["status"] == "completed" and "weather" in seen[-1]["summary"]["text"]
+    # Every earlier event left something to wait for: the job, or its summary.
+    assert all(b["status"] != "completed" or b["summary"]["status"] != "completed" for b in seen[:-1])
+
+
 async def test_resume_with_last_event_id_after_a_dropped_connection(
     make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path
 ) -> None:
