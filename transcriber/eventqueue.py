@@ -68,8 +68,10 @@ class Subscription:
     async def next(self, timeout: float) -> Event | None:
         """The next event, or None when timeout passes first (time for a keep-alive)."""
         if not self._queue and not self.closed:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps each wait in a new task.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
         if self.closed:
             raise StreamClosed(self.closed)
         if not self._queue:
