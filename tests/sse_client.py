@@ -35,7 +35,8 @@ class SSEReader:
         return await asyncio.wait_for(self._next(), timeout)
 
     async def _next(self) -> Message | None:
-        event, data, event_id = "message", [], None
+        event, event_id = "message", None
+        data: list[str] = []
         while True:
             raw = await self.response.content.readline()
             if not raw:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from transcriber.errors import NotFound
+from transcriber.errors import Code, NotFound
 from transcriber.eventqueue import StreamClosed
 from transcriber.events import EventBroker
 
@@ -23,7 +23,7 @@ class Jobs:
         self.renders += 1
         await asyncio.sleep(0)
         if job_id not in self.bodies:
-            raise NotFound("gone", code="job_not_found")
+            raise NotFound("gone", code=Code.JOB_NOT_FOUND)
         return dict(self.bodies[job_id])
 
     async def snapshot(self) -> list[dict[str, Any]]:

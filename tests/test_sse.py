@@ -7,11 +7,9 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient
-
 from tests.conftest import MakeClient
 from tests.sse_client import Message, SSEReader
-from tests.support import CLIPS, FakeEngine, form, speech_wav, submit, tone_wav, wait_status
+from tests.support import CLIPS, Client, FakeEngine, form, speech_wav, submit, tone_wav, wait_status
 from transcriber import keys
 from transcriber.engine import FasterWhisperEngine
 from transcriber.logs import SecretRedactor
@@ -26,7 +24,7 @@ def seq(event_id: str | None) -> int:
     return int(event_id.rpartition("-")[2])
 
 
-async def open_stream(client: TestClient, path: str, **headers: str) -> SSEReader:
+async def open_stream(client: Client, path: str, **headers: str) -> SSEReader:
     resp = await client.get(path, headers=headers)
     assert resp.status == 200, await resp.text()
     assert resp.headers["Content-Type"].startswith("text/event-stream")

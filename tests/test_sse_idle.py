@@ -21,7 +21,7 @@ async def cpu_seconds(process: psutil.Process, window: float) -> float:
     before = process.cpu_times()
     await asyncio.sleep(window)
     after = process.cpu_times()
-    return (after.user - before.user) + (after.system - before.system)
+    return float((after.user - before.user) + (after.system - before.system))
 
 
 @pytest.mark.slow

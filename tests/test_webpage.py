@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 from tests.conftest import MakeClient
-from tests.support import CLIPS, FakeEngine, tone_wav
+from tests.support import CLIPS, Client, FakeEngine, tone_wav
 from transcriber.engine import FasterWhisperEngine
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -19,8 +18,8 @@ ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 pytestmark = [
     pytest.mark.slow,
@@ -46,7 +45,7 @@ def shots(tmp_path: Path) -> Path:
     return DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
-async def open_page(browser: Browser, client: TestClient, locale: str) -> tuple[Page, list[str]]:
+async def open_page(browser: Browser, client: Client, locale: str) -> tuple[Page, list[str]]:
     """The page in a fresh browser profile, and the list its script errors are collected in."""
     context = await browser.new_context(viewport=DESKTOP, locale=locale, accept_downloads=True)
     page = await context.new_page()
@@ -112,7 +111,7 @@ async def test_upload_watch_live_read_play_download_and_screenshots(
     assert errors == []
 
 
-async def _segment_start(client: TestClient, job_id: str | None, index: int) -> float:
+async def _segment_start(client: Client, job_id: str | None, index: int) -> float:
     body = await (await client.get(f"/jobs/{job_id}/transcript.json")).json()
     return float(body["segments"][index]["start"])
 

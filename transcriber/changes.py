@@ -1,4 +1,4 @@
-"""ChangeFeed: the core says "job X changed" after each committed change; listeners fan out."""
+"""The change feed: the core says which job changed; listeners (live events, webhooks) subscribe."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ Listener = Callable[[str], None]
 
 
 class ChangeFeed:
-    """Synchronous fan-out on the event loop; listeners must be cheap (mark and return)."""
+    """Called on the event loop after every committed change of a job; listeners must not block."""
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
@@ -22,5 +22,5 @@ class ChangeFeed:
         for listener in self._listeners:
             try:
                 listener(job_id)
-            except Exception:  # one broken listener must not break the core's write path
+            except Exception:  # one broken listener must not break the job's own path
                 log.exception("job %s: change listener failed", job_id, extra={"job_id": job_id})

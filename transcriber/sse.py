@@ -33,13 +33,11 @@ def setup(app: web.Application) -> None:
 async def _broker(app: web.Application) -> AsyncIterator[None]:
     service = app[keys.JOBS]
 
-    async def render(job_id: str) -> Body:
-        return service.status_body(await service.get(job_id))
-
     async def snapshot() -> list[Body]:
         return await _snapshot(service)
 
-    broker = EventBroker(render, snapshot, summaries_enabled=app[keys.SETTINGS].summarizer.enabled)
+    enabled = app[keys.SETTINGS].summarizer.enabled
+    broker = EventBroker(service.status_document, snapshot, summaries_enabled=enabled)
     app[keys.EVENTS] = broker
     app[keys.CHANGES].subscribe(broker.job_changed)
     yield
@@ -53,14 +51,14 @@ async def _end_streams(app: web.Application) -> None:
 
 async def _snapshot(service: JobService) -> list[Body]:
     """Every active job and the most recent finished ones, oldest first."""
-    rows = [
+    jobs = [
         *await service.history("running", str(SNAPSHOT_ACTIVE), None),
         *await service.history("queued", str(SNAPSHOT_ACTIVE), None),
         *await service.history(None, str(SNAPSHOT_RECENT), None),
     ]
-    unique = {row["job_id"]: row for row in rows}
-    ordered = sorted(unique.values(), key=lambda r: (r["created_at"], r["job_id"]))
-    return [service.status_body(row) for row in ordered]
+    unique = {job.job_id: job for job in jobs}
+    ordered = sorted(unique.values(), key=lambda j: (j.created_at, j.job_id))
+    return [service.document(job) for job in ordered]
 
 
 def _last_event_id(request: web.Request) -> str | None:

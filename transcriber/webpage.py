@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from transcriber import keys
-from transcriber.errors import NotFound
+from transcriber.errors import Code, NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 # PyAV demuxer names (the first part of upload_format) -> what an <audio> element is told.
@@ -42,12 +42,11 @@ async def index(request: web.Request) -> web.FileResponse:
 async def job_audio(request: web.Request) -> web.FileResponse:
     """The upload as it was received; Range requests work, so a player can seek."""
     job_id = request.match_info["job_id"]
-    row = await request.app[keys.JOBS].get(job_id)
-    relative = row["upload_path"]
-    path = request.app[keys.SETTINGS].data_dir / relative if relative else None
+    job = await request.app[keys.JOBS].get(job_id)
+    path = request.app[keys.SETTINGS].data_dir / job.upload_path if job.upload_path else None
     if path is None or not path.is_file():
-        raise NotFound(f"The audio of job {job_id!r} is no longer kept.", code="audio_not_found")
-    return web.FileResponse(path, headers={"Content-Type": audio_type(row["upload_format"])})
+        raise NotFound(f"The audio of job {job_id!r} is no longer kept.", code=Code.AUDIO_NOT_FOUND)
+    return web.FileResponse(path, headers={"Content-Type": audio_type(job.upload_format)})
 
 
 def audio_type(upload_format: str | None) -> str:
