@@ -94,6 +94,22 @@ async def test_concurrent_same_job_id_uploads_leave_one_file(
     assert db_rows(data)["same"]["upload_path"] is None  # the row no longer points at a deleted file
 
 
+async def test_a_job_cancelled_while_queued_loses_its_upload_at_once(
+    make_client: MakeClient, fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    fake_engine.auto = False  # found by the kill storm: the file stayed until a restart
+    client = await make_client(fake_engine, whisper={"workers": 1})
+    first = (await submit(client, tone_wav(tmp_path / "a.wav", 2)))["job_id"]
+    await wait_status(client, first, ("running",))
+    second = (await submit(client, tone_wav(tmp_path / "b.wav", 1), job_id="second"))["job_id"]
+    assert len(upload_files(tmp_path / "data")) == 2
+    assert (await client.post(f"/jobs/{second}/cancel")).status == 200
+    assert db_rows(tmp_path / "data")[second]["upload_path"] is None
+    assert upload_files(tmp_path / "data") == [Path(db_rows(tmp_path / "data")[first]["upload_path"]).name]
+    for gate in fake_engine.gates.values():
+        gate.set()
+
+
 async def test_start_up_removes_the_upload_of_a_job_finished_before_a_crash(
     make_client: MakeClient, fake_engine: FakeEngine, tmp_path: Path
 ) -> None:

@@ -162,6 +162,9 @@ class Scheduler:
         """'cancelled' for a queued job, 'cancelling' for a running one, '' if neither."""
         if await self._store.cancel_queued(job_id):
             self._queue.remove(job_id)
+            job = await self._store.get_job(job_id)
+            if job is not None:
+                await self._cleanup_upload(job)  # it will never run: its audio goes now
             self._metrics.jobs.labels("cancelled").inc()
             self._changes.job_changed(job_id)
             log.info("job %s: cancelled while queued", job_id, extra={"job_id": job_id})
