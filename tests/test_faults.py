@@ -252,7 +252,9 @@ async def test_a_page_of_500_long_transcripts_does_not_block_the_loop(
     await ticking
     body = json.loads(b"".join(parts))  # the test's own joining and parsing stay out of the measurement
     assert resp.status == 200 and len(body["jobs"]) == 500 and body["jobs"][0]["text"] == text
-    assert max(gaps) < 0.15, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+    # Encoding on the loop stalled it for 1.2-1.3 s here; off it, the worst gap is scheduling noise
+    # (0.16 s with a load average of 13 on 2 cores).
+    assert max(gaps) < 0.4, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
 
 
 def test_result_folder_is_fsynced_before_and_after_the_rename(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from transcriber import audio, upload_files
+from transcriber.admission import Reservation
 from transcriber.changes import ChangeFeed
 from transcriber.clock import is_iso
 from transcriber.engine import EngineLoader
@@ -16,7 +17,7 @@ from transcriber.job import Job, JobStatus, NewJob
 from transcriber.metrics import Metrics
 from transcriber.options import check_job_id, parse_options
 from transcriber.results import remove_results
-from transcriber.scheduler import Reservation, Scheduler
+from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.status import Live, status_body
 from transcriber.store import DuplicateJob, Store

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from transcriber.admission import Reservation
 from transcriber.changes import ChangeFeed
 from transcriber.clock import epoch
 from transcriber.engine import Engine
@@ -116,7 +117,7 @@ class Scheduler:
         """Admit a job and hold its queue slot across the awaits until it is enqueued or given up."""
         self.admit(extra_seconds)
         self._reserved += 1
-        return Reservation(self)
+        return Reservation(self._release, self.enqueue)
 
     def _release(self) -> None:
         self._reserved -= 1
@@ -261,27 +262,3 @@ class Scheduler:
         for job_id in stuck:
             await self._store.requeue_job(job_id, refund_attempt=True)
             log.warning("job %s: did not stop in time, back in the queue", job_id, extra={"job_id": job_id})
-
-
-class Reservation:
-    """A queue slot held by one upload between admission and enqueue; released unless used."""
-
-    def __init__(self, scheduler: Scheduler):
-        self._scheduler: Scheduler | None = scheduler
-
-    def enqueue(self, job_id: str, duration: float) -> None:
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None:
-            scheduler._release()
-            scheduler.enqueue(job_id, duration)
-
-    def release(self) -> None:
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None:
-            scheduler._release()
-
-    def __enter__(self) -> Reservation:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
