@@ -149,16 +149,18 @@ async def wait_for_phase(storm: Storm, phase: str, timeout: float) -> bool:
     return False
 
 
-async def killer(storm: Storm, kills: int, stop: asyncio.Event) -> None:
+async def killer(storm: Storm, kills: int, sent: asyncio.Event) -> None:
+    """Kill, restart, repeat. Once every job is sent, only phases that still happen (the queue
+    drains: transcription, results, summaries) are aimed at, until none comes any more."""
     for _ in range(kills):
         await asyncio.sleep(storm.rng.uniform(0.2, 1.0))
-        if stop.is_set():
-            return
-        phase = storm.rng.choice(PHASES)
+        phase = storm.rng.choice(PHASES[2:] if sent.is_set() else PHASES)
         try:
             hit = await wait_for_phase(storm, phase, timeout=15)
         except TimeoutError:
             hit = False
+        if not hit and sent.is_set():
+            return  # nothing left to interrupt
         delay = {"upload": (0, 0.03), "commit": (0.03, 0.4)}.get(phase, (0, 0.05))
         await asyncio.sleep(storm.rng.uniform(*delay))
         storm.up.clear()
@@ -187,10 +189,10 @@ async def run_seed(seed: int, workdir: Path, jobs: int = 30, kills: int = 8) -> 
     todo: asyncio.Queue[Plan] = asyncio.Queue()
     for plan in storm.plans:
         todo.put_nowait(plan)
-    stop = asyncio.Event()
-    killing = asyncio.create_task(killer(storm, kills, stop))
+    sent = asyncio.Event()
+    killing = asyncio.create_task(killer(storm, kills, sent))
     await asyncio.gather(*(lane(storm, todo) for _ in range(3)))
-    stop.set()
+    sent.set()
     await killing
     try:
         return await check_seed(seed, server, storm.plans) | {"runs": storm.starts, "kills": dict(storm.kills)}
