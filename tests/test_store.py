@@ -1,4 +1,7 @@
-"""The job database on real SQLite files: migrations, pragmas, job transitions, listing."""
+"""The job database on real SQLite files and a real PostgreSQL: migrations, job transitions, listing.
+
+Every job-level test runs on both backends (the `store` fixture); the SQLite file format, pragmas
+and statement splitting are tested on SQLite alone, and PostgreSQL migrations in test_store_pg.py."""
 
 from __future__ import annotations
 
@@ -10,29 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
-from transcriber.store import MIGRATIONS_DIR, Store, _split_sql, migrate, open_store, utcnow
+from tests.store_backends import Peek, job
+from transcriber.storage import DuplicateJob, Tx
+from transcriber.store import MIGRATIONS_DIR, SqliteStore, Store, _split_sql, migrate, utcnow
+from transcriber.store import open_sqlite_store as open_store
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEADLINE = 10.0  # seconds any single store call may take before the test calls it a hang
-
-
-def job(job_id: str, duration: float = 3.0, **extra: Any) -> dict[str, Any]:
-    """A row as the upload path inserts it."""
-    return {
-        "job_id": job_id,
-        "status": "queued",
-        "duration": duration,
-        "options": {"language": None, "task": "transcribe"},
-        "upload_path": f"uploads/{job_id}",
-        "upload_bytes": 1234,
-        "upload_sha256": "ab" * 32,
-        "upload_filename": "clip.wav",
-        "upload_format": "wav/pcm_s16le",
-        **extra,
-    }
 
 
 def read(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -52,7 +41,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(db_path: Path) -> AsyncIterator[SqliteStore]:
     opened = await open_store(db_path)
     yield opened
     await opened.close()
@@ -66,14 +55,14 @@ async def running(store: Store, job_id: str, **extra: Any) -> dict[str, Any]:
 
 
 async def set_created(store: Store, job_id: str, created_at: str) -> None:
-    async with store.transaction() as conn:
-        await conn.execute("UPDATE jobs SET created_at = ? WHERE job_id = ?", (created_at, job_id))
+    async with store.transaction() as tx:
+        await tx.execute("UPDATE jobs SET created_at = ? WHERE job_id = ?", (created_at, job_id))
 
 
 # --- migrations and pragmas ------------------------------------------------------------------
 
 
-async def test_migrations_create_the_tables(store: Store, db_path: Path) -> None:
+async def test_migrations_create_the_tables(sqlite_store: SqliteStore, db_path: Path) -> None:
     assert {"jobs", "summary_outbox", "schema_migrations"} <= tables(db_path)
     applied = read(db_path, "SELECT version, name, applied_at FROM schema_migrations ORDER BY 1")
     files = sorted(p.name for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
@@ -85,11 +74,11 @@ async def test_migrations_create_the_tables(store: Store, db_path: Path) -> None
     assert wanted <= columns
 
 
-async def test_reopening_applies_nothing_twice(store: Store, db_path: Path) -> None:
+async def test_reopening_applies_nothing_twice(sqlite_store: SqliteStore, db_path: Path) -> None:
     before = read(db_path, "SELECT version, name, applied_at FROM schema_migrations ORDER BY 1")
-    await store.insert_job(job("kept"))
-    assert await migrate(store, MIGRATIONS_DIR) == []
-    await store.close()
+    await sqlite_store.insert_job(job("kept"))
+    assert await migrate(sqlite_store, MIGRATIONS_DIR) == []
+    await sqlite_store.close()
     again = await open_store(db_path)
     try:
         assert await migrate(again, MIGRATIONS_DIR) == []
@@ -100,13 +89,11 @@ async def test_reopening_applies_nothing_twice(store: Store, db_path: Path) -> N
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
 
 
-async def test_wal_and_full_synchronous(store: Store, db_path: Path) -> None:
+async def test_wal_and_full_synchronous(sqlite_store: SqliteStore, db_path: Path) -> None:
     assert read(db_path, "PRAGMA journal_mode")[0][0] == "wal"  # persistent in the file
-    async with store.transaction() as conn:  # per connection: ask the store's own
-        cur = await conn.execute("PRAGMA synchronous")
-        synchronous = (await cur.fetchone())[0]  # type: ignore[index]
-        cur = await conn.execute("PRAGMA foreign_keys")
-        foreign_keys = (await cur.fetchone())[0]  # type: ignore[index]
+    async with sqlite_store.transaction() as tx:  # per connection: ask the store's own
+        synchronous = (await tx.fetch("PRAGMA synchronous"))[0]["synchronous"]
+        foreign_keys = (await tx.fetch("PRAGMA foreign_keys"))[0]["foreign_keys"]
     assert synchronous == 2  # FULL
     assert foreign_keys == 1
 
@@ -205,7 +192,7 @@ def test_utcnow_is_iso_utc_with_z() -> None:
     assert abs(datetime.now(UTC) - parsed) < timedelta(seconds=5)
 
 
-async def test_insert_and_get(store: Store, db_path: Path) -> None:
+async def test_insert_and_get(store: Store, peek: Peek) -> None:
     await store.insert_job(job("j1", duration=12.5))
     row = await store.get_job("j1")
     assert row is not None
@@ -218,13 +205,16 @@ async def test_insert_and_get(store: Store, db_path: Path) -> None:
     assert row["options"] == '{"language": null, "task": "transcribe"}'
     assert await store.get_job("missing") is None
     # committed: visible to another connection at once
-    assert read(db_path, "SELECT status FROM jobs WHERE job_id = 'j1'")[0][0] == "queued"
+    assert await peek("SELECT status FROM jobs WHERE job_id = 'j1'") == [{"status": "queued"}]
 
 
 async def test_insert_existing_id_raises(store: Store) -> None:
     await store.insert_job(job("dup"))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(DuplicateJob):
         await store.insert_job(job("dup"))
+    with pytest.raises(DuplicateJob):  # concurrent inserts of one id: one wins, one learns it
+        await asyncio.gather(store.insert_job(job("race")), store.insert_job(job("race")))
+    assert await store.count_by_status() == {"queued": 2}
 
 
 async def test_claim_only_from_queued(store: Store) -> None:
@@ -265,31 +255,31 @@ async def test_finish_only_from_running(store: Store) -> None:
     assert (await store.get_job("f1"))["status"] == "completed"  # type: ignore[index]
 
 
-async def add_outbox(conn: aiosqlite.Connection, job_id: str) -> None:
-    await conn.execute(
+async def add_outbox(tx: Tx, job_id: str) -> None:
+    await tx.execute(
         "INSERT INTO summary_outbox (job_id, next_attempt_at, created_at) VALUES (?, ?, ?)",
         (job_id, utcnow(), utcnow()),
     )
 
 
-async def test_finish_hooks_run_in_the_same_transaction(store: Store, db_path: Path) -> None:
+async def test_finish_hooks_run_in_the_same_transaction(store: Store, peek: Peek) -> None:
     await running(store, "h1")
 
-    async def hook(conn: aiosqlite.Connection) -> None:
-        await add_outbox(conn, "h1")
-        await conn.execute("UPDATE jobs SET summary_status = 'pending' WHERE job_id = 'h1'")
+    async def hook(tx: Tx) -> None:
+        await add_outbox(tx, "h1")
+        await tx.execute("UPDATE jobs SET summary_status = 'pending' WHERE job_id = 'h1'")
 
     assert await store.finish_job("h1", "completed", {"text": "t"}, hooks=[hook])
-    row = read(db_path, "SELECT status, summary_status FROM jobs WHERE job_id = 'h1'")[0]
-    assert tuple(row) == ("completed", "pending")
-    assert len(read(db_path, "SELECT * FROM summary_outbox WHERE job_id = 'h1'")) == 1
+    rows = await peek("SELECT status, summary_status FROM jobs WHERE job_id = 'h1'")
+    assert rows == [{"status": "completed", "summary_status": "pending"}]
+    assert len(await peek("SELECT * FROM summary_outbox WHERE job_id = 'h1'")) == 1
 
 
-async def test_failing_hook_rolls_the_status_back(store: Store, db_path: Path) -> None:
+async def test_failing_hook_rolls_the_status_back(store: Store, peek: Peek) -> None:
     await running(store, "h2")
 
-    async def bad_hook(conn: aiosqlite.Connection) -> None:
-        await add_outbox(conn, "h2")
+    async def bad_hook(tx: Tx) -> None:
+        await add_outbox(tx, "h2")
         raise RuntimeError("hook failed")
 
     with pytest.raises(RuntimeError, match="hook failed"):
@@ -297,7 +287,7 @@ async def test_failing_hook_rolls_the_status_back(store: Store, db_path: Path) -
     row = await asyncio.wait_for(store.get_job("h2"), DEADLINE)  # the lock was released
     assert row is not None
     assert row["status"] == "running" and row["text"] is None and row["finished_at"] is None
-    assert read(db_path, "SELECT * FROM summary_outbox") == []
+    assert await peek("SELECT * FROM summary_outbox") == []
     # and the store still takes writes
     assert await asyncio.wait_for(store.finish_job("h2", "completed", {"text": "ok"}), DEADLINE)
 
@@ -398,15 +388,15 @@ async def test_delete_job_refuses_active_jobs(store: Store) -> None:
     assert await store.count_by_status() == {"queued": 1, "running": 1}
 
 
-async def test_delete_cascades_to_the_outbox(store: Store, db_path: Path) -> None:
+async def test_delete_cascades_to_the_outbox(store: Store, peek: Peek) -> None:
     await running(store, "o")
 
-    async def hook(conn: aiosqlite.Connection) -> None:
-        await add_outbox(conn, "o")
+    async def hook(tx: Tx) -> None:
+        await add_outbox(tx, "o")
 
     await store.finish_job("o", "completed", {"text": "t"}, hooks=[hook])
     assert await store.delete_job("o") is True
-    assert read(db_path, "SELECT * FROM summary_outbox") == []
+    assert await peek("SELECT * FROM summary_outbox") == []
 
 
 async def test_queued_jobs_oldest_first(store: Store) -> None:

@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import aiosqlite
 from aiohttp import web
 
 from transcriber import keys, outbox, uploads, views
@@ -23,7 +22,7 @@ from transcriber.metrics import Metrics
 from transcriber.models import ModelNotFound
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
-from transcriber.store import open_store
+from transcriber.storage import Tx, open_store
 from transcriber.transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -68,10 +67,12 @@ async def _io_threads(app: web.Application) -> AsyncIterator[None]:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    store = await open_store(settings.data_dir / "jobs.db")
+    store = await open_store(settings)
     app[keys.STORE] = store
     known = {r["upload_path"] for r in await store.active_uploads()}
-    removed = await asyncio.to_thread(uploads.sweep, settings.data_dir, known)
+    # A shared data directory holds other servers' uploads in flight: only old leftovers go.
+    min_age = settings.server.upload_timeout if store.shared else 0.0
+    removed = await asyncio.to_thread(uploads.sweep, settings.data_dir, known, min_age)
     if removed:
         log.info("removed %d partial or orphaned upload files", removed)
     yield
@@ -106,11 +107,9 @@ def _scheduling(
     return lifecycle
 
 
-async def _want_summary(
-    relay: SummaryRelay, conn: aiosqlite.Connection, *, job_id: str, transcript: Transcript
-) -> None:
+async def _want_summary(relay: SummaryRelay, tx: Tx, *, job_id: str, transcript: Transcript) -> None:
     """Completion hook: in the transaction that completes the job, put its summary in the outbox."""
-    await outbox.add_pending(conn, job_id)
+    await outbox.add_pending(tx, job_id)
     relay.wake()
 
 

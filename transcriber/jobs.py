@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import uuid
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from transcriber.options import check_job_id, parse_options
 from transcriber.results import FORMATS, remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.storage import DuplicateJob
 from transcriber.store import ACTIVE, Row, Store
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class JobService:
         }  # fmt: skip
         try:
             await self._store.insert_job(row)
-        except sqlite3.IntegrityError:  # the same id committed by a concurrent request
+        except DuplicateJob:  # the same id committed by a concurrent request (on any server)
             again = await self._existing(job_id, upload.sha256)
             if again is None:
                 raise

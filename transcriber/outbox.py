@@ -1,11 +1,13 @@
-"""SQL of the summary outbox and of the summary columns of a job, one function per statement."""
+"""SQL of the summary outbox and of the summary columns of a job, one function per statement.
+
+Written in the SQL that SQLite and PostgreSQL share (`?` placeholders, ON CONFLICT, RETURNING), run
+through the store's dialect-neutral Tx and rows(), so one module serves both backends."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
-
+from transcriber.storage import Tx
 from transcriber.store import Row, Store, utcnow
 
 
@@ -14,7 +16,7 @@ def later(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def add_pending(conn: aiosqlite.Connection, job_id: str) -> None:
+async def add_pending(conn: Tx, job_id: str) -> None:
     """Inside the caller's transaction: the job's summary is wanted (again)."""
     now = utcnow()
     await conn.execute(
@@ -33,8 +35,7 @@ async def add_pending(conn: aiosqlite.Connection, job_id: str) -> None:
 async def request(store: Store, job_id: str) -> bool:
     """Ask for a new summary of a completed job; False if the job is not completed."""
     async with store.transaction() as conn:
-        cur = await conn.execute("SELECT 1 FROM jobs WHERE job_id = ? AND status = 'completed'", (job_id,))
-        if await cur.fetchone() is None:
+        if not await conn.fetch("SELECT 1 FROM jobs WHERE job_id = ? AND status = 'completed'", (job_id,)):
             return False
         await add_pending(conn, job_id)
     return True
@@ -67,7 +68,7 @@ async def show(store: Store, job_id: str, summary_status: str) -> None:
         await _set_status(conn, job_id, summary_status)
 
 
-async def _set_status(conn: aiosqlite.Connection, job_id: str, summary_status: str) -> None:
+async def _set_status(conn: Tx, job_id: str, summary_status: str) -> None:
     await conn.execute(
         "UPDATE jobs SET summary_status = ?, summary_updated_at = ? WHERE job_id = ? AND summary_status != ?",
         (summary_status, utcnow(), job_id, summary_status),

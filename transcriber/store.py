@@ -1,4 +1,4 @@
-"""The job database: migrations and one small function per SQL statement, on one connection."""
+"""The embedded job database (SQLite): migrations and one small function per SQL statement."""
 
 from __future__ import annotations
 
@@ -6,49 +6,70 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-ACTIVE = ("queued", "running")
-FINISHED = ("completed", "failed", "cancelled")
-Row = dict[str, Any]
-Params = Sequence[Any] | Mapping[str, Any]
-Hook = Callable[[aiosqlite.Connection], Awaitable[None]]
+from transcriber.storage import (
+    ACTIVE,
+    FINISHED,
+    MIGRATIONS_DIR,
+    DuplicateJob,
+    Hook,
+    JobStore,
+    Params,
+    Row,
+    Tx,
+    migration_files,
+    utcnow,
+)
+
+__all__ = ["ACTIVE", "FINISHED", "MIGRATIONS_DIR", "Row", "SqliteStore", "Store", "open_sqlite_store", "utcnow"]
+Store = JobStore  # what the layers above annotate with; either backend
 
 
-def utcnow() -> str:
-    """ISO 8601 UTC with milliseconds: sorts as text, reads well in the sqlite3 shell."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class SqliteTx:
+    """A transaction on the one aiosqlite connection, as the dialect-neutral Tx."""
+
+    def __init__(self, conn: aiosqlite.Connection):
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cur = await self.conn.execute(sql, params)
+        return cur.rowcount
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[Row]:
+        cur = await self.conn.execute(sql, params)
+        return [dict(r) for r in await cur.fetchall()]
 
 
-class Store:
+class SqliteStore:
     """All reads and writes of jobs.db; one connection, serialised by a lock (one writer)."""
+
+    shared = False  # one server per jobs.db
+    # recover() takes back running jobs matching this too: all of them here (no other server).
+    STALE = ""
 
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Tx]:
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield SqliteTx(self._conn)
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
 
     async def _write(self, sql: str, params: Params = ()) -> int:
-        async with self.transaction() as conn:
-            cur = await conn.execute(sql, params)
-            return cur.rowcount
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
 
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._lock:
@@ -68,12 +89,17 @@ class Store:
     # --- jobs -------------------------------------------------------------------------------
 
     async def insert_job(self, job: Row) -> None:
-        """Insert a new queued job; raises sqlite3.IntegrityError if the id exists."""
+        """Insert a new queued job; raises DuplicateJob if the id exists."""
         now = utcnow()
         job = {**job, "options": json.dumps(job["options"]), "created_at": now, "updated_at": now}
         cols = ", ".join(job)
         marks = ", ".join(f":{k}" for k in job)
-        await self._write(f"INSERT INTO jobs ({cols}) VALUES ({marks})", job)
+        try:
+            await self._write(f"INSERT INTO jobs ({cols}) VALUES ({marks})", job)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            raise DuplicateJob(job["job_id"]) from None
 
     async def get_job(self, job_id: str) -> Row | None:
         return await self.row("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
@@ -95,27 +121,32 @@ class Store:
             (progress, language, utcnow(), job_id),
         )
 
-    async def finish_job(self, job_id: str, status: str, fields: Row, hooks: Sequence[Hook] = ()) -> bool:
-        """Record a terminal status with its fields; hooks run in the same transaction."""
+    async def finish_job(
+        self, job_id: str, status: str, fields: Row, hooks: Sequence[Hook] = (), owner: str | None = None
+    ) -> bool:
+        """Record a terminal status with its fields; hooks run in the same transaction.
+        With owner, only while that owner holds the job's lease."""
         now = utcnow()
         values = {**fields, "status": status, "finished_at": now, "updated_at": now}
         sets = ", ".join(f"{k} = :{k}" for k in values)
-        async with self.transaction() as conn:
-            cur = await conn.execute(
-                f"UPDATE jobs SET {sets} WHERE job_id = :job_id AND status = 'running'",
-                {**values, "job_id": job_id},
+        async with self.transaction() as tx:
+            changed = await tx.execute(
+                f"UPDATE jobs SET {sets} WHERE job_id = :job_id AND status = 'running'"
+                " AND coalesce(lease_owner, '') = coalesce(:owner, lease_owner, '')",
+                {**values, "job_id": job_id, "owner": owner},
             )
-            if cur.rowcount == 0:
+            if changed == 0:
                 return False
             for hook in hooks:
-                await hook(conn)
+                await hook(tx)
         return True
 
     async def requeue_job(self, job_id: str, *, refund_attempt: bool) -> None:
         """Put a running job back in the queue (shutdown interrupted it)."""
         await self._write(
-            "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL,"
-            " attempts = attempts - ?, updated_at = ? WHERE job_id = ? AND status = 'running'",
+            "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, lease_owner = NULL,"
+            " lease_expires_at = NULL, attempts = attempts - ?, updated_at = ?"
+            " WHERE job_id = ? AND status = 'running'",
             (1 if refund_attempt else 0, utcnow(), job_id),
         )
 
@@ -144,24 +175,23 @@ class Store:
         return changed > 0
 
     async def recover(self, max_attempts: int) -> tuple[list[str], list[Row]]:
-        """After a restart: running jobs go back to queued, unless they crashed us too often."""
+        """After a restart: running jobs go back to queued, unless they crashed us too often.
+        With PostgreSQL: only those whose server's lease ran out (STALE)."""
         now = utcnow()
         message = f"The job was running when the server stopped {max_attempts} times; not retrying."
-        async with self.transaction() as conn:
-            cur = await conn.execute(
+        async with self.transaction() as tx:
+            failed = await tx.fetch(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, updated_at = ?,"
                 " error_code = 'worker_crashed', error_message = ?"
-                " WHERE status = 'running' AND attempts >= ? RETURNING job_id, upload_path",
+                f" WHERE status = 'running' AND attempts >= ?{self.STALE} RETURNING job_id, upload_path",
                 (now, now, message, max_attempts),
             )
-            failed = [dict(r) for r in await cur.fetchall()]
-            cur = await conn.execute(
-                "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, updated_at = ?"
-                " WHERE status = 'running' RETURNING job_id",
+            rows = await tx.fetch(
+                "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, updated_at = ?,"
+                f" lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running'{self.STALE} RETURNING job_id",
                 (now,),
             )
-            requeued = [r[0] for r in await cur.fetchall()]
-        return requeued, failed
+        return [r["job_id"] for r in rows], failed
 
     async def active_uploads(self) -> list[Row]:
         return await self.rows("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL")
@@ -190,14 +220,14 @@ class Store:
         return {r["status"]: r["n"] for r in rows}
 
 
-async def open_store(path: Path, migrations_dir: Path = MIGRATIONS_DIR) -> Store:
+async def open_sqlite_store(path: Path, migrations_dir: Path = MIGRATIONS_DIR) -> SqliteStore:
     """Open (creating if needed) the database in WAL mode and apply pending migrations."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 5000"):
         await conn.execute(f"PRAGMA {pragma}")
-    store = Store(conn)
+    store = SqliteStore(conn)
     try:
         await migrate(store, migrations_dir)
     except BaseException:
@@ -206,34 +236,28 @@ async def open_store(path: Path, migrations_dir: Path = MIGRATIONS_DIR) -> Store
     return store
 
 
-async def migrate(store: Store, migrations_dir: Path) -> list[str]:
+async def migrate(store: SqliteStore, migrations_dir: Path) -> list[str]:
     """Apply forward-only NNNN_name.sql files not yet recorded, each in its own transaction."""
-    async with store.transaction() as conn:
-        await conn.execute(
+    async with store.transaction() as tx:
+        await tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
             " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
-        cur = await conn.execute("SELECT version FROM schema_migrations")
-        done = {r[0] for r in await cur.fetchall()}
+        done = {r["version"] for r in await tx.fetch("SELECT version FROM schema_migrations")}
     applied = []
-    for version, name, script in await asyncio.to_thread(_migration_files, migrations_dir):
+    for version, name, script in await asyncio.to_thread(migration_files, migrations_dir):
         if version not in done:
             await _apply(store, version, name, script)
             applied.append(name)
     return applied
 
 
-def _migration_files(migrations_dir: Path) -> list[tuple[int, str, str]]:
-    files = sorted(migrations_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))
-    return [(int(f.name[:4]), f.name, f.read_text(encoding="utf-8")) for f in files]
-
-
-async def _apply(store: Store, version: int, name: str, script: str) -> None:
+async def _apply(store: SqliteStore, version: int, name: str, script: str) -> None:
     statements = [s for s in _split_sql(script) if s.strip()]
-    async with store.transaction() as conn:
+    async with store.transaction() as tx:
         for statement in statements:
-            await conn.execute(statement)
-        await conn.execute(
+            await tx.execute(statement)
+        await tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
             (version, name, utcnow()),
         )

@@ -1,0 +1,194 @@
+"""The shared job database (PostgreSQL via asyncpg): connections, migrations, claims and leases.
+
+The job statements themselves are the SQLite store's: they are written in the SQL both dialects
+share, and PgTx rewrites their `?` / `:name` placeholders to asyncpg's `$n`. What only a shared
+database needs lives here: claims with FOR UPDATE SKIP LOCKED, leases, NOTIFY on new work, and
+migrations under an advisory lock so several servers may start at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from transcriber.storage import MIGRATIONS_DIR, DuplicateJob, Params, Row, Tx, migration_files, utcnow
+from transcriber.store import SqliteStore
+
+NEW_JOB_CHANNEL = "transcriber_new_job"
+MIGRATION_LOCK = 0x7472616E73  # pg_advisory_lock key: one migrating server at a time
+CONNECT_TIMEOUT = 5.0
+POOL_SIZE = 10
+_PLACEHOLDER = re.compile(r"'[^']*'|\?|(?<![:\w]):([A-Za-z_]\w*)")
+
+# Earliest virtual deadline first (created_at + duration), as the in-process JobQueue orders.
+DEADLINE_ORDER = "extract(epoch FROM created_at::timestamptz) + duration, created_at, job_id"
+
+
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str, named: bool) -> tuple[str, tuple[str, ...]]:
+    """Rewrite `?` (or `:name`) placeholders to `$1, $2, ...`; names in $-order for named SQL."""
+    names: list[str] = []
+    counter = 0
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal counter
+        token = match.group(0)
+        if token.startswith("'"):
+            return token
+        if token == "?" and not named:
+            counter += 1
+            return f"${counter}"
+        name = match.group(1)
+        if not named or name is None:
+            return token
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PLACEHOLDER.sub(swap, sql), tuple(names)
+
+
+class _Raw(tuple[Any, ...]):
+    """Parameters of SQL already written with $n placeholders (the PostgreSQL-only statements)."""
+
+
+def _args(sql: str, params: Params) -> tuple[str, list[Any]]:
+    if isinstance(params, _Raw):
+        return sql, list(params)
+    if isinstance(params, Mapping):
+        text, names = numbered(sql, True)
+        return text, [params[n] for n in names]
+    text, _ = numbered(sql, False)
+    return text, list(params)
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg reports 'UPDATE 3', 'INSERT 0 1', 'DELETE 0': the last number is the row count."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PgTx:
+    """One transaction on a pooled connection, as the dialect-neutral Tx."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        text, args = _args(sql, params)
+        return _rowcount(await self.conn.execute(text, *args))
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[Row]:
+        text, args = _args(sql, params)
+        return [dict(r) for r in await self.conn.fetch(text, *args)]
+
+
+class PgStore(SqliteStore):
+    """The same operations as the embedded store, on a connection pool shared by many servers."""
+
+    shared = True
+    STALE = " AND (lease_expires_at IS NULL OR lease_expires_at < utc_iso(0))"
+
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PgTx(conn)
+
+    async def rows(self, sql: str, params: Params = ()) -> list[Row]:
+        text, args = _args(sql, params)
+        async with self._pool.acquire() as conn:
+            return [dict(r) for r in await conn.fetch(text, *args)]
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def ping(self) -> None:
+        async with self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
+            await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT)
+
+    async def insert_job(self, job: Row) -> None:
+        """Insert a new queued job and wake idle servers (NOTIFY is sent at commit)."""
+        try:
+            await super().insert_job(job)
+        except asyncpg.UniqueViolationError:
+            raise DuplicateJob(job["job_id"]) from None
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", NEW_JOB_CHANNEL, job["job_id"])
+
+    async def claim_next(self, owner: str, lease_seconds: float) -> Row | None:
+        """Take the queued job with the earliest virtual deadline; other servers skip it meanwhile."""
+        now = utcnow()
+        rows = await self.rows(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = $1, updated_at = $1,"
+            " progress = 0, lease_owner = $2, lease_expires_at = utc_iso($3) WHERE job_id = ("
+            f" SELECT job_id FROM jobs WHERE status = 'queued' ORDER BY {DEADLINE_ORDER}"
+            " LIMIT 1 FOR UPDATE SKIP LOCKED) AND status = 'queued' RETURNING *",
+            _Raw((now, owner, lease_seconds)),
+        )
+        return rows[0] if rows else None
+
+    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> dict[str, bool]:
+        """Extend this server's leases; {job_id: cancel_requested} for the jobs it still holds."""
+        if not job_ids:
+            return {}
+        rows = await self.rows(
+            "UPDATE jobs SET lease_expires_at = utc_iso($3) WHERE job_id = ANY($2::text[])"
+            " AND status = 'running' AND lease_owner = $1 RETURNING job_id, cancel_requested",
+            _Raw((owner, list(job_ids), lease_seconds)),
+        )
+        return {r["job_id"]: bool(r["cancel_requested"]) for r in rows}
+
+    async def queued_seconds(self) -> float:
+        """Audio seconds waiting in the shared queue (for Retry-After and ETAs)."""
+        rows = await self.rows("SELECT coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'")
+        return float(rows[0]["s"])
+
+
+async def open_pg_store(url: str, migrations_dir: Path = MIGRATIONS_DIR / "postgres") -> PgStore:
+    """Connect a pool and apply pending migrations (one server at a time, under an advisory lock)."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT)
+    try:
+        await migrate_pg(pool, migrations_dir)
+    except BaseException:
+        await pool.close()
+        raise
+    return PgStore(pool)
+
+
+async def migrate_pg(pool: asyncpg.Pool, migrations_dir: Path) -> list[str]:
+    """Apply forward-only NNNN_name.sql files not yet recorded, each in its own transaction."""
+    files = await asyncio.to_thread(migration_files, migrations_dir)
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, name, script in files:
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(script)  # no arguments: the simple protocol runs many statements
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                        version,
+                        name,
+                        utcnow(),
+                    )
+                applied.append(name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return applied
