@@ -90,7 +90,7 @@ def _scheduling(
         metrics.queue_capacity.set(settings.queue.capacity)
         relay = SummaryRelay(settings.summarizer, app[keys.STORE], settings.data_dir, metrics)
         app[keys.RELAY] = relay
-        metrics.bind_gauges(lambda: len(scheduler.queue), lambda: len(scheduler.running), lambda: relay.backlog)
+        metrics.bind_gauges(scheduler.source.queued, lambda: len(scheduler.running), lambda: relay.backlog)
         if settings.summarizer.enabled:
             scheduler.completion_hooks.append(functools.partial(_want_summary, relay))
         await scheduler.recover()

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ class SummaryRelay:
         self._down_logged = False
         self.redis_ok: bool | None = None if not settings.redis_url else False
         self.backlog = 0
+        self._owner = f"relay-{uuid.uuid4().hex}"  # claims outbox rows when many servers share them
 
     @property
     def mode(self) -> str:
@@ -99,15 +101,15 @@ class SummaryRelay:
 
     async def _work(self) -> None:
         if self.mode == "in-process":
-            for row in await outbox.due(self._store, "pending", limit=1):
+            for row in await outbox.due(self._store, "pending", limit=1, owner=self._owner):
                 await self._summarize_here(row)
             return
         pool = await self._connect()  # also keeps /health's view of Redis current
         if pool is None or self.backlog == 0:
             return
-        for row in await outbox.due(self._store, "pending"):
+        for row in await outbox.due(self._store, "pending", owner=self._owner):
             await self._enqueue(pool, row)
-        for row in await outbox.due(self._store, "enqueued"):
+        for row in await outbox.due(self._store, "enqueued", owner=self._owner):
             await self._collect(pool, row["job_id"])
 
     async def _connect(self) -> ArqRedis | None:

@@ -8,13 +8,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from transcriber.claims import make_source
 from transcriber.engine import Engine
 from transcriber.errors import Unavailable
 from transcriber.jobqueue import JobQueue
@@ -70,6 +71,7 @@ class Scheduler:
         self._store = store
         self._metrics = metrics
         self.queue = JobQueue()
+        self.source = make_source(store, settings.database.url, self.queue, settings.queue.max_attempts, self)
         self.running: dict[str, RunningJob] = {}
         self.engine: Engine | None = None
         self.load_error: str | None = None
@@ -89,8 +91,26 @@ class Scheduler:
         return self._settings.queue.capacity
 
     async def recover(self) -> None:
-        """Re-queue what a previous process accepted but did not finish."""
-        requeued, failed = await self._store.recover(self._settings.queue.max_attempts)
+        """Re-queue what a previous process (or, shared, a dead server) accepted but did not finish."""
+        await self.source.recover()
+
+    # --- SourceEvents: what the job source reports about jobs running here -----------------------
+
+    def running_ids(self) -> list[str]:
+        return list(self.running)
+
+    def cancel_requested(self, job_id: str) -> None:
+        if (run := self.running.get(job_id)) is not None and not run.cancel.is_set():
+            log.info("job %s: cancel requested through another server", job_id, extra={"job_id": job_id})
+            run.cancel.set()
+
+    def lease_lost(self, job_id: str) -> None:
+        """Another server took the job over (we could not renew for too long): stop, write nothing."""
+        if (run := self.running.get(job_id)) is not None and not run.interrupt.is_set():
+            log.warning("job %s: lease lost; another server runs it now", job_id, extra={"job_id": job_id})
+            run.interrupt.set()
+
+    def gave_up(self, failed: Sequence[Row]) -> None:
         for row in failed:
             job_id = row["job_id"]
             log.error(
@@ -101,10 +121,6 @@ class Scheduler:
             )
             self._metrics.jobs.labels("failed").inc()
             self._cleanup_upload(row)
-        for row in await self._store.queued_jobs():
-            self.queue.put(row["job_id"], row["duration"], _epoch(row["created_at"]))
-        if requeued or len(self.queue):
-            log.info("recovered %d queued jobs (%d were running)", len(self.queue), len(requeued))
 
     def start(self, engine: Engine) -> None:
         self.engine = engine
@@ -112,6 +128,7 @@ class Scheduler:
         workers = engine.info.workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whisper")
         self._workers = [asyncio.create_task(self._worker_loop(), name=f"worker-{i}") for i in range(workers)]
+        self.source.start()
 
     def admit(self, extra_seconds: float = 0.0) -> None:
         """Raise 503 unless a new job can be queued now."""
@@ -119,14 +136,14 @@ class Scheduler:
             raise Unavailable("The model is still loading; try again shortly.", code="model_loading", retry_after=5)
         if self._closing:
             raise Unavailable("The server is shutting down.", code="shutting_down", retry_after=10)
-        if len(self.queue) >= self.capacity:
-            wait = (self.queue.total_seconds() + extra_seconds) * self.rtf / self.workers
+        if self.source.queued() >= self.capacity:
+            wait = (self.source.queued_seconds() + extra_seconds) * self.rtf / self.workers
             raise Unavailable(
                 f"The queue is full ({self.capacity} jobs); try again later.", code="queue_full", retry_after=wait
             )
 
     def enqueue(self, job_id: str, duration: float) -> None:
-        self.queue.put(job_id, duration, time.time())
+        self.source.added(job_id, duration, time.time())
 
     @property
     def workers(self) -> int:
@@ -157,28 +174,28 @@ class Scheduler:
     async def cancel(self, job_id: str) -> str:
         """'cancelled' for a queued job, 'cancelling' for a running one, '' if neither."""
         if await self._store.cancel_queued(job_id):
-            self.queue.remove(job_id)
+            self.source.removed(job_id)
             self._metrics.jobs.labels("cancelled").inc()
             log.info("job %s: cancelled while queued", job_id, extra={"job_id": job_id})
             return "cancelled"
         run = self.running.get(job_id)
-        if run is not None and await self._store.request_cancel(job_id):
-            run.cancel.set()
+        # shared: the job may run on another server, which sees the mark at its next segment
+        if (run is not None or self.source.owner) and await self._store.request_cancel(job_id):
+            if run is not None:
+                run.cancel.set()
             log.info("job %s: cancel requested while running", job_id, extra={"job_id": job_id})
             return "cancelling"
         return ""
 
     async def _worker_loop(self) -> None:
-        while (job_id := await self.queue.get()) is not None:
+        while (row := await self.source.next()) is not None:
             try:
-                await self._run(job_id)
+                await self._run(row)
             except Exception:  # a failed job is data; the worker must live on
-                log.exception("job %s: worker error", job_id, extra={"job_id": job_id})
+                log.exception("job %s: worker error", row["job_id"], extra={"job_id": row["job_id"]})
 
-    async def _run(self, job_id: str) -> None:
-        row = await self._store.claim_job(job_id)
-        if row is None:
-            return
+    async def _run(self, row: Row) -> None:
+        job_id = row["job_id"]
         run = RunningJob(job_id, row["duration"])
         self.running[job_id] = run
         self._metrics.queue_wait.observe(max(0.0, time.time() - _epoch(row["created_at"])))
@@ -212,7 +229,7 @@ class Scheduler:
         except JobCancelled:
             await self._finish(run, "cancelled", {"error_code": "cancelled", "error_message": "Cancelled by request."})
         except JobInterrupted:
-            await self._store.requeue_job(run.job_id, refund_attempt=True)
+            await self._store.requeue_job(run.job_id, refund_attempt=True, owner=self.source.owner)
             log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
         except Exception as exc:
             log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
@@ -265,6 +282,7 @@ class Scheduler:
             "completed",
             fields,
             hooks=[functools.partial(h, job_id=run.job_id, transcript=transcript) for h in self.completion_hooks],
+            owner=self.source.owner,
         )
         self._observe(run.duration, seconds)
         log.info(
@@ -278,7 +296,7 @@ class Scheduler:
         self._cleanup_upload(row)
 
     async def _finish(self, run: RunningJob, status: str, fields: Row) -> None:
-        await self._store.finish_job(run.job_id, status, fields)
+        await self._store.finish_job(run.job_id, status, fields, owner=self.source.owner)
         self._metrics.jobs.labels(status).inc()
         log.info("job %s: %s (%s)", run.job_id, status, fields.get("error_message"), extra={"job_id": run.job_id})
         row = await self._store.get_job(run.job_id)
@@ -306,7 +324,7 @@ class Scheduler:
     async def stop(self, timeout: float) -> None:
         """Stop taking jobs; let running ones finish within timeout, then requeue them."""
         self._closing = True
-        self.queue.stop_workers(len(self._workers))
+        self.source.stop(len(self._workers))
         if self._workers:
             _, pending = await asyncio.wait(self._workers, timeout=timeout)
             if pending:
@@ -317,6 +335,7 @@ class Scheduler:
                 task.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=5)
+        await self.source.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -141,13 +141,13 @@ class SqliteStore:
                 await hook(tx)
         return True
 
-    async def requeue_job(self, job_id: str, *, refund_attempt: bool) -> None:
-        """Put a running job back in the queue (shutdown interrupted it)."""
+    async def requeue_job(self, job_id: str, *, refund_attempt: bool, owner: str | None = None) -> None:
+        """Put a running job back in the queue (shutdown interrupted it); with owner, only its own."""
         await self._write(
             "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, lease_owner = NULL,"
             " lease_expires_at = NULL, attempts = attempts - ?, updated_at = ?"
-            " WHERE job_id = ? AND status = 'running'",
-            (1 if refund_attempt else 0, utcnow(), job_id),
+            " WHERE job_id = ? AND status = 'running' AND coalesce(lease_owner, '') = coalesce(?, lease_owner, '')",
+            (1 if refund_attempt else 0, utcnow(), job_id, owner),
         )
 
     async def cancel_queued(self, job_id: str) -> bool:
@@ -213,6 +213,15 @@ class SqliteStore:
         return await self.rows(
             f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?",
             (*params, limit),
+        )
+
+    async def due_outbox(self, state: str, limit: int, owner: str) -> list[Row]:
+        """Summary outbox rows in state whose next attempt is due (one server: no claim needed)."""
+        return await self.rows(
+            "SELECT o.job_id, o.attempts, j.text, j.language FROM summary_outbox o"
+            " JOIN jobs j USING (job_id) WHERE o.state = ? AND o.next_attempt_at <= ?"
+            " ORDER BY o.next_attempt_at LIMIT ?",
+            (state, utcnow(), limit),
         )
 
     async def count_by_status(self) -> dict[str, int]:

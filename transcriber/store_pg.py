@@ -22,9 +22,11 @@ from transcriber.storage import MIGRATIONS_DIR, DuplicateJob, Params, Row, Tx, m
 from transcriber.store import SqliteStore
 
 NEW_JOB_CHANNEL = "transcriber_new_job"
+CANCEL_CHANNEL = "transcriber_cancel"
 MIGRATION_LOCK = 0x7472616E73  # pg_advisory_lock key: one migrating server at a time
 CONNECT_TIMEOUT = 5.0
 POOL_SIZE = 10
+OUTBOX_LEASE_SECONDS = 300.0  # a summary held by a dead server is relayed by another after this
 _PLACEHOLDER = re.compile(r"'[^']*'|\?|(?<![:\w]):([A-Za-z_]\w*)")
 
 # Earliest virtual deadline first (created_at + duration), as the in-process JobQueue orders.
@@ -148,10 +150,34 @@ class PgStore(SqliteStore):
         )
         return {r["job_id"]: bool(r["cancel_requested"]) for r in rows}
 
-    async def queued_seconds(self) -> float:
-        """Audio seconds waiting in the shared queue (for Retry-After and ETAs)."""
-        rows = await self.rows("SELECT coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'")
-        return float(rows[0]["s"])
+    async def queue_depth(self) -> tuple[int, float]:
+        """Jobs and audio seconds waiting in the shared queue (admission, Retry-After, /health)."""
+        rows = await self.rows(
+            "SELECT count(*) AS n, coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'"
+        )
+        return int(rows[0]["n"]), float(rows[0]["s"])
+
+    async def due_outbox(self, state: str, limit: int, owner: str) -> list[Row]:
+        """Claim due summary outbox rows for owner; rows another server holds are skipped until its
+        lease runs out (a dead server's summaries are relayed by another one)."""
+        return await self.rows(
+            "WITH claimed AS (UPDATE summary_outbox SET lease_owner = $2, lease_expires_at = utc_iso($4)"
+            " WHERE job_id IN (SELECT job_id FROM summary_outbox WHERE state = $1 AND next_attempt_at <= $3"
+            " AND (lease_owner = $2 OR lease_expires_at IS NULL OR lease_expires_at < utc_iso(0))"
+            " ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED)"
+            " RETURNING job_id, attempts, next_attempt_at)"
+            " SELECT c.job_id, c.attempts, j.text, j.language FROM claimed c JOIN jobs j USING (job_id)"
+            " ORDER BY c.next_attempt_at",
+            _Raw((state, owner, utcnow(), OUTBOX_LEASE_SECONDS, limit)),
+        )
+
+    async def request_cancel(self, job_id: str) -> bool:
+        """Mark a running job; the server running it hears at once (NOTIFY) or at its next renewal."""
+        if not await super().request_cancel(job_id):
+            return False
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, job_id)
+        return True
 
 
 async def open_pg_store(url: str, migrations_dir: Path = MIGRATIONS_DIR / "postgres") -> PgStore:
