@@ -132,7 +132,7 @@ class SharedSource:
         self._wake.set()
 
     def removed(self, job_id: str) -> None:
-        self._depth = (max(0, self._depth[0] - 1), self._depth[1])
+        self._depth = (max(0, self._depth[0] - 1), self._depth[1])  # until the next tick counts
 
     async def recover(self) -> None:
         """Nothing runs here yet: take back only jobs whose server's lease ran out."""
@@ -149,6 +149,7 @@ class SharedSource:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             if row is not None:
+                self.removed(row["job_id"])
                 return row
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)

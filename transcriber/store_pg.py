@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -102,30 +103,51 @@ class PgStore(SqliteStore):
         self._pool = pool
 
     @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection known to be alive: after a database restart the pool still holds
+        dead ones; the pool's setup ping finds each, drops it, and we take the next (nothing of
+        ours ran on it yet, so this retry is always safe)."""
+        for attempt in range(POOL_SIZE + 1):
+            try:
+                conn = await self._pool.acquire(timeout=CONNECT_TIMEOUT)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+                if attempt == POOL_SIZE:
+                    raise
+                continue
+            try:
+                yield conn
+            finally:
+                await self._pool.release(conn)
+            return
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             yield PgTx(conn)
 
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         text, args = _args(sql, params)
-        async with self._pool.acquire() as conn:
+        async with self._connection() as conn:
             return [dict(r) for r in await conn.fetch(text, *args)]
 
     async def close(self) -> None:
         await self._pool.close()
 
     async def ping(self) -> None:
-        async with self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
+        async with self._connection() as conn:
             await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT)
 
     async def insert_job(self, job: Row) -> None:
-        """Insert a new queued job and wake idle servers (NOTIFY is sent at commit)."""
+        """Insert a new queued job and wake idle servers (NOTIFY is delivered at commit)."""
+        now = utcnow()
+        job = {**job, "options": json.dumps(job["options"]), "created_at": now, "updated_at": now}
+        marks = ", ".join(f":{k}" for k in job)
         try:
-            await super().insert_job(job)
+            async with self.transaction() as tx:
+                await tx.execute(f"INSERT INTO jobs ({', '.join(job)}) VALUES ({marks})", job)
+                await tx.execute("SELECT pg_notify(?, ?)", (NEW_JOB_CHANNEL, job["job_id"]))
         except asyncpg.UniqueViolationError:
             raise DuplicateJob(job["job_id"]) from None
-        async with self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_notify($1, $2)", NEW_JOB_CHANNEL, job["job_id"])
 
     async def claim_next(self, owner: str, lease_seconds: float) -> Row | None:
         """Take the queued job with the earliest virtual deadline; other servers skip it meanwhile."""
@@ -173,16 +195,26 @@ class PgStore(SqliteStore):
 
     async def request_cancel(self, job_id: str) -> bool:
         """Mark a running job; the server running it hears at once (NOTIFY) or at its next renewal."""
-        if not await super().request_cancel(job_id):
-            return False
-        async with self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, job_id)
-        return True
+        async with self.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE job_id = ? AND status = 'running'",
+                (utcnow(), job_id),
+            )
+            if changed:
+                await tx.execute("SELECT pg_notify(?, ?)", (CANCEL_CHANNEL, job_id))
+        return changed > 0
+
+
+async def _alive(conn: asyncpg.Connection) -> None:
+    """Run by the pool on every acquire: one round trip that fails on a connection the server closed."""
+    await conn.execute("SELECT 1", timeout=CONNECT_TIMEOUT)
 
 
 async def open_pg_store(url: str, migrations_dir: Path = MIGRATIONS_DIR / "postgres") -> PgStore:
     """Connect a pool and apply pending migrations (one server at a time, under an advisory lock)."""
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT)
+    pool = await asyncpg.create_pool(
+        url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT, setup=_alive, command_timeout=60
+    )
     try:
         await migrate_pg(pool, migrations_dir)
     except BaseException:
