@@ -120,6 +120,7 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
     ("TRANSCRIBER_QUEUE_CAPACITY", 5, "7", "queue.capacity", 7),
     ("TRANSCRIBER_LOG_LEVEL", "INFO", "debug", "logging.level", "DEBUG"),
     ("TRANSCRIBER_LOG_FORMAT", "text", "json", "logging.format", "json"),
+    ("TRANSCRIBER_LEASE_SECONDS", 30, "4.5", "database.lease_seconds", 4.5),
     (
         "DATABASE_URL",
         "postgresql://file/db",

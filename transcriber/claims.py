@@ -23,12 +23,12 @@ from typing import Any, Protocol
 import asyncpg
 
 from transcriber.jobqueue import JobQueue
-from transcriber.storage import JobStore, Row
+from transcriber.settings import DatabaseSettings
+from transcriber.storage import JobStore, Row, StoreUnavailable
 from transcriber.store_pg import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore
 
 log = logging.getLogger(__name__)
-LEASE_SECONDS = 30.0  # a dead server's jobs run again after this long
-TICK_SECONDS = 2.0  # lease renewal, cancel polling, shared queue depth
+TICK_SECONDS = 2.0  # lease renewal, cancel polling, shared queue depth (at most)
 POLL_SECONDS = 5.0  # idle workers look for work this often even without a notification
 RETRY_SECONDS = 1.0  # after a failed claim (database away)
 
@@ -108,10 +108,12 @@ class LocalSource:
 class SharedSource:
     """Many servers on one PostgreSQL: claim the earliest deadline, hold it with a lease."""
 
-    def __init__(self, store: PgStore, url: str, max_attempts: int, events: SourceEvents):
+    def __init__(self, store: PgStore, database: DatabaseSettings, max_attempts: int, events: SourceEvents):
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._store = store
-        self._url = url
+        self._url = database.url
+        self._lease = max(1.0, database.lease_seconds)
+        self._tick_seconds = min(TICK_SECONDS, self._lease / 4)  # several renewals per lease
         self._max_attempts = max_attempts
         self._events = events
         self._wake = asyncio.Event()
@@ -143,8 +145,8 @@ class SharedSource:
         while not self._stopping:
             self._wake.clear()
             try:
-                row = await self._store.claim_next(self.owner, LEASE_SECONDS)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                row = await self._store.claim_next(self.owner, self._lease)
+            except (StoreUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._db_down(exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
@@ -175,23 +177,23 @@ class SharedSource:
         while True:
             try:
                 await self._tick()
-                if time.monotonic() - last_take_back >= LEASE_SECONDS / 3:
+                if time.monotonic() - last_take_back >= self._lease / 3:
                     last_take_back = time.monotonic()
                     await self._take_back()
                 if self._db_down_logged:
                     log.info("database reachable again; claims and leases resumed")
                     self._db_down_logged = False
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (StoreUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._db_down(exc)
             except Exception:  # the lease loop must outlive any one bad tick
                 log.exception("lease tick failed")
-            await asyncio.sleep(TICK_SECONDS)
+            await asyncio.sleep(self._tick_seconds)
 
     async def _tick(self) -> None:
         """Renew leases (a cancel from another server shows up here), count the shared queue."""
         await self._listen()
         running = self._events.running_ids()
-        held = await self._store.renew(self.owner, running, LEASE_SECONDS)
+        held = await self._store.renew(self.owner, running, self._lease)
         for job_id in running:
             if job_id not in held:
                 self._events.lease_lost(job_id)
@@ -232,11 +234,11 @@ class SharedSource:
 
 
 def make_source(
-    store: JobStore, url: str, queue: JobQueue, max_attempts: int, events: SourceEvents
+    store: JobStore, database: DatabaseSettings, queue: JobQueue, max_attempts: int, events: SourceEvents
 ) -> LocalSource | SharedSource:
     """The shared source when the store is shared by several servers, else the local one."""
     if isinstance(store, PgStore):
-        return SharedSource(store, url, max_attempts, events)
+        return SharedSource(store, database, max_attempts, events)
     return LocalSource(queue, store, max_attempts, events)
 
 

@@ -71,7 +71,7 @@ class Scheduler:
         self._store = store
         self._metrics = metrics
         self.queue = JobQueue()
-        self.source = make_source(store, settings.database.url, self.queue, settings.queue.max_attempts, self)
+        self.source = make_source(store, settings.database, self.queue, settings.queue.max_attempts, self)
         self.running: dict[str, RunningJob] = {}
         self.engine: Engine | None = None
         self.load_error: str | None = None

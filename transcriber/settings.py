@@ -71,6 +71,7 @@ class LoggingSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = ""  # empty: SQLite at <data_dir>/jobs.db; postgresql://...: shared by many servers
+    lease_seconds: float = 30.0  # PostgreSQL: a dead server's running jobs run again after this
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
     "DATABASE_URL": ("database", "url"),
+    "TRANSCRIBER_LEASE_SECONDS": ("database", "lease_seconds"),
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

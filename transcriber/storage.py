@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from transcriber.errors import Unavailable
+
 if TYPE_CHECKING:
     from transcriber.settings import Settings
 
@@ -25,6 +27,17 @@ Params = Sequence[Any] | Mapping[str, Any]
 
 class DuplicateJob(Exception):
     """insert_job: a job with this id already exists (either backend)."""
+
+
+class StoreUnavailable(Unavailable):
+    """The shared database cannot be reached (restarting, network): a 503, retried by clients."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(
+            f"The job database is unreachable ({type(cause).__name__}); try again shortly.",
+            code="database_unavailable",
+            retry_after=5,
+        )
 
 
 def utcnow() -> str:

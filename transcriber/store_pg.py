@@ -19,7 +19,16 @@ from typing import Any
 
 import asyncpg
 
-from transcriber.storage import MIGRATIONS_DIR, DuplicateJob, Params, Row, Tx, migration_files, utcnow
+from transcriber.storage import (
+    MIGRATIONS_DIR,
+    DuplicateJob,
+    Params,
+    Row,
+    StoreUnavailable,
+    Tx,
+    migration_files,
+    utcnow,
+)
 from transcriber.store import SqliteStore
 
 NEW_JOB_CHANNEL = "transcriber_new_job"
@@ -28,6 +37,14 @@ MIGRATION_LOCK = 0x7472616E73  # pg_advisory_lock key: one migrating server at a
 CONNECT_TIMEOUT = 5.0
 POOL_SIZE = 10
 OUTBOX_LEASE_SECONDS = 300.0  # a summary held by a dead server is relayed by another after this
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 _PLACEHOLDER = re.compile(r"'[^']*'|\?|(?<![:\w]):([A-Za-z_]\w*)")
 
 # Earliest virtual deadline first (created_at + duration), as the in-process JobQueue orders.
@@ -106,16 +123,18 @@ class PgStore(SqliteStore):
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection known to be alive: after a database restart the pool still holds
         dead ones; the pool's setup ping finds each, drops it, and we take the next (nothing of
-        ours ran on it yet, so this retry is always safe)."""
+        ours ran on it yet, so this retry is always safe). An unreachable database is a 503."""
         for attempt in range(POOL_SIZE + 1):
             try:
                 conn = await self._pool.acquire(timeout=CONNECT_TIMEOUT)
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            except CONNECTION_ERRORS as exc:
                 if attempt == POOL_SIZE:
-                    raise
+                    raise StoreUnavailable(exc) from exc
                 continue
             try:
                 yield conn
+            except CONNECTION_ERRORS as exc:
+                raise StoreUnavailable(exc) from exc
             finally:
                 await self._pool.release(conn)
             return
