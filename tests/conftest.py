@@ -1,5 +1,5 @@
 """Shared fixtures: the real tiny.en engine (loaded once), app clients on real SQLite in tmp dirs,
-a real PostgreSQL server (started once) with a fresh database per test."""
+a real PostgreSQL server (started once) with a fresh database per test, and stores of both kinds."""
 
 from __future__ import annotations
 
@@ -11,19 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from tests.pg_server import PgServer, find_bindir
 from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
-from tests.support import FakeEngine, make_settings
+from tests.support import Client, FakeEngine, make_settings
 from transcriber.app import create_app
 from transcriber.engine import Engine, FasterWhisperEngine, load_engine
-from transcriber.storage import JobStore
-from transcriber.store import open_sqlite_store
+from transcriber.store import Store, open_store
 from transcriber.store_pg import open_pg_store
 
-AiohttpClient = Callable[..., Awaitable[TestClient]]
-MakeClient = Callable[..., Awaitable[TestClient]]
+AiohttpClient = Callable[..., Awaitable[Client]]
+MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture(scope="session")
@@ -37,15 +35,15 @@ def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine
 def make_client(aiohttp_client: AiohttpClient, tmp_path: Path) -> MakeClient:
     """A real server app on a tmp data dir: make_client(engine, **config_sections)."""
 
-    async def make(engine: Engine, data_dir: Path | None = None, **sections: Any) -> TestClient:
+    async def make(engine: Engine, data_dir: Path | None = None, **sections: Any) -> Client:
         settings = make_settings(data_dir or tmp_path / "data", **sections)
-        return await aiohttp_client(create_app(settings, engine=engine, on_fatal=lambda: None))
+        return await aiohttp_client(create_app(settings, engine=engine))
 
     return make
 
 
 @pytest.fixture
-async def client(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> TestClient:
+async def client(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> Client:
     return await make_client(tiny_engine)
 
 
@@ -102,11 +100,11 @@ def pg_empty_url(pg_server: PgServer) -> Iterator[str]:
 
 
 @pytest.fixture(params=BACKENDS)
-async def store_and_peek(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[JobStore, Peek]]:
+async def store_and_peek(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Store, Peek]]:
     """A migrated store of either backend, and a reader on its own connection."""
     if request.param == "sqlite":
         db = tmp_path / "data" / "jobs.db"
-        opened: JobStore = await open_sqlite_store(db)
+        opened = await open_store(db)
         peek = sqlite_peek(db)
     else:
         url = request.getfixturevalue("pg_url")
@@ -117,10 +115,10 @@ async def store_and_peek(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
 
 
 @pytest.fixture
-def store(store_and_peek: tuple[JobStore, Peek]) -> JobStore:
+def store(store_and_peek: tuple[Store, Peek]) -> Store:
     return store_and_peek[0]
 
 
 @pytest.fixture
-def peek(store_and_peek: tuple[JobStore, Peek]) -> Peek:
+def peek(store_and_peek: tuple[Store, Peek]) -> Peek:
     return store_and_peek[1]

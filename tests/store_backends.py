@@ -10,26 +10,25 @@ from typing import Any
 
 import asyncpg
 
+from transcriber.job import NewJob
 from transcriber.store_pg import numbered
 
 Peek = Callable[..., Awaitable[list[dict[str, Any]]]]
 BACKENDS = ("sqlite", "postgres")
 
 
-def job(job_id: str, duration: float = 3.0, **extra: Any) -> dict[str, Any]:
-    """A row as the upload path inserts it."""
-    return {
-        "job_id": job_id,
-        "status": "queued",
-        "duration": duration,
-        "options": {"language": None, "task": "transcribe"},
-        "upload_path": f"uploads/{job_id}",
-        "upload_bytes": 1234,
-        "upload_sha256": "ab" * 32,
-        "upload_filename": "clip.wav",
-        "upload_format": "wav/pcm_s16le",
-        **extra,
-    }
+def job(job_id: str, duration: float = 3.0) -> NewJob:
+    """A job as the upload path inserts it."""
+    return NewJob(
+        job_id=job_id,
+        duration=duration,
+        options={"language": None, "task": "transcribe"},
+        upload_path=f"uploads/{job_id}",
+        upload_bytes=1234,
+        upload_sha256="ab" * 32,
+        upload_filename="clip.wav",
+        upload_format="wav/pcm_s16le",
+    )
 
 
 def sqlite_peek(db: Path) -> Peek:

@@ -15,7 +15,7 @@ from aiohttp import web
 from arq import Retry
 from pytest_aiohttp import AiohttpServer
 
-from summarizer import core, worker
+from summarizer import core, retry, worker
 from summarizer.config import OpenAISettings, SummarizerSettings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.extractive import split_sentences
@@ -296,7 +296,7 @@ async def test_task_reports_exhausted_and_permanent_errors(chat: ChatServer, ses
 
 
 def test_backoff_doubles_and_is_capped() -> None:
-    assert [worker.backoff_seconds(t) for t in (1, 2, 3)] == [10.0, 20.0, 40.0]
-    assert worker.backoff_seconds(30) == worker.BACKOFF_CAP_SECONDS
-    assert worker.backoff_seconds(1, retry_after=25.0) == 25.0
+    assert [retry.backoff_seconds(t) for t in (1, 2, 3)] == [10.0, 20.0, 40.0]
+    assert retry.backoff_seconds(30) == retry.BACKOFF_CAP_SECONDS
+    assert retry.backoff_seconds(1, retry_after=25.0) == 25.0
     assert CHARS_PER_TOKEN <= 3

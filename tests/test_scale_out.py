@@ -120,8 +120,8 @@ async def test_three_servers_one_database(
             reader = live[(at + 1) % 2]  # never the server that accepted it
             done = await wait_done(session, reader.url, job_id)
             assert done["status"] == "completed", done
-            clip = CLIP_CYCLE[i % len(CLIP_CYCLE)]
-            assert word_error_rate(TEXTS[clip], done["text"]) < WER_BOUND, (clip, done["text"])
+            name = CLIP_CYCLE[i % len(CLIP_CYCLE)]
+            assert word_error_rate(TEXTS[name], done["text"]) < WER_BOUND, (name, done["text"])
             async with session.get(f"{reader.url}/jobs/{job_id}/transcript.txt") as resp:
                 assert resp.status == 200 and (await resp.text()).strip() == done["text"].strip()
         for server in live:

@@ -6,35 +6,39 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from tests.conftest import MakeClient
 from tests.pg_server import PgServer
-from tests.support import FakeEngine, form, submit, tone_wav, wait_status
+from tests.support import Client, FakeEngine, form, submit, tone_wav, wait_status
+
+ENGINES: dict[int, FakeEngine] = {}  # id(client) -> the engine its app runs
 
 
-async def pair(make_client: MakeClient, tmp_path: Path, pg_url: str, **engine: bool) -> tuple[TestClient, ...]:
+async def server(make_client: MakeClient, shared: Path, engine: FakeEngine, **sections: Any) -> Client:
+    client = await make_client(engine, data_dir=shared, **sections)
+    ENGINES[id(client)] = engine
+    return client
+
+
+async def pair(make_client: MakeClient, tmp_path: Path, pg_url: str, auto: bool = True) -> tuple[Client, Client]:
     shared = tmp_path / "shared"
-    clients = []
-    for _ in range(2):
-        clients.append(await make_client(FakeEngine(**engine), data_dir=shared, database={"url": pg_url}))
-    return tuple(clients)
+    a = await server(make_client, shared, FakeEngine(auto=auto), database={"url": pg_url})
+    b = await server(make_client, shared, FakeEngine(auto=auto), database={"url": pg_url})
+    return a, b
 
 
-def engine_of(client: TestClient) -> FakeEngine:
-    from transcriber import keys
-
-    found = client.app[keys.SCHEDULER].engine
-    assert isinstance(found, FakeEngine)
-    return found
+def engine_of(client: Client) -> FakeEngine:
+    return ENGINES[id(client)]
 
 
-async def wait_until(check: object, timeout: float = 20) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
-    while not await check():  # type: ignore[operator]
+    while not await check():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
 
@@ -87,8 +91,8 @@ async def test_cancel_sent_to_one_server_stops_the_job_on_the_other(
 async def test_queue_capacity_is_shared(pg_url: str, make_client: MakeClient, tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     config = {"database": {"url": pg_url}, "queue": {"capacity": 1}}
-    a = await make_client(FakeEngine(auto=False), data_dir=shared, **config)
-    b = await make_client(FakeEngine(auto=False), data_dir=shared, **config)
+    a = await server(make_client, shared, FakeEngine(auto=False), **config)
+    b = await server(make_client, shared, FakeEngine(auto=False), **config)
     ids = [(await submit((a, b)[i], tone_wav(tmp_path / f"c{i}.wav", 2 + i)))["job_id"] for i in range(2)]
     for job_id in ids:  # one running on each server
         await wait_status(a, job_id, ("running",), timeout=30)

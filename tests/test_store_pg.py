@@ -4,6 +4,7 @@ dialect parity with SQLite, claims with SKIP LOCKED in deadline order, leases an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -11,18 +12,25 @@ import pytest
 
 from tests.pg_server import PgServer
 from tests.store_backends import job, pg_peek, sqlite_peek
-from transcriber.storage import MIGRATIONS_DIR, JobStore
-from transcriber.store import open_sqlite_store
+from transcriber.job import JobStatus, Outcome
+from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
+from transcriber.store import Store, open_store
 from transcriber.store_pg import PgStore, migrate_pg, open_pg_store
 
 OWNER_A, OWNER_B = "server-a", "server-b"
 
 
 @pytest.fixture
-async def pg(pg_url: str) -> PgStore:
+async def pg(pg_url: str) -> AsyncIterator[PgStore]:
     opened = await open_pg_store(pg_url)
-    yield opened  # type: ignore[misc]
+    yield opened
     await opened.close()
+
+
+async def lease_owner(url: str, job_id: str) -> str | None:
+    rows = await pg_peek(url)("SELECT lease_owner FROM jobs WHERE job_id = ?", (job_id,))
+    owner: str | None = rows[0]["lease_owner"]
+    return owner
 
 
 def sql_files(folder: Path) -> list[str]:
@@ -34,7 +42,7 @@ def test_every_migration_has_a_postgres_dialect() -> None:
 
 
 async def test_both_dialects_give_the_same_tables_and_columns(pg_empty_url: str, tmp_path: Path) -> None:
-    sqlite = await open_sqlite_store(tmp_path / "jobs.db")
+    sqlite = await open_store(tmp_path / "jobs.db")
     await sqlite.close()
     pg = await open_pg_store(pg_empty_url)
     await pg.close()
@@ -80,12 +88,12 @@ async def test_failing_migration_leaves_no_partial_schema_and_frees_the_lock(pg_
     assert [r["tablename"] for r in await peek(tables)] == ["first", "schema_migrations", "second", "third"]
 
 
-async def set_created(store: JobStore, job_id: str, created_at: str) -> None:
+async def set_created(store: Store, job_id: str, created_at: str) -> None:
     async with store.transaction() as tx:
         await tx.execute("UPDATE jobs SET created_at = ? WHERE job_id = ?", (created_at, job_id))
 
 
-async def test_claims_follow_the_earliest_virtual_deadline(pg: PgStore) -> None:
+async def test_claims_follow_the_earliest_virtual_deadline(pg: PgStore, pg_url: str) -> None:
     # arrival + duration: long at 0 s + 300 s; short at 10 s + 10 s; late at 400 s + 1 s
     for job_id, duration, created in [
         ("long", 300.0, "2026-01-01T00:00:00.000Z"),
@@ -95,9 +103,10 @@ async def test_claims_follow_the_earliest_virtual_deadline(pg: PgStore) -> None:
         await pg.insert_job(job(job_id, duration=duration))
         await set_created(pg, job_id, created)
     order = []
-    while (row := await pg.claim_next(OWNER_A, 30)) is not None:
-        order.append(row["job_id"])
-        assert row["status"] == "running" and row["attempts"] == 1 and row["lease_owner"] == OWNER_A
+    while (claimed := await pg.claim_next(OWNER_A, 30)) is not None:
+        order.append(claimed.job_id)
+        assert claimed.status == JobStatus.RUNNING and claimed.attempts == 1
+        assert await lease_owner(pg_url, claimed.job_id) == OWNER_A
     assert order == ["short", "long", "late"]
 
 
@@ -107,7 +116,7 @@ async def test_concurrent_claims_never_take_one_job_twice(pg_url: str) -> None:
         for i in range(40):
             await stores[0].insert_job(job(f"j{i:02d}"))
         claimed = await asyncio.gather(*(stores[i % 3].claim_next(f"s{i % 3}", 30) for i in range(60)))
-        ids = [r["job_id"] for r in claimed if r is not None]
+        ids = [j.job_id for j in claimed if j is not None]
         assert sorted(ids) == [f"j{i:02d}" for i in range(40)]
         assert await stores[1].count_by_status() == {"running": 40}
     finally:
@@ -115,26 +124,29 @@ async def test_concurrent_claims_never_take_one_job_twice(pg_url: str) -> None:
             await store.close()
 
 
-async def test_leases_renew_report_cancels_and_guard_the_finish(pg: PgStore) -> None:
+async def test_leases_renew_report_cancels_and_guard_the_finish(pg: PgStore, pg_url: str) -> None:
     await pg.insert_job(job("a"))
     await pg.insert_job(job("b"))
     assert (await pg.claim_next(OWNER_A, 30)) is not None
     assert (await pg.claim_next(OWNER_B, 30)) is not None
-    held_by_a = "a" if (await pg.get_job("a"))["lease_owner"] == OWNER_A else "b"  # type: ignore[index]
+    held_by_a = "a" if await lease_owner(pg_url, "a") == OWNER_A else "b"
     other = "b" if held_by_a == "a" else "a"
     assert await pg.renew(OWNER_A, ["a", "b"], 30) == {held_by_a: False}
     assert await pg.request_cancel(held_by_a)  # from any server
     assert await pg.renew(OWNER_A, [held_by_a], 30) == {held_by_a: True}
-    assert await pg.finish_job(other, "completed", {"text": "x"}, owner=OWNER_A) is False
-    assert await pg.finish_job(held_by_a, "cancelled", {"error_code": "cancelled"}, owner=OWNER_A) is True
+    assert await pg.finish_job(other, Outcome(JobStatus.COMPLETED, text="x"), owner=OWNER_A) is False
+    cancelled = Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request.")
+    assert await pg.finish_job(held_by_a, cancelled, owner=OWNER_A) is True
+    await pg.requeue_job(other, refund_attempt=True, owner=OWNER_A)  # not ours: untouched
+    assert (await pg.get_job(other)).status == JobStatus.RUNNING  # type: ignore[union-attr]
     assert await pg.renew(OWNER_A, [held_by_a], 30) == {}
 
 
-async def test_recover_takes_back_only_expired_leases(pg: PgStore) -> None:
+async def test_recover_takes_back_only_expired_leases(pg: PgStore, pg_url: str) -> None:
     for job_id in ("alive", "dead", "dead-twice"):
         await pg.insert_job(job(job_id))
         await set_created(pg, job_id, f"2026-01-01T00:00:0{len(job_id) % 10}.000Z")
-    claims = {(await pg.claim_next(OWNER_A, 0.2))["job_id"] for _ in range(3)}  # type: ignore[index]
+    claims = {(await pg.claim_next(OWNER_A, 0.2)).job_id for _ in range(3)}  # type: ignore[union-attr]
     assert claims == {"alive", "dead", "dead-twice"}
     async with pg.transaction() as tx:
         await tx.execute("UPDATE jobs SET attempts = 2 WHERE job_id = 'dead-twice'")
@@ -142,12 +154,12 @@ async def test_recover_takes_back_only_expired_leases(pg: PgStore) -> None:
     await asyncio.sleep(0.3)
     requeued, failed = await pg.recover(max_attempts=2)
     assert requeued == ["dead"]
-    assert [r["job_id"] for r in failed] == ["dead-twice"]
+    assert [j.job_id for j in failed] == ["dead-twice"]
     alive, dead = await pg.get_job("alive"), await pg.get_job("dead")
-    assert alive is not None and alive["status"] == "running" and alive["lease_owner"] == OWNER_A
-    assert dead is not None and dead["status"] == "queued" and dead["lease_owner"] is None
+    assert alive is not None and alive.status == JobStatus.RUNNING and await lease_owner(pg_url, "alive") == OWNER_A
+    assert dead is not None and dead.status == JobStatus.QUEUED and await lease_owner(pg_url, "dead") is None
     again = await pg.claim_next(OWNER_B, 30)
-    assert again is not None and again["job_id"] == "dead" and again["attempts"] == 2
+    assert again is not None and again.job_id == "dead" and again.attempts == 2
 
 
 def test_psql_answers_what_happened_to_a_job(pg_server: PgServer, pg_url: str) -> None:
@@ -156,7 +168,7 @@ def test_psql_answers_what_happened_to_a_job(pg_server: PgServer, pg_url: str) -
         try:
             await store.insert_job(job("asked"))
             await store.claim_job("asked")
-            await store.finish_job("asked", "failed", {"error_code": "boom", "error_message": "It broke."})
+            await store.finish_job("asked", Outcome(JobStatus.FAILED, "boom", "It broke."))
         finally:
             await store.close()
 

@@ -17,15 +17,16 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from transcriber.clock import epoch
+from transcriber.job import Job
 from transcriber.jobqueue import JobQueue
 from transcriber.settings import DatabaseSettings
-from transcriber.storage import JobStore, Row, StoreUnavailable
-from transcriber.store_pg import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore
+from transcriber.store import Store
+from transcriber.store_pg import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0  # lease renewal, cancel polling, shared queue depth (at most)
@@ -39,7 +40,7 @@ class SourceEvents(Protocol):
     def running_ids(self) -> list[str]: ...
     def cancel_requested(self, job_id: str) -> None: ...
     def lease_lost(self, job_id: str) -> None: ...
-    def gave_up(self, rows: Sequence[Row]) -> None: ...
+    def gave_up(self, jobs: Sequence[Job]) -> None: ...
 
 
 class JobSource(Protocol):
@@ -50,7 +51,7 @@ class JobSource(Protocol):
     def added(self, job_id: str, duration: float, arrival: float) -> None: ...
     def removed(self, job_id: str) -> None: ...
     async def recover(self) -> None: ...
-    async def next(self) -> Row | None: ...
+    async def next(self) -> Job | None: ...
     def start(self) -> None: ...
     def stop(self, workers: int) -> None: ...
     async def close(self) -> None: ...
@@ -61,7 +62,7 @@ class LocalSource:
 
     owner = None
 
-    def __init__(self, queue: JobQueue, store: JobStore, max_attempts: int, events: SourceEvents):
+    def __init__(self, queue: JobQueue, store: Store, max_attempts: int, events: SourceEvents):
         self._queue = queue
         self._store = store
         self._max_attempts = max_attempts
@@ -83,16 +84,16 @@ class LocalSource:
         """Re-queue what a previous process accepted but did not finish."""
         requeued, failed = await self._store.recover(self._max_attempts)
         self._events.gave_up(failed)
-        for row in await self._store.queued_jobs():
-            self._queue.put(row["job_id"], row["duration"], epoch(row["created_at"]))
+        for job in await self._store.queued_jobs():
+            self._queue.put(job.job_id, job.duration, epoch(job.created_at))
         if requeued or len(self._queue):
             log.info("recovered %d queued jobs (%d were running)", len(self._queue), len(requeued))
 
-    async def next(self) -> Row | None:
+    async def next(self) -> Job | None:
         while (job_id := await self._queue.get()) is not None:
-            row = await self._store.claim_job(job_id)
-            if row is not None:
-                return row
+            job = await self._store.claim_job(job_id)
+            if job is not None:
+                return job
         return None
 
     def start(self) -> None:
@@ -141,18 +142,18 @@ class SharedSource:
         await self._take_back()
         await self._count()
 
-    async def next(self) -> Row | None:
+    async def next(self) -> Job | None:
         while not self._stopping:
             self._wake.clear()
             try:
-                row = await self._store.claim_next(self.owner, self._lease)
+                job = await self._store.claim_next(self.owner, self._lease)
             except (StoreUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._db_down(exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            if row is not None:
-                self.removed(row["job_id"])
-                return row
+            if job is not None:
+                self.removed(job.job_id)
+                return job
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
         return None
@@ -234,13 +235,9 @@ class SharedSource:
 
 
 def make_source(
-    store: JobStore, database: DatabaseSettings, queue: JobQueue, max_attempts: int, events: SourceEvents
+    store: Store, database: DatabaseSettings, queue: JobQueue, max_attempts: int, events: SourceEvents
 ) -> LocalSource | SharedSource:
     """The shared source when the store is shared by several servers, else the local one."""
     if isinstance(store, PgStore):
         return SharedSource(store, database, max_attempts, events)
     return LocalSource(queue, store, max_attempts, events)
-
-
-def epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

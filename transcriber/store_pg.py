@@ -14,22 +14,17 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from transcriber.storage import (
-    MIGRATIONS_DIR,
-    DuplicateJob,
-    Params,
-    Row,
-    StoreUnavailable,
-    Tx,
-    migration_files,
-    utcnow,
-)
-from transcriber.store import SqliteStore
+from transcriber.clock import utcnow
+from transcriber.errors import Code, Unavailable
+from transcriber.job import Job, NewJob
+from transcriber.migrate import MIGRATIONS, migration_files
+from transcriber.store import DuplicateJob, Params, Row, Store, Transaction
 
 NEW_JOB_CHANNEL = "transcriber_new_job"
 CANCEL_CHANNEL = "transcriber_cancel"
@@ -75,6 +70,14 @@ def numbered(sql: str, named: bool) -> tuple[str, tuple[str, ...]]:
     return _PLACEHOLDER.sub(swap, sql), tuple(names)
 
 
+class StoreUnavailable(Unavailable):
+    """The shared database cannot be reached (restarting, network): a 503 that clients retry."""
+
+    def __init__(self, cause: BaseException):
+        message = f"The job database is unreachable ({type(cause).__name__}); try again shortly."
+        super().__init__(message, code=Code.DATABASE_UNAVAILABLE, retry_after=5)
+
+
 class _Raw(tuple[Any, ...]):
     """Parameters of SQL already written with $n placeholders (the PostgreSQL-only statements)."""
 
@@ -95,8 +98,8 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class PgTx:
-    """One transaction on a pooled connection, as the dialect-neutral Tx."""
+class PgTx(Transaction):
+    """One transaction on a pooled connection, as the hooks and the outbox see a Transaction."""
 
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
@@ -105,12 +108,12 @@ class PgTx:
         text, args = _args(sql, params)
         return _rowcount(await self.conn.execute(text, *args))
 
-    async def fetch(self, sql: str, params: Params = ()) -> list[Row]:
+    async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         text, args = _args(sql, params)
         return [dict(r) for r in await self.conn.fetch(text, *args)]
 
 
-class PgStore(SqliteStore):
+class PgStore(Store):
     """The same operations as the embedded store, on a connection pool shared by many servers."""
 
     shared = True
@@ -140,7 +143,7 @@ class PgStore(SqliteStore):
             return
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._connection() as conn, conn.transaction():
             yield PgTx(conn)
 
@@ -156,19 +159,19 @@ class PgStore(SqliteStore):
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT)
 
-    async def insert_job(self, job: Row) -> None:
+    async def insert_job(self, job: NewJob) -> None:
         """Insert a new queued job and wake idle servers (NOTIFY is delivered at commit)."""
         now = utcnow()
-        job = {**job, "options": json.dumps(job["options"]), "created_at": now, "updated_at": now}
-        marks = ", ".join(f":{k}" for k in job)
+        row = {**asdict(job), "options": json.dumps(job.options), "created_at": now, "updated_at": now}
+        marks = ", ".join(f":{k}" for k in row)
         try:
             async with self.transaction() as tx:
-                await tx.execute(f"INSERT INTO jobs ({', '.join(job)}) VALUES ({marks})", job)
-                await tx.execute("SELECT pg_notify(?, ?)", (NEW_JOB_CHANNEL, job["job_id"]))
+                await tx.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({marks})", row)
+                await tx.execute("SELECT pg_notify(?, ?)", (NEW_JOB_CHANNEL, job.job_id))
         except asyncpg.UniqueViolationError:
-            raise DuplicateJob(job["job_id"]) from None
+            raise DuplicateJob(job.job_id) from None
 
-    async def claim_next(self, owner: str, lease_seconds: float) -> Row | None:
+    async def claim_next(self, owner: str, lease_seconds: float) -> Job | None:
         """Take the queued job with the earliest virtual deadline; other servers skip it meanwhile."""
         now = utcnow()
         rows = await self.rows(
@@ -178,7 +181,7 @@ class PgStore(SqliteStore):
             " LIMIT 1 FOR UPDATE SKIP LOCKED) AND status = 'queued' RETURNING *",
             _Raw((now, owner, lease_seconds)),
         )
-        return rows[0] if rows else None
+        return Job.from_row(rows[0]) if rows else None
 
     async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> dict[str, bool]:
         """Extend this server's leases; {job_id: cancel_requested} for the jobs it still holds."""
@@ -229,7 +232,7 @@ async def _alive(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT 1", timeout=CONNECT_TIMEOUT)
 
 
-async def open_pg_store(url: str, migrations_dir: Path = MIGRATIONS_DIR / "postgres") -> PgStore:
+async def open_pg_store(url: str, migrations_dir: Path = MIGRATIONS / "postgres") -> PgStore:
     """Connect a pool and apply pending migrations (one server at a time, under an advisory lock)."""
     pool = await asyncpg.create_pool(
         url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT, setup=_alive, command_timeout=60
