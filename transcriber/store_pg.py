@@ -43,7 +43,7 @@ CONNECTION_ERRORS = (
 _PLACEHOLDER = re.compile(r"'[^']*'|\?|(?<![:\w]):([A-Za-z_]\w*)")
 
 # Earliest virtual deadline first (created_at + duration), as the in-process JobQueue orders.
-DEADLINE_ORDER = "extract(epoch FROM created_at::timestamptz) + duration, created_at, job_id"
+DEADLINE_ORDER = "virtual_deadline(created_at, duration), created_at, job_id"  # indexed (migration 0005)
 
 
 @functools.lru_cache(maxsize=512)
