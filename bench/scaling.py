@@ -207,11 +207,12 @@ def print_table(rates: dict[int, float], claims: tuple[float, float, float], job
         f"\nsleep engine (stand-in for a GPU node): {AUDIO_SECONDS:.0f} s jobs, {SPEED:.0f}x, {WORKERS} workers/server"
     )
     print(f"{jobs_per_server} jobs per server; efficiency = throughput / (servers x one server's throughput)\n")
-    print("| servers | audio s per wall s | efficiency | per added server |")
-    print("|---|---|---|---|")
+    print("| servers | audio s per wall s | efficiency | per added server | of the stand-in's ideal |")
+    print("|---|---|---|---|---|")
     for n, rate in rates.items():
         added = "" if n == 1 else f"{(rate - rates[n - 1]) / rates[1]:.2f}"
-        print(f"| {n} | {rate:.1f} | {rate / (n * rates[1]):.2f} | {added} |")
+        ideal = rate / (n * WORKERS * SPEED)  # what N servers would do with zero overhead
+        print(f"| {n} | {rate:.1f} | {rate / (n * rates[1]):.2f} | {added} | {ideal:.2f} |")
     print(f"\nclaim path: {claims[0]:.0f} claims/s (claim + finish), p50 {claims[1]:.2f} ms, p99 {claims[2]:.2f} ms")
 
 

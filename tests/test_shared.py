@@ -124,6 +124,9 @@ async def test_database_restart_degrades_health_then_recovers(
         body = await resp.json()
         assert resp.status == 503 and body["status"] == "degraded"
         assert any(p.startswith("database") for p in body["problems"])
+        refused = await b.post("/transcribe", data=form(tone_wav(tmp_path / "during.wav", 1)))
+        assert refused.status == 503 and (await refused.json())["error"]["code"] == "database_unavailable"
+        assert int(refused.headers["Retry-After"]) >= 1
     finally:
         pg_server.start()
 

@@ -186,6 +186,9 @@ class SharedSource:
                     self._db_down_logged = False
             except (StoreUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._db_down(exc)
+                # After an outage every server's leases may have run out: give all of them a few
+                # ticks to renew their own before anyone takes jobs back.
+                last_take_back = time.monotonic()
             except Exception:  # the lease loop must outlive any one bad tick
                 log.exception("lease tick failed")
             await asyncio.sleep(self._tick_seconds)
