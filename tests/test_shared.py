@@ -137,3 +137,29 @@ async def test_database_restart_degrades_health_then_recovers(
     after = (await submit(b, tone_wav(tmp_path / "after.wav", 2)))["job_id"]
     assert (await wait_status(a, after, timeout=30))["status"] == "completed"
     assert (await wait_status(a, before, timeout=5))["status"] == "completed"
+
+
+async def test_change_feeds_hear_about_jobs_on_other_servers(
+    pg_url: str, make_client: MakeClient, tmp_path: Path
+) -> None:
+    from transcriber import keys
+
+    a, b = await pair(make_client, tmp_path, pg_url)
+    heard_by_b: list[str] = []
+    b.app[keys.CHANGES].subscribe(heard_by_b.append)
+    job_id = (await submit(a, tone_wav(tmp_path / "feed.wav", 1), job_id="fed"))["job_id"]
+    await wait_status(a, job_id, timeout=30)
+
+    async def b_heard_it() -> bool:
+        return job_id in heard_by_b
+
+    await wait_until(b_heard_it, timeout=10)  # B accepted nothing: it heard A (or ran it itself)
+    heard_by_a: list[str] = []
+    a.app[keys.CHANGES].subscribe(heard_by_a.append)
+    resp = await b.delete(f"/jobs/{job_id}")
+    assert resp.status in (200, 204), await resp.text()
+
+    async def a_heard_the_delete() -> bool:
+        return job_id in heard_by_a
+
+    await wait_until(a_heard_the_delete)

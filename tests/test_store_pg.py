@@ -15,7 +15,7 @@ from tests.store_backends import job, pg_peek, sqlite_peek
 from transcriber.job import JobStatus, Outcome
 from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
 from transcriber.store import Store, open_store
-from transcriber.store_pg import PgStore, migrate_pg, open_pg_store
+from transcriber.store_pg import PgStore, migrate_pg, numbered, open_pg_store
 
 OWNER_A, OWNER_B = "server-a", "server-b"
 
@@ -180,3 +180,10 @@ def test_psql_answers_what_happened_to_a_job(pg_server: PgServer, pg_url: str) -
         " FROM jobs WHERE job_id = 'asked'",
     )
     assert line == "failed|1|boom|It broke.|t"
+
+
+def test_placeholders_become_numbered_outside_quotes() -> None:
+    assert numbered("SELECT ? , '?' , ?", False) == ("SELECT $1 , '?' , $2", ())
+    sql, names = numbered("UPDATE t SET a = :a WHERE b = :b AND c = coalesce(:a, 'x:y')", True)
+    assert sql == "UPDATE t SET a = $1 WHERE b = $2 AND c = coalesce($1, 'x:y')"
+    assert names == ("a", "b")

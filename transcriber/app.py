@@ -45,6 +45,7 @@ def create_app(
     app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_core)
+    app.cleanup_ctx.append(_change_bridge)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
     views.add_routes(app)
@@ -98,6 +99,20 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     await scheduler.recover()
     yield
     await summaries.close()
+
+
+async def _change_bridge(app: web.Application) -> AsyncIterator[None]:
+    """Several servers on one PostgreSQL: each one's change feed hears about every job."""
+    url = app[keys.SETTINGS].database.url
+    if not url:
+        yield
+        return
+    from transcriber.change_bridge import ChangeBridge
+
+    bridge = ChangeBridge(url, app[keys.CHANGES])
+    bridge.start()
+    yield
+    await bridge.close()
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:
