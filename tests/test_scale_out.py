@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.wer import word_error_rate
 from tests.pg_server import PgServer
 from tests.server_process import ServerProcess
 from tests.store_backends import pg_peek
 from tests.support import CLIPS, TEXTS, form, speech_wav
-from tests.wer import word_error_rate
 
 pytestmark = pytest.mark.slow
 CLIP_CYCLE = ("hello.wav", "numbers.flac", "hello.wav", "clip.mp4", "hello.wav")

@@ -16,10 +16,25 @@ log = logging.getLogger(__name__)
 
 MODEL_FILES = ("model.bin", "config.json")
 HUB_NAMES = (
-    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
-    "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
-    "distil-small.en", "distil-medium.en", "distil-large-v2", "distil-large-v3",
-)  # fmt: skip
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large",
+    "large-v3-turbo",
+    "turbo",
+    "distil-small.en",
+    "distil-medium.en",
+    "distil-large-v2",
+    "distil-large-v3",
+)
 
 
 class ModelNotFound(Exception):
