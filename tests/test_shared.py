@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import MakeClient
 from tests.pg_server import PgServer
+from tests.sse_client import SSEReader
 from tests.support import Client, FakeEngine, form, submit, tone_wav, wait_status
 
 ENGINES: dict[int, FakeEngine] = {}  # id(client) -> the engine its app runs
@@ -163,3 +164,22 @@ async def test_change_feeds_hear_about_jobs_on_other_servers(
         return job_id in heard_by_a
 
     await wait_until(a_heard_the_delete)
+
+
+async def test_live_events_on_one_server_follow_a_job_run_by_another(
+    pg_url: str, make_client: MakeClient, tmp_path: Path
+) -> None:
+    a, b = await pair(make_client, tmp_path, pg_url, auto=False)
+    job_id = (await submit(a, tone_wav(tmp_path / "live.wav", 3), job_id="live"))["job_id"]
+    await wait_status(a, job_id, ("running",), timeout=30)
+    runner, watcher = (a, b) if 3.0 in engine_of(a).order else (b, a)
+    resp = await watcher.get(f"/jobs/{job_id}/events")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    stream = SSEReader(resp)
+    first = await stream.next(10)
+    assert first is not None and first.body["status"] == "running"
+    engine_of(runner).gates[3.0].set()  # the runner finishes; only the bridge tells the watcher
+    seen = [first]
+    while (message := await stream.next(20)) is not None:
+        seen.append(message)
+    assert seen[-1].body["status"] == "completed" and seen[-1].body["text"]
