@@ -59,8 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
     from transcriber.datalock import DataDirBusy, DataDirLock
     from transcriber.engine import EngineLoader
 
-    # SQLite: this process owns the data directory (a shared job store will pass shared=True).
-    lock = DataDirLock(settings.data_dir, shared=False)
+    # SQLite: this process owns the data directory; PostgreSQL: servers may share it.
+    lock = DataDirLock(settings.data_dir, shared=bool(settings.database.url))
     try:
         lock.acquire()
     except DataDirBusy as exc:

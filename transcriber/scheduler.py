@@ -11,6 +11,7 @@ from typing import Any
 
 from transcriber.admission import Reservation
 from transcriber.changes import ChangeFeed
+from transcriber.claims import make_source
 from transcriber.clock import epoch
 from transcriber.engine import Engine
 from transcriber.errors import Code, Unavailable
@@ -60,6 +61,7 @@ class Scheduler:
         self._changes = changes
         self._hooks = hooks
         self._queue = JobQueue()
+        self._source = make_source(store, settings.database, self._queue, settings.queue.max_attempts, self)
         self._running: dict[str, RunningJob] = {}
         self._estimator = Estimator.for_device("cpu", settings.queue.stall_seconds)
         self._runner: JobRunner | None = None
@@ -72,23 +74,42 @@ class Scheduler:
         self._reserved = 0  # admitted uploads not yet in the queue: capacity counts them
 
     async def recover(self) -> None:
-        """Re-queue what a previous process accepted but did not finish."""
-        recovered = await self._store.recover(self._settings.queue.max_attempts)
-        for job in recovered.failed:
+        """Re-queue what a previous process (or, shared, a dead server) accepted but did not finish."""
+        await self._source.recover()
+
+    # SourceEvents: what the job source reports about the jobs running here.
+
+    def running_ids(self) -> list[str]:
+        return list(self._running)
+
+    def cancel_requested(self, job_id: str) -> None:
+        if (run := self._running.get(job_id)) is not None and not run.cancel.is_set():
+            log.info("job %s: cancel requested through another server", job_id, extra={"job_id": job_id})
+            run.cancel.set()
+
+    def lease_lost(self, job_id: str) -> None:
+        """Another server took the job over (this one could not renew in time): stop, write nothing."""
+        if (run := self._running.get(job_id)) is not None and not run.interrupt.is_set():
+            log.warning("job %s: lease lost; another server runs it now", job_id, extra={"job_id": job_id})
+            run.interrupt.set()
+
+    def gave_up(self, failed: Sequence[Job]) -> None:
+        for job in failed:
             crashes = self._settings.queue.max_attempts
             log.error(
                 "job %s: failed, it was running during %d crashes", job.job_id, crashes, extra={"job_id": job.job_id}
             )
             self._metrics.jobs.labels("failed").inc()
-            await self._cleanup_upload(job)
-        for job in recovered.cancelled:
+            self._changes.job_changed(job.job_id)
+            self.spawn(self._cleanup_upload(job))
+
+    def cancelled_before(self, cancelled: Sequence[Job]) -> None:
+        """Jobs whose cancel was committed before a crash: finished as cancelled, never rerun."""
+        for job in cancelled:
             log.info("job %s: cancelled (requested before the restart)", job.job_id, extra={"job_id": job.job_id})
             self._metrics.jobs.labels("cancelled").inc()
-            await self._cleanup_upload(job)
-        for job in await self._store.queued_jobs():
-            self._queue.put(job.job_id, job.duration, epoch(job.created_at))
-        if recovered.requeued or len(self._queue):
-            log.info("recovered %d queued jobs (%d were running)", len(self._queue), len(recovered.requeued))
+            self._changes.job_changed(job.job_id)
+            self.spawn(self._cleanup_upload(job))
 
     def start(self, engine: Engine) -> None:
         info = engine.info
@@ -96,10 +117,18 @@ class Scheduler:
         self._worker_count = info.workers
         self._slots = ThreadSlots(info.workers)
         deps = RunnerDeps(
-            self._store, self._metrics, self._estimator, self._changes, self._settings.data_dir, self._hooks, self.spawn
+            self._store,
+            self._metrics,
+            self._estimator,
+            self._changes,
+            self._settings.data_dir,
+            self._hooks,
+            self.spawn,
+            self._source.owner,
         )
         self._runner = JobRunner(engine, deps)
         self._workers = [asyncio.create_task(self._worker_loop(i), name=f"worker-{i}") for i in range(info.workers)]
+        self._source.start()
 
     def admit(self, extra_seconds: float = 0.0) -> None:
         """Raise 503 unless a new job can be queued now."""
@@ -108,8 +137,8 @@ class Scheduler:
         if self._closing:
             raise Unavailable("The server is shutting down.", code=Code.SHUTTING_DOWN, retry_after=10)
         capacity = self._settings.queue.capacity
-        if len(self._queue) + self._reserved >= capacity:
-            wait = self._estimator.retry_after(self._queue.total_seconds() + extra_seconds, self._worker_count)
+        if self._source.queued() + self._reserved >= capacity:
+            wait = self._estimator.retry_after(self._source.queued_seconds() + extra_seconds, self._worker_count)
             message = f"The queue is full ({capacity} jobs); try again later."
             raise Unavailable(message, code=Code.QUEUE_FULL, retry_after=wait)
 
@@ -123,7 +152,7 @@ class Scheduler:
         self._reserved -= 1
 
     def enqueue(self, job_id: str, duration: float) -> None:
-        self._queue.put(job_id, duration, time.time())
+        self._source.added(job_id, duration, time.time())
 
     def live(self, job_id: str) -> LiveJob | None:
         run = self._running.get(job_id)
@@ -153,7 +182,7 @@ class Scheduler:
         return SchedulerSnapshot(
             self._runner is not None,
             self._closing,
-            len(self._queue),
+            self._source.queued(),
             len(self._running),
             self._settings.queue.capacity,
             stalled,
@@ -162,7 +191,7 @@ class Scheduler:
     async def cancel(self, job_id: str) -> str:
         """'cancelled' for a queued job, 'cancelling' for a running one, '' if neither."""
         if await self._store.cancel_queued(job_id):
-            self._queue.remove(job_id)
+            self._source.removed(job_id)
             job = await self._store.get_job(job_id)
             if job is not None:
                 await self._cleanup_upload(job)  # it will never run: its audio goes now
@@ -171,22 +200,24 @@ class Scheduler:
             log.info("job %s: cancelled while queued", job_id, extra={"job_id": job_id})
             return "cancelled"
         run = self._running.get(job_id)
-        if run is not None and await self._store.request_cancel(job_id):
-            run.cancel.set()
+        # shared store: the job may run on another server, which sees the mark at its next segment
+        if (run is not None or self._source.owner) and await self._store.request_cancel(job_id):
+            if run is not None:
+                run.cancel.set()
             log.info("job %s: cancel requested while running", job_id, extra={"job_id": job_id})
             return "cancelling"
         return ""
 
     async def _worker_loop(self, index: int) -> None:
-        while (job_id := await self._queue.get()) is not None:
+        while (job := await self._source.next()) is not None:
             try:
-                await self._run(job_id, index)
+                await self._run(job, index)
             except Exception:  # a failed job is data; the worker must live on
-                log.exception("job %s: worker error", job_id, extra={"job_id": job_id})
+                log.exception("job %s: worker error", job.job_id, extra={"job_id": job.job_id})
 
-    async def _run(self, job_id: str, index: int) -> None:
-        job = await self._store.claim_job(job_id)
-        if job is None or self._runner is None or self._slots is None:
+    async def _run(self, job: Job, index: int) -> None:
+        job_id = job.job_id
+        if self._runner is None or self._slots is None:
             return
         run = RunningJob(job_id, job.duration)
         self._running[job_id] = run
@@ -210,7 +241,8 @@ class Scheduler:
         assert self._slots is not None
         self._slots.replace(index)
         message = f"The job made no progress for {timeout:.0f} s and was stopped."
-        ended = await self._store.finish_job(job_id, Outcome(JobStatus.FAILED, "timeout", message))
+        outcome = Outcome(JobStatus.FAILED, "timeout", message)
+        ended = await self._store.finish_job(job_id, outcome, owner=self._source.owner)
         if ended:
             self._metrics.jobs.labels("failed").inc()
             self._changes.job_changed(job_id)
@@ -239,7 +271,7 @@ class Scheduler:
         await self.begin_stop(budget)
 
     async def _stop(self, budget: StopBudget) -> None:
-        self._queue.stop_workers(len(self._workers))
+        self._source.stop(len(self._workers))
         if self._workers:
             _, pending = await asyncio.wait(self._workers, timeout=budget.left(budget.finish_deadline))
             if pending:
@@ -249,6 +281,7 @@ class Scheduler:
             await self._abandon(pending)
         if self._background:
             await asyncio.wait(self._background, timeout=budget.left(budget.work_deadline))
+        await self._source.close()
         if self._slots is not None:
             self._slots.shutdown()
 
@@ -260,5 +293,5 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         for job_id in stuck:
-            await self._store.requeue_job(job_id, refund_attempt=True)
+            await self._store.requeue_job(job_id, refund_attempt=True, owner=self._source.owner)
             log.warning("job %s: did not stop in time, back in the queue", job_id, extra={"job_id": job_id})
