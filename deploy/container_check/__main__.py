@@ -19,6 +19,7 @@ from .report import Report
 from .stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVICE_UID = "10001"  # the Dockerfile's unprivileged user
 
 
 def arguments() -> argparse.Namespace:
@@ -48,16 +49,24 @@ def built_images(compose: dict[str, Any], cuda: bool) -> dict[str, str]:
     return {tag: target for tag, target in found.items() if cuda or target != "cuda"}
 
 
+def probe_image(podman: Podman, tag: str) -> str:
+    """The image imports the engine and the project and runs as the service user; ctranslate2's version."""
+    probe = "import os, ctranslate2, faster_whisper, transcriber; print(ctranslate2.__version__, os.getuid())"
+    version, uid = podman.run("run", "--rm", "--network", "none", "--entrypoint", "python", tag, "-c", probe).split()
+    if uid != SERVICE_UID:
+        raise CheckFailed(f"{tag} runs as uid {uid}, not the service user {SERVICE_UID}")
+    return version
+
+
 def build(podman: Podman, report: Report, compose: dict[str, Any], cuda: bool) -> None:
     with report.phase("base image"):
         report.images.append(f"{images.BASE} ({images.make_base(podman)}, Debian stand-in for python:3.11-slim)")
     for tag, target in built_images(compose, cuda).items():
         with report.phase(f"build {target}"):
             images.build_target(podman, target, tag)
-            probe = "import ctranslate2, faster_whisper, transcriber; print(ctranslate2.__version__)"
-            version = podman.run("run", "--rm", "--network", "none", "--entrypoint", "python", tag, "-c", probe)
+            version = probe_image(podman, tag)
             base = " on the Debian base, without CUDA libraries" if target == "cuda" else ""
-            report.images.append(f"{tag} (target {target}{base}, ctranslate2 {version.strip()})")
+            report.images.append(f"{tag} (target {target}{base}, ctranslate2 {version})")
     with report.phase("stand-ins"):
         for image in images.registry_images(compose):
             images.build_standin(podman, image)
