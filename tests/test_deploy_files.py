@@ -420,13 +420,13 @@ def test_stop_grace_period_outlasts_the_servers_whole_stop(services: dict[str, d
 
 def lock_pins() -> dict[str, tuple[str, list[str]]]:
     """Package -> (exact version, sha256 hashes) from requirements.lock."""
-    pins = {}
+    pins: dict[str, tuple[str, list[str]]] = {}
     text = "\n".join(ln for ln in LOCK.read_text().splitlines() if not ln.startswith("#"))
     for block in re.split(r"\n(?=\S)", text.strip()):
         line = block.splitlines()[0]
         m = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)(?: ; [^\\]+)? \\", line)
         assert m, f"not an exact pin followed by hashes: {line!r}"
-        pins[canonicalize_name(m[1])] = (m[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+        pins[str(canonicalize_name(m[1]))] = (m[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
     return pins
 
 
@@ -436,7 +436,7 @@ def test_lock_pins_every_dependency_exactly_with_hashes() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     build = [ln for ln in (ROOT / "deploy" / "build-requirements.in").read_text().splitlines() if ln[:1].isalpha()]
     for spec in map(Requirement, [*project, *build]):
-        name = canonicalize_name(spec.name)
+        name = str(canonicalize_name(spec.name))
         assert name in pins, f"{spec.name} is not in requirements.lock: regenerate it (README)"
         assert spec.specifier.contains(pins[name][0], prereleases=True), (spec, pins[name][0])
     for name in MODEL_PACKAGES:  # the model weights, pinned like the code
