@@ -36,10 +36,33 @@ class StandIn:
 # from other containers; the official image does not, so the stand-in turns it off.
 REDIS_ENTRYPOINT = '[ "$1" = redis-server ] && set -- "$@" --protected-mode no; exec "$@"'
 
+# Like the official postgres image: on first start initdb as POSTGRES_USER with POSTGRES_PASSWORD
+# (password auth from other hosts), create POSTGRES_DB, then run postgres listening everywhere.
+POSTGRES_ENTRYPOINT = r"""set -e
+[ "$1" = postgres ] || exec "$@"
+bin=/usr/lib/postgresql/15/bin; data="${PGDATA:-/var/lib/postgresql/data}"; user="${POSTGRES_USER:-postgres}"
+mkdir -p "$data" /run/postgresql && chown postgres:postgres "$data" /run/postgresql && chmod 700 "$data"
+as_pg() { su postgres -s /bin/sh -c "$*"; }
+if [ ! -s "$data/PG_VERSION" ]; then
+    printf '%s\n' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}" > /tmp/pw && chown postgres /tmp/pw
+    as_pg "$bin/initdb -D $data -U $user --pwfile=/tmp/pw --auth-local=trust --auth-host=scram-sha-256"
+    rm /tmp/pw && echo "host all all all scram-sha-256" >> "$data/pg_hba.conf"
+    db="${POSTGRES_DB:-$user}"
+    if [ "$db" != postgres ]; then
+        as_pg "$bin/pg_ctl -D $data -o '-c listen_addresses=' -w start"
+        as_pg "$bin/psql -U $user -d postgres -c 'CREATE DATABASE \"$db\"'"
+        as_pg "$bin/pg_ctl -D $data -m fast -w stop"
+    fi
+fi
+shift
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$bin/postgres" -D "$data" -c listen_addresses='*' "$@"
+"""
+
 # Registry images compose.yaml uses, by repository name: adding one is one line.
 STANDINS: dict[str, StandIn] = {
     "redis": StandIn("redis-server", '["redis-server"]', REDIS_ENTRYPOINT),
     "nginx": StandIn("nginx-light wget", '["nginx", "-g", "daemon off;"]'),
+    "postgres": StandIn("postgresql-15", '["postgres"]', POSTGRES_ENTRYPOINT),
 }
 
 STANDIN_FILE = """FROM {base}
