@@ -35,7 +35,9 @@ class Podman:
         conf = cache / "containers.conf"
         conf.write_text(CONTAINERS_CONF)
         env = {**os.environ, "CONTAINERS_CONF": str(conf), **extra_env}
-        return cls(root, compose_bin, env, cache / "container-check.log")
+        log = cache / "container-check.log"
+        log.write_text("")  # this run's commands only
+        return cls(root, compose_bin, env, log)
 
     def run(self, *args: str, check: bool = True, timeout: float = 600, stdin: bytes | None = None) -> str:
         """podman ARGS with runc; returns stdout. Everything goes to the log file too."""
