@@ -214,7 +214,7 @@ async def main(argv: list[str] | None = None) -> int:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         result = await run_seed(seed, workdir, args.jobs, args.kills)
         print(json.dumps(result), flush=True)
-        totals.update({k: v for k, v in result.items() if isinstance(v, int)})
+        totals.update({k: v for k, v in result.items() if isinstance(v, int) and k != "seed"})
         totals.update({f"kills_{k}": v for k, v in result["kills"].items()})
         failed = failed or bool(result["problems"])
     print(json.dumps({"seeds": args.seeds, **dict(sorted(totals.items())), "workdir": str(workdir)}), flush=True)
