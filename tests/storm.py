@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import random
 import re
@@ -85,7 +86,7 @@ async def send_job(storm: Storm, session: aiohttp.ClientSession, plan: Plan) -> 
     def form() -> dict[str, Any]:
         data = aiohttp.FormData()
         data.add_field("job_id", plan.job_id)
-        data.add_field("file", plan.clip.read_bytes(), filename=plan.clip.name)
+        data.add_field("file", io.BytesIO(plan.clip.read_bytes()), filename=plan.clip.name)
         storm.uploading.set()
         return {"data": data}
 
@@ -183,18 +184,18 @@ async def run_seed(seed: int, workdir: Path, jobs: int = 30, kills: int = 8) -> 
     config.write_text("[queue]\nmax_attempts = 1000\n[summarizer]\nenabled = true\n")
     server = ServerProcess(workdir / f"data-{seed}", config=config, TRANSCRIBER_WORKERS="2")
     storm = Storm(server, rng, make_plans(rng, seed, jobs, long_clip))
-    server.start()
-    await server.wait_ready(timeout=120)
-    storm.up.set()
     todo: asyncio.Queue[Plan] = asyncio.Queue()
     for plan in storm.plans:
         todo.put_nowait(plan)
-    sent = asyncio.Event()
-    killing = asyncio.create_task(killer(storm, kills, sent))
-    await asyncio.gather(*(lane(storm, todo) for _ in range(3)))
-    sent.set()
-    await killing
+    server.start()
     try:
+        await server.wait_ready(timeout=120)
+        storm.up.set()
+        sent = asyncio.Event()
+        killing = asyncio.create_task(killer(storm, kills, sent))
+        await asyncio.gather(*(lane(storm, todo) for _ in range(3)))
+        sent.set()
+        await killing
         return await check_seed(seed, server, storm.plans) | {"runs": storm.starts, "kills": dict(storm.kills)}
     finally:
         server.stop()
