@@ -10,11 +10,12 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import aiosqlite
 from aiohttp import web
 
-from transcriber import keys, outbox, uploads, views
+from transcriber import keys, outbox, uploads, views, webhooks
 from transcriber.engine import Engine, load_engine
 from transcriber.errors import error_middleware
 from transcriber.handoff import SummaryRelay
@@ -25,6 +26,7 @@ from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.store import open_store
 from transcriber.transcript import Transcript
+from transcriber.webhooks import WebhookRelay
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
@@ -53,6 +55,7 @@ def create_app(
     app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduling(engine, loader, on_fatal or _stop_process))
+    app.cleanup_ctx.append(_webhooks)
     views.add_routes(app)
     return app
 
@@ -104,6 +107,18 @@ def _scheduling(
         await relay.close()
 
     return lifecycle
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook relay, after the job service exists; it needs nothing from the core but reads."""
+    settings, service = app[keys.SETTINGS], app[keys.JOBS]
+
+    async def status_document(job_id: str) -> dict[str, Any]:
+        return service.status_body(await service.get(job_id))
+
+    secret = await webhooks.signing_secret(settings.webhooks, settings.data_dir)
+    async with WebhookRelay(settings.webhooks, app[keys.STORE], status_document, secret).running():
+        yield
 
 
 async def _want_summary(

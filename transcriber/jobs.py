@@ -18,6 +18,7 @@ from transcriber.results import FORMATS, remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.store import ACTIVE, Row, Store
+from transcriber.webhooks import check_callback_url
 
 log = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -45,6 +46,7 @@ class JobService:
         job_id = check_job_id(upload.fields.get("job_id", "").strip() or uuid.uuid4().hex)
         engine = self._scheduler.engine
         options = parse_options(upload.fields, multilingual=bool(engine and engine.info.multilingual))
+        callback_url = await check_callback_url(upload.fields.get("callback_url"), self._settings.webhooks)
         existing = await self._existing(job_id, upload.sha256)
         if existing is not None:
             return False, existing
@@ -55,7 +57,7 @@ class JobService:
             "job_id": job_id, "status": "queued", "duration": round(info.duration, 3),
             "options": options.to_dict(), "upload_path": upload_path, "upload_bytes": upload.size,
             "upload_sha256": upload.sha256, "upload_filename": upload.filename,
-            "upload_format": f"{info.format}/{info.codec}",
+            "upload_format": f"{info.format}/{info.codec}", "callback_url": callback_url,
         }  # fmt: skip
         try:
             await self._store.insert_job(row)

@@ -7,12 +7,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from faster_whisper.tokenizer import _LANGUAGE_CODES  # the languages the Whisper tokenizer knows
+from yarl import URL
 
 from transcriber.errors import BadRequest
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-TEXT_FIELDS = ("job_id", "language", "task", "word_timestamps", "initial_prompt", "hotwords")
+TEXT_FIELDS = ("job_id", "language", "task", "word_timestamps", "initial_prompt", "hotwords", "callback_url")
 MAX_PROMPT_CHARS = 2000
+MAX_URL_CHARS = 2048
 LANGUAGES = frozenset(_LANGUAGE_CODES)
 
 
@@ -88,3 +90,24 @@ def _prompt(name: str, value: str | None) -> str | None:
     if len(value) > MAX_PROMPT_CHARS:
         raise BadRequest(f"{name} is longer than {MAX_PROMPT_CHARS} characters.", code=f"invalid_{name}")
     return value
+
+
+def parse_callback_url(value: str | None) -> str | None:
+    """The webhook target's syntax (where it resolves to is checked by netguard)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    problem = None
+    if len(text) > MAX_URL_CHARS:
+        problem = f"is longer than {MAX_URL_CHARS} characters"
+    else:
+        try:
+            url = URL(text)
+            if url.scheme not in ("http", "https") or not url.raw_host:
+                problem = "must be an absolute http:// or https:// URL"
+            _ = url.port
+        except ValueError:
+            problem = "is not a valid URL"
+    if problem:
+        raise BadRequest(f"callback_url {problem}.", code="invalid_callback_url")
+    return text

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from summarizer.config import SummarizerSettings, summarizer_settings_from
+from transcriber import webhook_secret
 
 Device = Literal["cpu", "cuda", "auto"]
 MAX_PORT = 65535
@@ -68,6 +69,15 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    secret: str = ""  # whsec_<base64>; empty: generated once into <data_dir>/webhook_secret
+    max_attempts: int = 8
+    allow_private: bool = False  # let callback URLs reach loopback, private and link-local hosts
+    timeout_seconds: float = 10.0
+    retry_seconds: float = 5.0  # first retry delay; doubles per attempt (with jitter), at most 6 h
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -76,6 +86,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def models_dir(self) -> Path:
@@ -103,6 +114,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),
     "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
+    "TRANSCRIBER_WEBHOOK_SECRET": ("webhooks", "secret"),
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -117,6 +129,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "limits": LimitsSettings,
     "queue": QueueSettings,
     "logging": LoggingSettings,
+    "webhooks": WebhookSettings,
 }
 
 T = TypeVar("T")
@@ -198,6 +211,8 @@ def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> A
         raise SettingsError(f"{where}: must be a finite number")
     if isinstance(result, int | float) and not isinstance(result, bool) and result < 0:
         raise SettingsError(f"{where}: must not be negative")
+    if (section, key) == ("webhooks", "secret") and result and not webhook_secret.is_valid(result):
+        raise SettingsError(f"{where}: expected whsec_ followed by base64 (24 to 64 random bytes)")
     if (section, key) == ("server", "port") and result > MAX_PORT:
         raise SettingsError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
     return result
