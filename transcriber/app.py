@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 from aiohttp import web
 
-from transcriber import keys, outbox, uploads, views, webhooks
+from transcriber import keys, outbox, uploads, views
 from transcriber.engine import Engine, load_engine
 from transcriber.errors import error_middleware
 from transcriber.handoff import SummaryRelay
@@ -116,8 +116,7 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
     async def status_document(job_id: str) -> dict[str, Any]:
         return service.status_body(await service.get(job_id))
 
-    secret = await webhooks.signing_secret(settings.webhooks, settings.data_dir)
-    async with WebhookRelay(settings.webhooks, app[keys.STORE], status_document, secret).running():
+    async with WebhookRelay(settings.webhooks, app[keys.STORE], status_document, settings.data_dir).running():
         yield
 
 

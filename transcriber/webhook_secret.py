@@ -49,8 +49,11 @@ def load_or_create(data_dir: Path) -> tuple[str, bool]:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        secret = path.read_text(encoding="ascii").strip()
-        key_bytes(secret)  # a damaged file must stop start-up, not sign with garbage
+        secret = path.read_text(encoding="ascii", errors="replace").strip()
+        try:
+            key_bytes(secret)  # a damaged file must stop the webhooks, not sign with garbage
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}; delete the file to generate a new secret") from None
         return secret, False
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(new_secret() + "\n")

@@ -73,11 +73,12 @@ def _iso(moment: datetime) -> str:
 class WebhookRelay:
     """One background loop: queue a delivery per reportable event, send the due ones."""
 
-    def __init__(self, settings: WebhookSettings, store: Store, status_document: StatusDocument, secret: str):
+    def __init__(self, settings: WebhookSettings, store: Store, status_document: StatusDocument, data_dir: Path):
         self._settings = settings
         self._store = store
         self._status_document = status_document
-        self._signer = Webhook(secret)
+        self._data_dir = data_dir
+        self._signer: Webhook | None = None
         self._wake = asyncio.Event()
         self._since = ""  # the first pass looks at every job: events missed while we were down
         self._sending: dict[str, asyncio.Task[None]] = {}
@@ -100,6 +101,11 @@ class WebhookRelay:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(self) -> None:
+        try:
+            self._signer = Webhook(await signing_secret(self._settings, self._data_dir))
+        except (OSError, ValueError) as exc:  # deliveries wait in the table until this is fixed
+            log.error("webhooks are not sent: the signing secret is unusable: %s", exc)
+            return
         while True:
             try:
                 await self.run_once()
@@ -153,6 +159,7 @@ class WebhookRelay:
         except netguard.UnsafeURL as exc:  # checked at submit; DNS may have changed since
             outcome = Attempt(None, f"refused: {exc}")
         else:
+            assert self._signer is not None  # set before the first pass
             outcome = await post(
                 target, self._signer, delivery["webhook_id"], delivery["payload"], self._settings.timeout_seconds
             )
