@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.wer import word_error_rate
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, TEXTS, free_port, speech_wav
 from tests.test_cli import clean_env
-from tests.wer import word_error_rate
 
 pytestmark = pytest.mark.slow
 KEY = "cli-test-key"

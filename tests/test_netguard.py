@@ -10,7 +10,7 @@ from standardwebhooks import Webhook
 
 from tests.webhook_receiver import Receiver
 from transcriber import netguard
-from transcriber.webhook_send import signed_headers
+from transcriber.webhook_send import PinnedResolver, signed_headers
 
 BLOCKED = {
     "127.0.0.1": "loopback",
@@ -72,7 +72,7 @@ async def test_the_connection_goes_to_the_checked_address_only() -> None:
             port=receiver.port,
             addresses=("127.0.0.1",),
         )
-        connector = aiohttp.TCPConnector(resolver=netguard.PinnedResolver(checked), use_dns_cache=False)
+        connector = aiohttp.TCPConnector(resolver=PinnedResolver(checked), use_dns_cache=False)
         async with aiohttp.ClientSession(connector=connector) as session:
             async with session.post(f"http://hook.invalid:{receiver.port}/hook", data=b"{}") as resp:
                 assert resp.status == 204

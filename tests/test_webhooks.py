@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from standardwebhooks import Webhook
 
 from tests.conftest import MakeClient
-from tests.support import CLIPS, form, submit, wait_status
+from tests.support import CLIPS, Client, form, submit, wait_status
 from tests.webhook_receiver import HANG, Receiver
 from transcriber.engine import FasterWhisperEngine
 from transcriber.webhook_secret import new_secret
@@ -51,7 +50,7 @@ async def settled(data_dir: Path, count: int, timeout: float = 60) -> list[dict[
         await asyncio.sleep(0.05)
 
 
-async def app_with_hooks(make_client: MakeClient, engine: FasterWhisperEngine, data: Path, **hooks: Any) -> TestClient:
+async def app_with_hooks(make_client: MakeClient, engine: FasterWhisperEngine, data: Path, **hooks: Any) -> Client:
     webhooks = {"allow_private": True, "secret": SECRET, "retry_seconds": 0.2, **hooks}
     return await make_client(engine, data_dir=data, webhooks=webhooks)
 
@@ -218,7 +217,7 @@ async def test_private_or_malformed_callback_is_a_400(
     assert listed["jobs"] == []
 
 
-async def test_callback_url_is_optional_and_needs_no_receiver(client: TestClient, tmp_path: Path) -> None:
+async def test_callback_url_is_optional_and_needs_no_receiver(client: Client, tmp_path: Path) -> None:
     job_id = (await submit(client, CLIPS / "hello.wav"))["job_id"]
     assert (await wait_status(client, job_id))["status"] == "completed"
 
@@ -230,6 +229,10 @@ async def test_generated_secret_is_private_and_never_logged(
     caplog.set_level("INFO")
     client = await make_client(tiny_engine, data_dir=data)
     assert (await client.get("/health")).status == 200
+    deadline = time.monotonic() + 30  # the relay makes the secret in its own task, soon after start-up
+    while "generated a webhook signing secret" not in caplog.text:
+        assert time.monotonic() < deadline, caplog.text
+        await asyncio.sleep(0.05)
     path = data / "webhook_secret"
     secret = path.read_text().strip()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32

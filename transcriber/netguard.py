@@ -1,8 +1,8 @@
-"""Outbound URL safety: refuse hosts that resolve to non-public addresses, and pin what was checked.
+"""Outbound URL safety: refuse hosts that resolve to non-public addresses.
 
-A name is resolved once (off the event loop, with a deadline), every address is checked, and the
-connection is then made to exactly those addresses (PinnedResolver), so a DNS answer that changes
-between the check and the connect (DNS rebinding) cannot reach an internal service.
+A name is resolved once (off the event loop, with a deadline) and every address is checked; the
+sender then connects to exactly those addresses (webhook_send.PinnedResolver), so a DNS answer that
+changes between the check and the connect (DNS rebinding) cannot reach an internal service.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from transcriber.errors import BadRequest, Code
+from transcriber.options import parse_callback_url
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+RESOLVE_TIMEOUT = 5.0
 
 
 class UnsafeURL(ValueError):
@@ -71,7 +74,8 @@ async def _addresses(host: str, port: int, timeout: float) -> tuple[str, ...]:
     loop = asyncio.get_running_loop()
     try:
         # getaddrinfo runs in the loop's default executor, never on the loop itself
-        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except TimeoutError:
         raise UnsafeURL(f"resolving {host} took longer than {timeout:g} s") from None
     except (OSError, UnicodeError) as exc:
@@ -82,23 +86,13 @@ async def _addresses(host: str, port: int, timeout: float) -> tuple[str, ...]:
     return found
 
 
-class PinnedResolver(AbstractResolver):
-    """An aiohttp resolver that answers only with the addresses a Target was checked against."""
-
-    def __init__(self, target: Target):
-        self._target = target
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        if host != self._target.host:
-            raise OSError(f"{host} is not the checked callback host")
-        return [_result(host, address, port or self._target.port) for address in self._target.addresses]
-
-    async def close(self) -> None:
+async def check_callback_url(value: str | None, *, allow_private: bool) -> str | None:
+    """The callback_url form field, checked where it resolves; BadRequest (400) if refused."""
+    url = parse_callback_url(value)
+    if url is None:
         return None
-
-
-def _result(host: str, address: str, port: int) -> ResolveResult:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    return ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=socket.AI_NUMERICHOST)
+    try:
+        await resolve(url, allow_private=allow_private, timeout=RESOLVE_TIMEOUT)
+    except UnsafeURL as exc:
+        raise BadRequest(f"callback_url is refused: {exc}.", code=Code.INVALID_CALLBACK_URL) from None
+    return url

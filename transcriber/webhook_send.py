@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks import Webhook
 
-from transcriber.netguard import PinnedResolver, Target
+from transcriber.netguard import Target
 
 MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read this far, never further
 
@@ -59,3 +61,25 @@ async def post(target: Target, signer: Webhook, webhook_id: str, body: str, time
         return Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
     finally:
         await session.close()
+
+
+class PinnedResolver(AbstractResolver):
+    """An aiohttp resolver that answers only with the addresses a Target was checked against."""
+
+    def __init__(self, target: Target):
+        self._target = target
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host != self._target.host:
+            raise OSError(f"{host} is not the checked callback host")
+        return [_result(host, address, port or self._target.port) for address in self._target.addresses]
+
+    async def close(self) -> None:
+        return None
+
+
+def _result(host: str, address: str, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=socket.AI_NUMERICHOST)

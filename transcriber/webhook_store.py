@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from transcriber.store import Row, Store, utcnow
+from transcriber.clock import utcnow
+from transcriber.store import Row, Store
 
 BATCH = 100
 _TERMINAL_JOB = "('completed', 'failed', 'cancelled')"
@@ -33,13 +34,13 @@ async def unreported(store: Store, since: str) -> list[Row]:
 async def add(store: Store, job_id: str, event_type: str, url: str, payload: str) -> bool:
     """Queue one delivery; False if this job already has one of this type (exactly once)."""
     now = utcnow()
-    async with store.transaction() as conn:
-        cur = await conn.execute(
+    async with store.transaction() as tx:
+        added = await tx.execute(
             "INSERT INTO webhook_deliveries (webhook_id, job_id, type, url, payload, next_attempt_at,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, type) DO NOTHING",
             (f"msg_{uuid.uuid4().hex}", job_id, event_type, url, payload, now, now, now),
         )
-        return cur.rowcount > 0
+        return added > 0
 
 
 async def due(store: Store, limit: int) -> list[Row]:
@@ -56,15 +57,9 @@ async def record(
 ) -> None:
     """The outcome of one attempt: delivered, failed for good, or pending until next_attempt_at."""
     now = utcnow()
-    async with store.transaction() as conn:
-        await conn.execute(
-            "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,"
-            " next_attempt_at = ?, updated_at = ?, delivered_at = CASE WHEN ? = 'delivered' THEN ? END"
-            " WHERE webhook_id = ? AND state = 'pending'",
-            (state, status, None if error is None else error[:500], next_attempt_at, now, state, now, webhook_id),
-        )
-
-
-async def pending_count(store: Store) -> int:
-    row = await store.row("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'")
-    return int(row["n"]) if row else 0
+    await store.write(
+        "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,"
+        " next_attempt_at = ?, updated_at = ?, delivered_at = CASE WHEN ? = 'delivered' THEN ? END"
+        " WHERE webhook_id = ? AND state = 'pending'",
+        (state, status, None if error is None else error[:500], next_attempt_at, now, state, now, webhook_id),
+    )

@@ -21,32 +21,19 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from transcriber import netguard, webhook_secret, webhook_store
-from transcriber.errors import BadRequest, NotFound
-from transcriber.options import parse_callback_url
+from transcriber.clock import utcnow
+from transcriber.errors import NotFound
 from transcriber.settings import WebhookSettings
-from transcriber.store import Row, Store, utcnow
+from transcriber.store import Row, Store
 from transcriber.webhook_send import Attempt, post
 
 log = logging.getLogger(__name__)
 StatusDocument = Callable[[str], Awaitable[dict[str, Any]]]
 POLL_SECONDS = 1.0
-RESOLVE_TIMEOUT = 5.0
 MAX_DELAY_SECONDS = 6 * 3600.0
 MAX_IN_FLIGHT = 16
 # Events committed up to this long before a pass began are looked at again (clock steps, slow commits).
 WATERMARK_SLACK = timedelta(seconds=60)
-
-
-async def check_callback_url(value: str | None, settings: WebhookSettings) -> str | None:
-    """The callback_url form field, checked where it resolves; BadRequest (400) if refused."""
-    url = parse_callback_url(value)
-    if url is None:
-        return None
-    try:
-        await netguard.resolve(url, allow_private=settings.allow_private, timeout=RESOLVE_TIMEOUT)
-    except netguard.UnsafeURL as exc:
-        raise BadRequest(f"callback_url is refused: {exc}.", code="invalid_callback_url") from None
-    return url
 
 
 async def signing_secret(settings: WebhookSettings, data_dir: Path) -> str:
@@ -112,8 +99,11 @@ class WebhookRelay:
             except Exception:  # the relay must outlive a bad pass; the table keeps the work
                 log.exception("webhook relay pass failed")
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives
+            # together with a wake-up, and the relay would then never stop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
 
     async def run_once(self) -> None:
         await self._discover()
@@ -154,7 +144,7 @@ class WebhookRelay:
     async def _attempt(self, delivery: Row) -> None:
         try:
             target = await netguard.resolve(
-                delivery["url"], allow_private=self._settings.allow_private, timeout=RESOLVE_TIMEOUT
+                delivery["url"], allow_private=self._settings.allow_private, timeout=netguard.RESOLVE_TIMEOUT
             )
         except netguard.UnsafeURL as exc:  # checked at submit; DNS may have changed since
             outcome = Attempt(None, f"refused: {exc}")
