@@ -111,9 +111,11 @@ class WebhookRelay:
 
     async def _discover(self) -> None:
         started = datetime.now(UTC)
-        for event in await webhook_store.unreported(self._store, self._since):
+        events = await webhook_store.unreported(self._store, self._since)
+        for event in events:
             await self._queue(event)
-        self._since = _iso(started - WATERMARK_SLACK)
+        if len(events) < webhook_store.BATCH:  # a full batch may have left some: look again from the same point
+            self._since = _iso(started - WATERMARK_SLACK)
 
     async def _queue(self, event: Row) -> None:
         job_id, event_type = event["job_id"], event["type"]

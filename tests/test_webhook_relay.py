@@ -1,0 +1,56 @@
+"""The relay on its own, on a real database: events that happened while it was not running, more
+of them than one pass takes, are each delivered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from standardwebhooks import Webhook
+
+from tests.webhook_receiver import Receiver
+from transcriber import webhook_store
+from transcriber.settings import WebhookSettings
+from transcriber.store import open_store
+from transcriber.webhook_secret import new_secret
+from transcriber.webhooks import WebhookRelay
+
+OLD = "2020-01-01T00:00:00.000Z"  # long before the relay's watermark
+
+
+async def test_a_backlog_larger_than_a_batch_is_delivered_once_each(tmp_path: Path) -> None:
+    receiver = Receiver(204)
+    await receiver.start()
+    store = await open_store(tmp_path / "jobs.db")
+    count = webhook_store.BATCH + 30
+    try:
+        async with store.transaction() as tx:
+            for n in range(count):
+                await tx.execute(
+                    "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes,"
+                    " upload_sha256, callback_url) VALUES (?, 'failed', ?, ?, 1.0, 1, 'x', ?)",
+                    (f"job-{n}", OLD, OLD, receiver.url()),
+                )
+
+        async def document(job_id: str) -> dict[str, Any]:
+            return {"job_id": job_id, "status": "failed"}
+
+        secret = new_secret()
+        settings = WebhookSettings(secret=secret, allow_private=True)
+        async with WebhookRelay(settings, store, document, tmp_path).running():
+            await receiver.wait_for(count, timeout=120)
+            deadline = time.monotonic() + 30
+            while await store.rows("SELECT 1 FROM webhook_deliveries WHERE state != 'delivered'"):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        events = [Webhook(secret).verify(r.body, r.headers) for r in receiver.received]
+        assert Counter(e["data"]["job_id"] for e in events) == Counter({f"job-{n}": 1 for n in range(count)})
+        assert {e["type"] for e in events} == {"job.failed"}
+        rows = await store.rows("SELECT count(*) AS n, max(attempts) AS most FROM webhook_deliveries")
+        assert rows == [{"n": count, "most": 1}]
+    finally:
+        await store.close()
+        await receiver.stop()
