@@ -7,8 +7,10 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,20 +133,21 @@ def test_usage_errors_exit_2(server: ServerProcess, tmp_path: Path) -> None:
     assert done.returncode == 2 and "missing.wav" in done.stderr and "Traceback" not in done.stderr
 
 
-def wait_for(server: ServerProcess, job_id: str, tmp_path: Path, want: str, timeout: float = 120) -> dict[str, str]:
+def wait_for(server: ServerProcess, job_id: str, want: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll /status directly (a CLI process per poll would cost the machine more than the job)."""
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(f"{server.url}/status/{job_id}", headers={"Authorization": f"Bearer {KEY}"})
     while True:
-        done = cli(server.url, "status", job_id, "--json", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        body: dict[str, str] = json.loads(done.stdout)
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            body: dict[str, Any] = json.load(resp)
         if body["status"] == want:
             return body
         assert time.monotonic() < deadline, body
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def test_no_wait_status_jobs_and_cancel(server: ServerProcess, tmp_path: Path) -> None:
-    long = speech_wav(tmp_path / "long.wav", ["speech.ogg"] * 16)  # ~4 min of speech keeps the one worker busy
+    long = speech_wav(tmp_path / "long.wav", ["speech.ogg"] * 8)  # ~2 min of speech keeps the one worker busy
     ids = []
     for path in (long, CLIPS / "hello.wav"):
         done = cli(server.url, "submit", "--no-wait", str(path), cwd=tmp_path)
@@ -156,13 +159,21 @@ def test_no_wait_status_jobs_and_cancel(server: ServerProcess, tmp_path: Path) -
     assert (done.returncode, done.stdout) == (0, f"job {queued_id}: cancelled\n"), done.stderr
     done = cli(server.url, "status", queued_id, cwd=tmp_path)
     assert done.returncode == 0 and "cancelled" in done.stdout
-    wait_for(server, long_id, tmp_path, "running")
+    wait_for(server, long_id, "running")
     done = cli(server.url, "cancel", long_id, cwd=tmp_path)
     assert done.returncode == 0 and "cancel" in done.stdout, done.stderr
-    wait_for(server, long_id, tmp_path, "cancelled")
+    wait_for(server, long_id, "cancelled")
     done = cli(server.url, "cancel", long_id, cwd=tmp_path)
     assert done.returncode == 1 and "job_not_active" in done.stderr
     done = cli(server.url, "jobs", "--status", "cancelled", "--limit", "5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if "cancelled" in line]
     assert {long_id, queued_id} <= {word for line in rows for word in line.replace("│", " ").split()}
+
+
+def test_a_server_url_without_scheme_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    done = cli("localhost:8002", "jobs", cwd=tmp_path)
+    assert done.returncode == 1
+    assert error_lines(done) == [
+        "transcriber: error: the server URL 'localhost:8002' must start with http:// or https://"
+    ]

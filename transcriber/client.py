@@ -35,6 +35,8 @@ class ApiClient:
 
     def __init__(self, base_url: str, api_key: str | None):
         self.base_url = base_url.rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ClientError(f"the server URL {base_url!r} must start with http:// or https://")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._session = aiohttp.ClientSession(
             headers=headers, timeout=aiohttp.ClientTimeout(sock_connect=10, sock_read=300)
@@ -53,8 +55,8 @@ class ApiClient:
         try:
             async with self._session.request(method, self.base_url + path, **kwargs) as resp:
                 return await _json(resp)
-        except aiohttp.ClientConnectionError as exc:
-            raise ClientError(f"cannot reach the server at {self.base_url} ({_why(exc)})") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._broken(exc) from None
 
     async def submit(self, path: Path, fields: dict[str, str], on_bytes: Callable[[int], None]) -> dict[str, Any]:
         """Upload a file (streamed from disk); on_bytes(total sent so far) as it goes."""
@@ -72,8 +74,15 @@ class ApiClient:
                 if resp.status != 200:
                     await _json(resp)
                 return await resp.read()
-        except aiohttp.ClientConnectionError as exc:
-            raise ClientError(f"cannot reach the server at {self.base_url} ({_why(exc)})") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._broken(exc) from None
+
+    def _broken(self, exc: BaseException) -> ClientError:
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ClientError(f"cannot reach the server at {self.base_url} ({_why(exc)})")
+        if isinstance(exc, TimeoutError):
+            return ClientError(f"the server at {self.base_url} stopped answering")
+        return ClientError(f"the connection to the server at {self.base_url} failed ({_why(exc)})")
 
     async def follow(self, job_id: str, on_status: StatusCallback) -> dict[str, Any]:
         """Report each status until the job ends; its last status body."""
