@@ -54,3 +54,31 @@ async def test_a_backlog_larger_than_a_batch_is_delivered_once_each(tmp_path: Pa
     finally:
         await store.close()
         await receiver.stop()
+
+
+async def test_the_target_is_checked_again_at_delivery(tmp_path: Path) -> None:
+    """A URL accepted earlier (say, under allow_private) is refused when it is sent, and nothing connects."""
+    receiver = Receiver(204)
+    await receiver.start()
+    store = await open_store(tmp_path / "jobs.db")
+    try:
+        await store.write(
+            "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes, upload_sha256,"
+            " callback_url) VALUES ('inside', 'completed', ?, ?, 1.0, 1, 'x', ?)",
+            (OLD, OLD, receiver.url()),
+        )
+
+        async def document(job_id: str) -> dict[str, Any]:
+            return {"job_id": job_id, "status": "completed"}
+
+        settings = WebhookSettings(secret=new_secret(), allow_private=False, max_attempts=1)
+        async with WebhookRelay(settings, store, document, tmp_path).running():
+            deadline = time.monotonic() + 30
+            while not (rows := await store.rows("SELECT * FROM webhook_deliveries WHERE state = 'failed'")):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        assert rows[0]["last_error"].startswith("refused: 127.0.0.1 resolves to 127.0.0.1, a loopback address")
+        assert rows[0]["last_status"] is None and receiver.received == []
+    finally:
+        await store.close()
+        await receiver.stop()
