@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, upload_files, views
+from transcriber import keys, sse, upload_files, views, webpage
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
 from transcriber.handoff import ArqHandoff
@@ -50,6 +50,8 @@ def create_app(
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
     views.add_routes(app)
+    sse.setup(app)
+    webpage.setup(app)
     return app
 
 
