@@ -83,6 +83,11 @@ def test_transcript_goes_to_stdout_and_json_format_parses(server: ServerProcess,
     result = json.loads(done.stdout)
     assert result["language"] == "en" and result["segments"][0]["words"]
     assert word_error_rate(TEXTS["speech.mp3"], " ".join(s["text"] for s in result["segments"])) < 0.2
+    # progress came from the job's event stream, which this server has (the polling fallback is
+    # covered against a server without one in test_client_events)
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as resp:
+        metrics = resp.read().decode()
+    assert 'route="/jobs/{job_id}/events",status="200"' in metrics, metrics
 
 
 def test_a_failing_file_gives_the_servers_message_and_exit_1(server: ServerProcess, tmp_path: Path) -> None:
