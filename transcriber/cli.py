@@ -22,6 +22,19 @@ if TYPE_CHECKING:  # the client side (aiohttp, rich) is imported by the commands
 DEFAULT_URL = "http://localhost:8002"
 FORMATS = ("txt", "srt", "vtt", "json")
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+STATUS_FIELDS = [
+    "job_id",
+    "status",
+    "progress",
+    "queue_position",
+    "eta_seconds",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "language",
+    "attempts",
+]
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,19 +136,7 @@ def status(job_id: str, as_json: bool, server: str, api_key: str | None) -> None
         click.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     table = Table.grid(padding=(0, 2))
-    for name in (
-        "job_id",
-        "status",
-        "progress",
-        "queue_position",
-        "eta_seconds",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "duration",
-        "language",
-        "attempts",
-    ):
+    for name in STATUS_FIELDS:
         if body.get(name) is not None:
             table.add_row(name.replace("_", " "), Text(_show(name, body[name])))
     if body.get("error"):
