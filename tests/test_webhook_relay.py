@@ -1,5 +1,5 @@
-"""The relay on its own, on a real database: events that happened while it was not running, more
-of them than one pass takes, are each delivered exactly once."""
+"""The relay on its own, on both real databases (SQLite, PostgreSQL): events that happened while
+it was not running, more of them than one pass takes, are each delivered exactly once."""
 
 from __future__ import annotations
 
@@ -14,17 +14,16 @@ from standardwebhooks import Webhook
 from tests.webhook_receiver import Receiver
 from transcriber import webhook_store
 from transcriber.settings import WebhookSettings
-from transcriber.store import open_store
+from transcriber.store import Store
 from transcriber.webhook_secret import new_secret
 from transcriber.webhooks import WebhookRelay
 
 OLD = "2020-01-01T00:00:00.000Z"  # long before the relay's watermark
 
 
-async def test_a_backlog_larger_than_a_batch_is_delivered_once_each(tmp_path: Path) -> None:
+async def test_a_backlog_larger_than_a_batch_is_delivered_once_each(store: Store, tmp_path: Path) -> None:
     receiver = Receiver(204)
     await receiver.start()
-    store = await open_store(tmp_path / "jobs.db")
     count = webhook_store.BATCH + 30
     try:
         async with store.transaction() as tx:
@@ -52,15 +51,13 @@ async def test_a_backlog_larger_than_a_batch_is_delivered_once_each(tmp_path: Pa
         rows = await store.rows("SELECT count(*) AS n, max(attempts) AS most FROM webhook_deliveries")
         assert rows == [{"n": count, "most": 1}]
     finally:
-        await store.close()
         await receiver.stop()
 
 
-async def test_the_target_is_checked_again_at_delivery(tmp_path: Path) -> None:
+async def test_the_target_is_checked_again_at_delivery(store: Store, tmp_path: Path) -> None:
     """A URL accepted earlier (say, under allow_private) is refused when it is sent, and nothing connects."""
     receiver = Receiver(204)
     await receiver.start()
-    store = await open_store(tmp_path / "jobs.db")
     try:
         await store.write(
             "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes, upload_sha256,"
@@ -80,5 +77,4 @@ async def test_the_target_is_checked_again_at_delivery(tmp_path: Path) -> None:
         assert rows[0]["last_error"].startswith("refused: 127.0.0.1 resolves to 127.0.0.1, a loopback address")
         assert rows[0]["last_status"] is None and receiver.received == []
     finally:
-        await store.close()
         await receiver.stop()

@@ -10,6 +10,7 @@ class Code(StrEnum):
 
     AUDIO_NOT_FOUND = "audio_not_found"
     AUDIO_TOO_LONG = "audio_too_long"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     DUPLICATE_FIELD = "duplicate_field"
     EMPTY_FILE = "empty_file"
     INVALID_BEFORE = "invalid_before"

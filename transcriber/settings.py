@@ -16,6 +16,7 @@ from transcriber import webhook_secret
 Device = Literal["cpu", "cuda", "auto"]
 MAX_PORT = 65535
 LogFormat = Literal["text", "json"]
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 # One error type for every configuration problem, server and worker alike.
@@ -69,6 +70,12 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite at <data_dir>/jobs.db; postgresql://...: shared by many servers
+    lease_seconds: float = 30.0  # PostgreSQL: a dead server's running jobs run again after this
+
+
+@dataclass(frozen=True)
 class WebhookSettings:
     secret: str = ""  # whsec_<base64>; empty: generated once into <data_dir>/webhook_secret
     max_attempts: int = 8
@@ -85,6 +92,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
@@ -114,6 +122,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),
     "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
+    "DATABASE_URL": ("database", "url"),
+    "TRANSCRIBER_LEASE_SECONDS": ("database", "lease_seconds"),
     "TRANSCRIBER_WEBHOOK_SECRET": ("webhooks", "secret"),
 }
 
@@ -129,6 +139,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "limits": LimitsSettings,
     "queue": QueueSettings,
     "logging": LoggingSettings,
+    "database": DatabaseSettings,
     "webhooks": WebhookSettings,
 }
 
@@ -191,6 +202,8 @@ def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> A
         raise SettingsError(f"{where}: must be a finite number")
     if isinstance(result, int | float) and not isinstance(result, bool) and result < 0:
         raise SettingsError(f"{where}: must not be negative")
+    if (section, key) == ("database", "url") and result and not str(result).startswith(DATABASE_SCHEMES):
+        raise SettingsError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
     if (section, key) == ("webhooks", "secret") and result and not webhook_secret.is_valid(result):
         raise SettingsError(f"{where}: expected whsec_ followed by base64 (24 to 64 random bytes)")
     if (section, key) == ("server", "port") and result > MAX_PORT:

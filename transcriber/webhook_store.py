@@ -52,6 +52,20 @@ async def due(store: Store, limit: int) -> list[Row]:
     )
 
 
+async def claim(store: Store, webhook_id: str, due_at: str, hold_until: str) -> bool:
+    """Take a due delivery for one attempt: False if another pass (or server) took it first.
+
+    Pushing next_attempt_at past the attempt's deadline also makes a delivery whose sender died
+    mid-attempt due again later, without any other bookkeeping.
+    """
+    taken = await store.write(
+        "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?"
+        " WHERE webhook_id = ? AND state = 'pending' AND next_attempt_at = ?",
+        (hold_until, utcnow(), webhook_id, due_at),
+    )
+    return taken > 0
+
+
 async def record(
     store: Store, webhook_id: str, *, state: str, status: int | None, error: str | None, next_attempt_at: str
 ) -> None:
@@ -59,7 +73,14 @@ async def record(
     now = utcnow()
     await store.write(
         "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,"
-        " next_attempt_at = ?, updated_at = ?, delivered_at = CASE WHEN ? = 'delivered' THEN ? END"
-        " WHERE webhook_id = ? AND state = 'pending'",
-        (state, status, None if error is None else error[:500], next_attempt_at, now, state, now, webhook_id),
+        " next_attempt_at = ?, updated_at = ?, delivered_at = ? WHERE webhook_id = ? AND state = 'pending'",
+        (
+            state,
+            status,
+            None if error is None else error[:500],
+            next_attempt_at,
+            now,
+            now if state == "delivered" else None,
+            webhook_id,
+        ),
     )

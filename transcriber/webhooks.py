@@ -32,6 +32,7 @@ StatusDocument = Callable[[str], Awaitable[dict[str, Any]]]
 POLL_SECONDS = 1.0
 MAX_DELAY_SECONDS = 6 * 3600.0
 MAX_IN_FLIGHT = 16
+CLAIM_MARGIN_SECONDS = 30.0
 # Events committed up to this long before a pass began are looked at again (clock steps, slow commits).
 WATERMARK_SLACK = timedelta(seconds=60)
 
@@ -135,9 +136,16 @@ class WebhookRelay:
         for delivery in await webhook_store.due(self._store, room + len(self._sending)):
             webhook_id = delivery["webhook_id"]
             if webhook_id not in self._sending and len(self._sending) < MAX_IN_FLIGHT:
+                if not await webhook_store.claim(self._store, webhook_id, delivery["next_attempt_at"], self._hold()):
+                    continue  # another server sends this one
                 task = asyncio.create_task(self._attempt(delivery))
                 self._sending[webhook_id] = task
                 task.add_done_callback(functools.partial(self._done, webhook_id))
+
+    def _hold(self) -> str:
+        """Until when a claimed delivery is ours: past its deadline, with room to record the outcome."""
+        seconds = netguard.RESOLVE_TIMEOUT + self._settings.timeout_seconds + CLAIM_MARGIN_SECONDS
+        return _iso(datetime.now(UTC) + timedelta(seconds=seconds))
 
     def _done(self, webhook_id: str, _task: asyncio.Task[None]) -> None:
         self._sending.pop(webhook_id, None)
