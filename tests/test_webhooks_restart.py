@@ -52,7 +52,7 @@ async def test_pending_delivery_survives_kill_9(tmp_path: Path) -> None:
         await receiver.start()
         server.start()
         await server.wait_ready(timeout=120)
-        await receiver.wait_for(2, timeout=60)
+        await receiver.wait_for(2, timeout=120)  # a claim cut short by the kill holds a delivery <= 45 s
         deadline = time.monotonic() + 60
         while any(r["state"] != "delivered" for r in deliveries(server.data_dir)):
             assert time.monotonic() < deadline, deliveries(server.data_dir)
