@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import EngineLoader
 from transcriber.health import Health
@@ -23,3 +24,4 @@ LOADER = web.AppKey("loader", EngineLoader)
 SUMMARIES = web.AppKey("summaries", Summaries)
 CHANGES = web.AppKey("changes", ChangeFeed)
 HEALTH = web.AppKey("health", Health)
+ADMISSION = web.AppKey("admission", Admission)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from transcriber import keys
 from transcriber.errors import Code, Unauthorized
 from transcriber.metrics import Metrics
+from transcriber.owners import OPEN, Caller, Keyring
 
 OPEN_PATHS = ("/health", "/metrics")
 
@@ -48,15 +47,30 @@ def bearer_token(request: web.Request) -> str:
     return given[7:].strip() if given[:7].lower() == "bearer " else ""
 
 
-def key_matches(token: str, api_keys: tuple[str, ...]) -> bool:
-    """Constant-time comparison against every configured key."""
-    return any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys)
+CALLER = web.RequestKey("caller", Caller)
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def caller_of(request: web.Request) -> Caller | None:
+    """Who sent the request; None only on the open paths without a valid key."""
+    return request.get(CALLER)
+
+
+def scope_of(request: web.Request) -> str | None:
+    """The owner the caller is limited to (isolate_keys), or None for every job."""
+    caller = request.get(CALLER)
+    return caller.scope if caller is not None else None
+
+
+def auth_middleware(keyring: Keyring) -> Middleware:
     """Bearer API keys when configured; /health and /metrics stay open for probes and scrapers."""
-    api_keys = request.app[keys.SETTINGS].server.api_keys
-    if api_keys and request.path not in OPEN_PATHS and not key_matches(bearer_token(request), api_keys):
-        raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code=Code.UNAUTHORIZED)
-    return await handler(request)
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        caller = keyring.identify(bearer_token(request)) if keyring.enabled else OPEN
+        if caller is None and request.path not in OPEN_PATHS:
+            raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code=Code.UNAUTHORIZED)
+        if caller is not None:
+            request[CALLER] = caller
+        return await handler(request)
+
+    return authenticate
