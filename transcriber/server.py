@@ -10,7 +10,7 @@ from aiohttp import web
 
 from transcriber.app import create_app
 from transcriber.engine import EngineLoader
-from transcriber.exposure import warn_if_exposed
+from transcriber.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
 from transcriber.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,9 +19,8 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings, loader: EngineLoader, *, host: str | None, port: int | None) -> int:
     """The exit status: 0 after a requested stop, 1 when the model could not be loaded."""
     app = create_app(settings, loader=loader)
-    # aiohttp's keep-alive timer also runs from the moment a connection opens until a request's
-    # headers are complete, so it is the header-read deadline a slow client cannot stretch.
-    runner = web.AppRunner(app, keepalive_timeout=settings.server.header_timeout)
+    quiet_protocol_errors()
+    runner = web.AppRunner(app, **protocol_options(settings.server))
     await runner.setup()
     try:
         address = (host or settings.server.host, port or settings.server.port)
