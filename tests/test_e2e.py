@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.wer import normalise, word_error_rate
 from tests.support import CLIPS, TEXTS, Client, form, submit, wait_status
-from tests.wer import normalise, word_error_rate
 
 # tiny.en on espeak speech: measured 0.00-0.10 per clip; the bound leaves room for CPU differences.
 WER_BOUND = 0.2

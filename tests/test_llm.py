@@ -212,12 +212,10 @@ def openai_error(message: str) -> str:
         (Step(404, json.dumps({"error": "model 'x' not found"})), PermanentSummaryError, "'x'"),
         (Step(200, "not json at all"), PermanentSummaryError, "malformed.*not json"),
         (Step(200, json.dumps({"choices": []})), PermanentSummaryError, "malformed"),
-        (Step(200, json.dumps({"choices": [{"message": {"content": None}}]})),
-         PermanentSummaryError, "not text"),
-        (Step(200, json.dumps({"choices": [{"message": {"content": " "}}]})),
-         PermanentSummaryError, "empty summary"),
+        (Step(200, json.dumps({"choices": [{"message": {"content": None}}]})), PermanentSummaryError, "not text"),
+        (Step(200, json.dumps({"choices": [{"message": {"content": " "}}]})), PermanentSummaryError, "empty summary"),
     ],
-)  # fmt: skip
+)
 async def test_errors_are_mapped(
     chat: ChatServer,
     session: aiohttp.ClientSession,

@@ -136,9 +136,17 @@ def test_auto_language_means_detect(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("true", True), ("1", True), ("yes", True), ("false", False), ("0", False), ("no", False),
-     ("", False), (" True ", True)],
-)  # fmt: skip
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("", False),
+        (" True ", True),
+    ],
+)
 def test_word_timestamps_values(value: str, expected: bool) -> None:
     assert parse_options({"word_timestamps": value}, languages=LANGUAGES, multilingual=True).word_timestamps is expected
 

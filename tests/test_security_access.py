@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import MakeClient
 from tests.server_process import ServerProcess
+from tests.sse_client import SSEReader
 from tests.support import CLIPS, FakeEngine, form, wait_status
 from transcriber.exposure import is_loopback, warn_if_exposed
 from transcriber.owners import key_id_of
@@ -126,6 +127,9 @@ async def test_each_key_sees_and_acts_only_on_its_own_jobs(make_client: MakeClie
             ("POST", f"/jobs/{theirs}/cancel"),
             ("POST", f"/jobs/{theirs}/summarize"),
             ("DELETE", f"/jobs/{theirs}"),
+            ("GET", f"/jobs/{theirs}/audio"),
+            ("GET", f"/jobs/{theirs}/events"),
+            ("GET", f"/jobs/{theirs}/audio?access_token={me}"),
         ):
             resp = await client.request(method, path, headers=h)
             body = await resp.json()
@@ -151,3 +155,33 @@ async def test_without_isolation_every_key_sees_every_job(make_client: MakeClien
     resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav", job_id="shared"), headers=bearer(ALICE))
     assert resp.status == 202
     assert (await client.get("/status/shared", headers=bearer(BOB))).status == 200
+
+
+async def test_the_event_stream_carries_only_the_callers_jobs(make_client: MakeClient) -> None:
+    client = await make_client(FakeEngine(), server=KEYS)
+    for key, job_id in ((ALICE, "a-old"), (BOB, "b-old")):
+        assert (
+            await client.post("/transcribe", data=form(CLIPS / "hello.wav", job_id=job_id), headers=bearer(key))
+        ).status == 202
+        await wait_status(client, job_id, headers=bearer(key))
+    response = await client.get(f"/events?access_token={ALICE}")
+    assert response.status == 200
+    reader = SSEReader(response)
+    for key, job_id in ((BOB, "b-new"), (ALICE, "a-new")):  # Bob's first: Alice's stream must skip it
+        assert (
+            await client.post("/transcribe", data=form(CLIPS / "hello.wav", job_id=job_id), headers=bearer(key))
+        ).status == 202
+    seen: list[str] = []
+    while True:
+        message = await reader.next(timeout=30)
+        assert message is not None
+        body = message.body
+        seen.append(body["job_id"])
+        if body["job_id"] == "a-new" and body.get("status") == "completed":
+            break
+    assert "a-old" in seen and not [j for j in seen if j.startswith("b-")], seen
+    response.close()
+    admin = SSEReader(await client.get("/events", headers=bearer(ADMIN)))
+    first = {(await admin.next(timeout=30)).body["job_id"] for _ in range(4)}  # type: ignore[union-attr]
+    assert first == {"a-old", "b-old", "a-new", "b-new"}
+    admin.response.close()

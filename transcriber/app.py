@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, retention, upload_files, views
+from transcriber import keys, retention, sse, upload_files, views, webpage
 from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
@@ -51,6 +51,8 @@ def create_app(
     app.cleanup_ctx.append(_workers)
     app.cleanup_ctx.append(_retention)
     views.add_routes(app)
+    sse.setup(app)
+    webpage.setup(app)
     return app
 
 

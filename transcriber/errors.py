@@ -8,6 +8,7 @@ from enum import StrEnum
 class Code(StrEnum):
     """Every error code a client can see, in one place (the `code` of the JSON error shape)."""
 
+    AUDIO_NOT_FOUND = "audio_not_found"
     AUDIO_TOO_LONG = "audio_too_long"
     DISK_FULL = "disk_full"
     DUPLICATE_FIELD = "duplicate_field"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from aiohttp import web
@@ -12,6 +13,8 @@ from transcriber.metrics import Metrics
 from transcriber.owners import OPEN, Caller, Keyring
 
 OPEN_PATHS = ("/health", "/metrics")
+# GET routes a browser opens without headers (EventSource, <audio>, download links).
+TOKEN_IN_QUERY = re.compile(r"/events|/jobs/[^/]+/(events|audio|transcript\.[a-z]+)")
 
 
 def metrics_middleware(metrics: Metrics) -> Middleware:
@@ -61,13 +64,26 @@ def scope_of(request: web.Request) -> str | None:
     return caller.scope if caller is not None else None
 
 
+def query_token(request: web.Request) -> str:
+    """`?access_token=KEY`, only on the GET routes a browser cannot send headers to; elsewhere only
+    the header counts, so keys stay out of most URLs and logs."""
+    if request.method == "GET" and TOKEN_IN_QUERY.fullmatch(request.path):
+        return request.query.get("access_token", "")
+    return ""
+
+
+def is_page(request: web.Request) -> bool:
+    """The web page itself holds no data; it asks for the key before it calls the API."""
+    return request.method in ("GET", "HEAD") and (request.path == "/" or request.path.startswith("/static/"))
+
+
 def auth_middleware(keyring: Keyring) -> Middleware:
-    """Bearer API keys when configured; /health and /metrics stay open for probes and scrapers."""
+    """Bearer API keys when configured; /health, /metrics and the page's static files stay open."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        caller = keyring.identify(bearer_token(request)) if keyring.enabled else OPEN
-        if caller is None and request.path not in OPEN_PATHS:
+        caller = keyring.identify(bearer_token(request) or query_token(request)) if keyring.enabled else OPEN
+        if caller is None and request.path not in OPEN_PATHS and not is_page(request):
             raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code=Code.UNAUTHORIZED)
         if caller is not None:
             request[CALLER] = caller
