@@ -33,3 +33,9 @@ def mp4_with_short_stts(out: Path, delta: int = 256) -> Path:
                 data[count_at + 4 : count_at + 8] = struct.pack(">I", delta)
     out.write_bytes(bytes(data))
     return out
+
+
+def chained_ogg(out: Path, links: int = 3) -> Path:
+    """speech.ogg (14.7 s) chained `links` times: FFmpeg's header duration is the first link's."""
+    out.write_bytes((CLIPS / "speech.ogg").read_bytes() * links)
+    return out

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.conftest import MakeClient
-from tests.lying_audio import mp3_with_short_xing, mp4_with_short_stts
+from tests.lying_audio import chained_ogg, mp3_with_short_xing, mp4_with_short_stts
 from tests.support import CLIPS, FakeEngine, form, tone_wav, wait_status
 from tests.test_errors import assert_clean_and_healthy, expect_error
 from transcriber import audio
@@ -34,9 +34,17 @@ def test_a_short_xing_count_fools_the_header_but_not_the_probe(tmp_path: Path) -
     assert declared < 0.5 and measured > 11, (declared, measured)
 
 
-async def test_audio_that_understates_its_length_gets_413(make_client: MakeClient, tmp_path: Path) -> None:
-    client = await make_client(FakeEngine(), limits={"max_audio_seconds": 5})
-    lying = mp3_with_short_xing(tmp_path / "lying.mp3")
+@pytest.mark.parametrize(
+    ("make", "limit"),
+    [(mp3_with_short_xing, 5), (chained_ogg, 20)],
+    ids=["mp3-short-xing-count", "chained-ogg"],
+)
+async def test_audio_that_understates_its_length_gets_413(
+    make_client: MakeClient, tmp_path: Path, make: Callable[[Path], Path], limit: float
+) -> None:
+    """The header claims 0.3 s (MP3) or 14.7 s (Ogg, the first link) for 11.6 s and 44 s."""
+    client = await make_client(FakeEngine(), limits={"max_audio_seconds": limit})
+    lying = make(tmp_path / "lying")
     await expect_error(await client.post("/transcribe", data=form(lying)), 413, "audio_too_long")
     await assert_clean_and_healthy(client, tmp_path / "data")
 
