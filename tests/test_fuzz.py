@@ -277,3 +277,15 @@ def test_fuzz_counts(server: ServerProcess, capsys: pytest.CaptureFixture[str]) 
         print("\nfuzz:", json.dumps(dict(sorted(STATS.items())), indent=1))
     assert STATS["cases"] >= UPLOAD_EXAMPLES // 2 + ROUTE_EXAMPLES // 2
     assert STATS["5xx"] == 0 and STATS["bytes left behind"] == 0
+
+
+def test_a_wav_whose_header_leaves_no_codec_is_not_audio(tmp_path: Path) -> None:
+    """Found by the long fuzz: 8 flipped bits in hello.wav's header left the stream without a
+    codec context, and reading its rate raised AttributeError: a 500 with a traceback."""
+    from transcriber import audio
+
+    data = CLIPS.joinpath("hello.wav").read_bytes()
+    path = tmp_path / "flipped.wav"
+    path.write_bytes(_flip(data[:256], random.Random(3564), 8) + data[256:])
+    with pytest.raises(audio.NotAudio):
+        audio.probe(path, 100)

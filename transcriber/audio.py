@@ -42,7 +42,8 @@ def probe(path: Path, max_seconds: float) -> AudioInfo:
             stream = _audio_stream(container)
             info = _stream_info(container, stream)
             decoded, measured = _measure(container, stream, max_seconds)
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError, OSError) as exc:
+    # AttributeError: PyAV's stream.rate when a broken header left the stream without a codec context
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError, OSError, AttributeError) as exc:
         raise NotAudio(f"the file is not decodable audio ({_reason(exc)})") from exc
     if decoded < MIN_SECONDS:
         raise NotAudio("the file holds no decodable audio (less than 0.1 s)")
