@@ -13,6 +13,7 @@ import os
 import random
 import sqlite3
 import struct
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -74,6 +75,11 @@ def request(
 def check_answer(status: int, body: bytes, headers: dict[str, str]) -> None:
     STATS["cases"] += 1
     STATS[f"status {status}"] += 1
+    if status == 503 and json.loads(body).get("status") in ("degraded", "loading"):
+        # /health's own answer: the stall detector flags the one worker while it chews on an
+        # accepted fuzz file without a segment for longer than its deadline (under full CPU load)
+        STATS["503 from /health: degraded"] += 1
+        return
     if status >= 500:
         STATS["5xx"] += 1
     assert status < 500, (status, body[:300])
@@ -105,8 +111,10 @@ def _rel(path: Path, data_dir: Path) -> str:
 
 
 def after_batch(server: ServerProcess) -> None:
-    status, body, _ = request(server, "GET", "/health", headers={"Authorization": f"Bearer {KEY}"})
-    assert status == 200, body
+    deadline = time.monotonic() + 600
+    while (health := request(server, "GET", "/health", headers={"Authorization": f"Bearer {KEY}"}))[0] != 200:
+        assert time.monotonic() < deadline and health[0] == 503, health  # a flagged worker recovers
+        time.sleep(1)
     left = leftover_bytes(server.data_dir)
     STATS["bytes left behind"] += left
     assert left == 0
@@ -257,6 +265,9 @@ def test_fuzz_every_route(server: ServerProcess) -> None:
         plain = path.startswith(("/metrics", "/?")) or path == "/"
         if method == "HEAD" or (plain and status == 200):
             STATS["cases"] += 1
+            if method == "HEAD" and path.startswith("/health") and status == 503:
+                STATS["503 from /health: degraded"] += 1  # as in check_answer; HEAD has no body
+                return
             assert status < 500
             return
         check_answer(status, answer, got)
