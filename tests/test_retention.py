@@ -3,9 +3,12 @@ keep_audio = false drops uploads when jobs end, and an interrupted prune leaves 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import MakeClient
@@ -26,6 +29,13 @@ def _age(data_dir: Path, job_id: str, days: int) -> None:
             "UPDATE jobs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) WHERE job_id = ?",
             (f"-{days} days", job_id),
         )
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "retention did not get there in time"
+        await asyncio.sleep(0.05)
 
 
 def _rows(data_dir: Path) -> dict[str, str | None]:
@@ -67,10 +77,7 @@ async def test_keep_days_prunes_on_a_schedule(make_client: MakeClient, tmp_path:
     _age(data_dir, "stale", 3)
     client = await make_client(FakeEngine(), data_dir=data_dir, retention={"keep_days": 2})
     listed = await (await client.get("/jobs")).json()
-    for _ in range(200):
-        if "stale" not in _rows(data_dir) and not (data_dir / "results" / "stale").exists():
-            break
-        listed = await (await client.get("/jobs")).json()
+    await eventually(lambda: "stale" not in _rows(data_dir) and not (data_dir / "results" / "stale").exists())
     listed = await (await client.get("/jobs")).json()
     assert [j["job_id"] for j in listed["jobs"]] == ["fresh"]
     assert not (data_dir / "results" / "stale").exists()
@@ -99,10 +106,8 @@ async def test_an_interrupted_prune_leaves_no_orphans(make_client: MakeClient, t
         db.execute("DELETE FROM jobs WHERE job_id = 'gone'")
     (data_dir / "results" / ".kept.tmp").mkdir()  # a half-written set of a job that still exists
     client = await make_client(FakeEngine(), data_dir=data_dir)
-    for _ in range(200):
-        if not (data_dir / "results" / "gone").exists():
-            break
-        await client.get("/health")
+    await eventually(lambda: not (data_dir / "results" / "gone").exists())
+    assert (await client.get("/health")).status == 200
     files = _files(data_dir)
     assert not any("gone" in f for f in files) and not (data_dir / str(upload)).exists(), files
     assert any(f.startswith("results/kept/") for f in files)

@@ -125,6 +125,14 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
     ("TRANSCRIBER_MIN_FREE_DISK_MB", 10, "0", "limits.min_free_disk_mb", 0),
     ("TRANSCRIBER_KEEP_DAYS", 30, "7.5", "retention.keep_days", 7.5),
     ("TRANSCRIBER_KEEP_AUDIO", True, "false", "retention.keep_audio", False),
+    ("TRANSCRIBER_LEASE_SECONDS", 30, "4.5", "database.lease_seconds", 4.5),
+    (
+        "DATABASE_URL",
+        "postgresql://file/db",
+        "postgresql://env:5432/jobs",
+        "database.url",
+        "postgresql://env:5432/jobs",
+    ),
 ]
 
 
@@ -301,6 +309,8 @@ BAD_ENV: list[tuple[str, str]] = [
     ("TRANSCRIBER_QUEUE_CAPACITY", "lots"),
     ("TRANSCRIBER_LOG_LEVEL", "chatty"),
     ("REDIS_URL", "http://not-redis:6379"),
+    ("DATABASE_URL", "mysql://db/jobs"),
+    ("DATABASE_URL", "/var/lib/jobs.db"),
 ]
 
 

@@ -10,6 +10,7 @@ class Code(StrEnum):
 
     AUDIO_NOT_FOUND = "audio_not_found"
     AUDIO_TOO_LONG = "audio_too_long"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     DISK_FULL = "disk_full"
     DUPLICATE_FIELD = "duplicate_field"
     EMPTY_FILE = "empty_file"

@@ -15,6 +15,7 @@ from summarizer.configfile import ConfigError, load_config
 Device = Literal["cpu", "cuda", "auto"]
 MAX_PORT = 65535
 LogFormat = Literal["text", "json"]
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 # One error type for every configuration problem, server and worker alike.
@@ -84,6 +85,12 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite at <data_dir>/jobs.db; postgresql://...: shared by many servers
+    lease_seconds: float = 30.0  # PostgreSQL: a dead server's running jobs run again after this
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -92,6 +99,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
 
     @property
@@ -125,6 +133,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_KEEP_AUDIO": ("retention", "keep_audio"),
     "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
+    "DATABASE_URL": ("database", "url"),
+    "TRANSCRIBER_LEASE_SECONDS": ("database", "lease_seconds"),
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -140,6 +150,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "queue": QueueSettings,
     "retention": RetentionSettings,
     "logging": LoggingSettings,
+    "database": DatabaseSettings,
 }
 
 T = TypeVar("T")
@@ -201,6 +212,8 @@ def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> A
         raise SettingsError(f"{where}: must be a finite number")
     if isinstance(result, int | float) and not isinstance(result, bool) and result < 0:
         raise SettingsError(f"{where}: must not be negative")
+    if (section, key) == ("database", "url") and result and not str(result).startswith(DATABASE_SCHEMES):
+        raise SettingsError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
     if (section, key) == ("server", "port") and result > MAX_PORT:
         raise SettingsError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
     return result
