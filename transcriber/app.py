@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, sse, upload_files, views, webpage
+from transcriber import keys, retention, sse, upload_files, views, webpage
+from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
 from transcriber.handoff import ArqHandoff
@@ -19,6 +20,7 @@ from transcriber.http_errors import error_middleware
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
+from transcriber.owners import Keyring
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.storage import open_job_store
@@ -36,7 +38,7 @@ def create_app(
     """The application. With neither engine nor loader, the configured model loads in the background."""
     metrics = Metrics()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware, auth_middleware],
+        middlewares=[metrics_middleware(metrics), error_middleware, auth_middleware(Keyring(settings.server))],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[keys.SETTINGS] = settings
@@ -50,6 +52,7 @@ def create_app(
     app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
+    app.cleanup_ctx.append(_retention)
     views.add_routes(app)
     sse.setup(app)
     webpage.setup(app)
@@ -95,6 +98,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     scheduler = Scheduler(settings, store, metrics, changes, hooks)
     app[keys.SUMMARIES], app[keys.SCHEDULER] = summaries, scheduler
     app[keys.JOBS] = JobService(settings, store, scheduler, app[keys.LOADER], metrics, changes)
+    app[keys.ADMISSION] = Admission(settings.limits, store, settings.data_dir)
     app[keys.HEALTH] = Health(app[keys.LOADER], scheduler, store, summaries)
     metrics.queue_capacity.set(settings.queue.capacity)
     metrics.bind_gauges(
@@ -126,6 +130,13 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
     app[keys.CHANGES].subscribe(relay.wake)
     async with relay.running():
         yield
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(retention.run(app[keys.STORE], app[keys.SETTINGS]))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:

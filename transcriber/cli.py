@@ -200,8 +200,14 @@ def cancel(job_id: str, server: str, api_key: str | None) -> None:
         click.echo(f"job {job_id}: cancellation requested; it stops after its current segment")
 
 
-# `transcriber prune [--older-than DAYS]` (retention) belongs here, registered on `cli` like
-# `cancel` above; it is being added on another branch.
+@cli.command()
+@click.option("--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="default: [retention] keep_days")
+@click.pass_obj
+def prune(obj: Globals, older_than: float | None) -> int:
+    """Remove finished jobs (row, audio, results) older than DAYS, on this server's database."""
+    from transcriber.retention import prune_command
+
+    return asyncio.run(prune_command(load_settings(obj.config), older_than, sys.stdout))
 
 
 @cli.group()

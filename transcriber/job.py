@@ -46,6 +46,7 @@ class NewJob:
     upload_filename: str | None
     upload_format: str
     callback_url: str | None = None  # where webhooks go (migration 0003)
+    owner: str | None = None  # the creating API key's id (owners.py), never the key
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Job:
     summary_text: str | None = None
     summary_error: str | None = None
     summary_updated_at: str | None = None
+    owner: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
