@@ -204,7 +204,7 @@ def cancel(job_id: str, server: str, api_key: str | None) -> None:
 @click.option("--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="default: [retention] keep_days")
 @click.pass_obj
 def prune(obj: Globals, older_than: float | None) -> int:
-    """Remove finished jobs (row, audio, results) older than DAYS, on this server's database."""
+    """Remove finished jobs older than DAYS (run where the server runs)."""
     from transcriber.retention import prune_command
 
     return asyncio.run(prune_command(load_settings(obj.config), older_than, sys.stdout))
