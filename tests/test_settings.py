@@ -133,6 +133,7 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
         "database.url",
         "postgresql://env:5432/jobs",
     ),
+    ("TRANSCRIBER_WEBHOOK_SECRET", "whsec_" + "A" * 32, "whsec_" + "B" * 32, "webhooks.secret", "whsec_" + "B" * 32),
 ]
 
 
@@ -370,3 +371,19 @@ def test_non_string_data_dir_is_a_settings_error(tmp_path: Path) -> None:
 def test_port_above_65535_is_rejected(tmp_path: Path, port: str) -> None:
     with pytest.raises(SettingsError, match="TRANSCRIBE_SERVER_PORT"):
         settings_from({}, {"TRANSCRIBE_SERVER_PORT": port}, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "secret", ["plain-text", "whsec_", "whsec_not base64!", "whsec_" + "A" * 8, "whsec_" + "A" * 100]
+)
+def test_a_malformed_webhook_secret_is_refused_without_echoing_it(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(SettingsError, match="TRANSCRIBER_WEBHOOK_SECRET") as caught:
+        settings_from({}, {"TRANSCRIBER_WEBHOOK_SECRET": secret}, base_dir=tmp_path)
+    assert secret == "whsec_" or secret not in str(caught.value)  # the bare prefix is named in the message
+    with pytest.raises(SettingsError, match=r"\[webhooks\] secret"):
+        settings_from({"webhooks": {"secret": secret}}, {}, base_dir=tmp_path)
+
+
+def test_webhook_defaults(tmp_path: Path) -> None:
+    hooks = settings_from({}, {}, base_dir=tmp_path).webhooks
+    assert (hooks.secret, hooks.max_attempts, hooks.allow_private, hooks.timeout_seconds) == ("", 8, False, 10.0)

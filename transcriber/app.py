@@ -25,6 +25,7 @@ from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.storage import open_job_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff
+from transcriber.webhooks import WebhookRelay
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
@@ -48,6 +49,7 @@ def create_app(
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_change_bridge)
+    app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
     app.cleanup_ctx.append(_retention)
@@ -119,6 +121,15 @@ async def _change_bridge(app: web.Application) -> AsyncIterator[None]:
     bridge.start()
     yield
     await bridge.close()
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook relay: reads finished jobs, wakes on job changes; stopped after the workers."""
+    settings = app[keys.SETTINGS]
+    relay = WebhookRelay(settings.webhooks, app[keys.STORE], app[keys.JOBS].status_document, settings.data_dir)
+    app[keys.CHANGES].subscribe(relay.wake)
+    async with relay.running():
+        yield
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ class Code(StrEnum):
     EMPTY_FILE = "empty_file"
     INSUFFICIENT_STORAGE = "insufficient_storage"
     INVALID_BEFORE = "invalid_before"
+    INVALID_CALLBACK_URL = "invalid_callback_url"
     INVALID_FIELD = "invalid_field"
     INVALID_HOTWORDS = "invalid_hotwords"
     INVALID_INITIAL_PROMPT = "invalid_initial_prompt"

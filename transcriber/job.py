@@ -45,6 +45,7 @@ class NewJob:
     upload_sha256: str
     upload_filename: str | None
     upload_format: str
+    callback_url: str | None = None  # where webhooks go (migration 0003)
     owner: str | None = None  # the creating API key's id (owners.py), never the key
 
 

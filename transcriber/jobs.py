@@ -14,6 +14,7 @@ from transcriber.engine import EngineLoader
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.job import Job, JobStatus, NewJob
 from transcriber.metrics import Metrics
+from transcriber.netguard import check_callback_url
 from transcriber.options import check_job_id, parse_options
 from transcriber.owners import OPEN, Caller
 from transcriber.results import remove_results
@@ -59,6 +60,8 @@ class JobService:
         options = parse_options(
             upload.fields, languages=info.languages if info else (), multilingual=bool(info and info.multilingual)
         )
+        hooks = self._settings.webhooks
+        callback_url = await check_callback_url(upload.fields.get("callback_url"), allow_private=hooks.allow_private)
         existing = await self._existing(job_id, upload.sha256, caller.scope)
         if existing is not None:
             return False, existing
@@ -74,6 +77,7 @@ class JobService:
             upload_sha256=upload.sha256,
             upload_filename=upload.filename,
             upload_format=f"{probed.format}/{probed.codec}",
+            callback_url=callback_url,
             owner=caller.key_id,
         )
         try:

@@ -7,11 +7,14 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from yarl import URL
+
 from transcriber.errors import BadRequest, Code, invalid
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-TEXT_FIELDS = ("job_id", "language", "task", "word_timestamps", "initial_prompt", "hotwords")
+TEXT_FIELDS = ("job_id", "language", "task", "word_timestamps", "initial_prompt", "hotwords", "callback_url")
 MAX_PROMPT_CHARS = 2000
+MAX_URL_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,24 @@ def _prompt(name: str, value: str | None) -> str | None:
     if len(value) > MAX_PROMPT_CHARS:
         raise BadRequest(f"{name} is longer than {MAX_PROMPT_CHARS} characters.", code=invalid(name))
     return value
+
+
+def parse_callback_url(value: str | None) -> str | None:
+    """The webhook target's syntax (where it resolves to is checked by netguard)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    problem = None
+    if len(text) > MAX_URL_CHARS:
+        problem = f"is longer than {MAX_URL_CHARS} characters"
+    else:
+        try:
+            url = URL(text)
+            if url.scheme not in ("http", "https") or not url.raw_host:
+                problem = "must be an absolute http:// or https:// URL"
+            _ = url.port
+        except ValueError:
+            problem = "is not a valid URL"
+    if problem:
+        raise BadRequest(f"callback_url {problem}.", code=Code.INVALID_CALLBACK_URL)
+    return text

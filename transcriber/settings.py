@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from summarizer.config import SummarizerSettings, summarizer_settings_from
 from summarizer.configfile import ConfigError, load_config
+from transcriber import webhook_secret
 
 Device = Literal["cpu", "cuda", "auto"]
 MAX_PORT = 65535
@@ -91,6 +92,15 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    secret: str = ""  # whsec_<base64>; empty: generated once into <data_dir>/webhook_secret
+    max_attempts: int = 8
+    allow_private: bool = False  # let callback URLs reach loopback, private and link-local hosts
+    timeout_seconds: float = 10.0
+    retry_seconds: float = 5.0  # first retry delay; doubles per attempt (with jitter), at most 6 h
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -101,6 +111,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def models_dir(self) -> Path:
@@ -135,6 +146,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
     "DATABASE_URL": ("database", "url"),
     "TRANSCRIBER_LEASE_SECONDS": ("database", "lease_seconds"),
+    "TRANSCRIBER_WEBHOOK_SECRET": ("webhooks", "secret"),
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -151,6 +163,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "retention": RetentionSettings,
     "logging": LoggingSettings,
     "database": DatabaseSettings,
+    "webhooks": WebhookSettings,
 }
 
 T = TypeVar("T")
@@ -214,6 +227,8 @@ def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> A
         raise SettingsError(f"{where}: must not be negative")
     if (section, key) == ("database", "url") and result and not str(result).startswith(DATABASE_SCHEMES):
         raise SettingsError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
+    if (section, key) == ("webhooks", "secret") and result and not webhook_secret.is_valid(result):
+        raise SettingsError(f"{where}: expected whsec_ followed by base64 (24 to 64 random bytes)")
     if (section, key) == ("server", "port") and result > MAX_PORT:
         raise SettingsError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
     return result
