@@ -25,6 +25,7 @@ from transcriber.clock import utcnow
 from transcriber.errors import NotFound
 from transcriber.settings import WebhookSettings
 from transcriber.store import Row, Store
+from transcriber.waits import wake_or_timeout
 from transcriber.webhook_send import Attempt, post
 
 log = logging.getLogger(__name__)
@@ -100,11 +101,7 @@ class WebhookRelay:
             except Exception:  # the relay must outlive a bad pass; the table keeps the work
                 log.exception("webhook relay pass failed")
             self._wake.clear()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives
-            # together with a wake-up, and the relay would then never stop
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
-                    await self._wake.wait()
+            await wake_or_timeout(self._wake, POLL_SECONDS)
 
     async def run_once(self) -> None:
         await self._discover()
