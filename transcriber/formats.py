@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from transcriber.transcript import Segment, Transcript, Word
+from transcriber.transcript import Segment, Transcript, Word, turns
 
 CONTENT_TYPES: dict[str, str] = {
     "txt": "text/plain; charset=utf-8",
@@ -61,6 +61,8 @@ def _cues(t: Transcript) -> Iterator[tuple[int, int, str]]:
         text = cue_text(segment.text)
         if not text:
             continue  # an empty cue body would end the cue at its timing line
+        if segment.speaker:
+            text = f"{cue_text(segment.speaker)}: {text}"
         # Players expect cues sorted and never ending before they start.
         start = max(to_millis(segment.start), previous_start)
         end = max(to_millis(segment.end), start)
@@ -69,7 +71,9 @@ def _cues(t: Transcript) -> Iterator[tuple[int, int, str]]:
 
 
 def to_txt(t: Transcript) -> str:
-    """Plain text, one segment per line; empty string when nothing was said."""
+    """Plain text, one segment per line (a dialogue: one "Speaker: ..." line per turn); empty when nothing was said."""
+    if any(s.speaker for s in t.segments):
+        return "".join(f"{' '.join(speaker.split())}: {text}\n" for speaker, text in turns(t.segments))
     lines = [" ".join(s.text.split()) for s in t.segments]
     return "".join(f"{line}\n" for line in lines if line)
 
@@ -123,6 +127,10 @@ def _segment_json(index: int, s: Segment) -> dict[str, Any]:
         "end": _seconds(s.end),
         "text": s.text,
     }
+    if s.language is not None:
+        body["language"] = s.language
+    if s.speaker is not None:
+        body["speaker"] = s.speaker
     if s.words:
         body["words"] = [_word_json(w) for w in s.words]
     return body
@@ -147,6 +155,7 @@ def to_json(t: Transcript) -> str:
     document = {
         "language": t.language,
         "language_probability": _probability(t.language_probability),
+        "languages": list(t.languages),
         # Not rounded: it is the decoded audio length, which /status reports unrounded too.
         "duration": clean_seconds(t.duration),
         "text": t.text,
