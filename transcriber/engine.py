@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
-from transcriber import audio
+from transcriber import audio, channels
+from transcriber.cleanup import Cleaner
+from transcriber.decoded import convert, main_language, remember, scores
+from transcriber.decoding import Decoding
+from transcriber.decoding import choose as choose_decoding
 from transcriber.models import resolve_model
 from transcriber.options import JobOptions
 from transcriber.settings import Settings, WhisperSettings
-from transcriber.transcript import Segment, Transcript, Word
+from transcriber.speakers import labels
+from transcriber.speech import Run, Window, language_runs, single_run, speech_windows
+from transcriber.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,8 @@ SegmentCallback = Callable[[Segment, str | None], None]
 SEQUENTIAL_CHUNK_SECONDS = 600.0
 BATCHED_CHUNK_SECONDS = 600.0  # measured: 1200 s chunks took 1.17 GiB above idle on an hour of audio
 PROMPT_CARRY_CHARS = 400
+# (raw faster-whisper segment, seconds to add to its times, language, language probability)
+Decoded = tuple[Any, float, str | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class FasterWhisperEngine:
         self._batched = batched
         self._info = info
         self._whisper = whisper
+        self._decoding: Decoding | None = None
 
     @property
     def info(self) -> EngineInfo:
@@ -119,28 +128,34 @@ class FasterWhisperEngine:
     def _beam_size(self) -> int:
         return self._whisper.fast_beam_size if self._batched is not None else self._whisper.beam_size
 
+    @property
+    def decoding(self) -> Decoding:
+        """The guards this engine decodes with; bench/quality.py swaps them to measure each."""
+        if self._decoding is None:
+            self._decoding = choose_decoding(
+                self._info.name, batched=self._batched is not None, multilingual=self._info.multilingual
+            )
+        return self._decoding
+
+    @decoding.setter
+    def decoding(self, value: Decoding) -> None:
+        self._decoding = value
+
     def settings_for(self, options: JobOptions) -> dict[str, Any]:
         """The decoding settings a job runs with, recorded in its JSON result."""
-        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size}
-        if self._batched is not None:
+        batched = self._batched is not None
+        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size, **self.decoding.describe(batched)}
+        if batched:
             return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
-        return {**base, "mode": "sequential", "vad_filter": False, "condition_on_previous_text": True}
+        return {**base, "mode": "sequential", "vad_filter": self.decoding.vad}
 
     def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
-        chunk = self._whisper.chunk_seconds or (
-            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
-        )
-        language, probability = options.language, None if options.language is None else 1.0
-        segments: list[Segment] = []
-        for offset, samples in audio.chunks(audio.decode(path), chunk):
-            prompt = _carry_prompt(options.initial_prompt, segments)
-            found, info = self._run(samples, options, language, prompt)
-            if language is None or probability is None:
-                language, probability = info.language, info.language_probability
-            for raw in found:
-                seg = _convert(raw, offset)
-                on_segment(seg, language)
-                segments.append(seg)
+        probabilities: dict[str, float] = {}
+        if options.channels == "split":
+            segments = self._split_channels(path, duration, options, on_segment, probabilities)
+        else:
+            segments = self._transcribe_stream(audio.decode(path), options, on_segment, probabilities)
+        language, probability = main_language(segments, options.language, probabilities)
         return Transcript(
             language=language, language_probability=probability, duration=duration,
             segments=tuple(segments), settings=self.settings_for(options),
@@ -148,17 +163,94 @@ class FasterWhisperEngine:
                         "compute_type": self._info.compute_type, **self._info.versions},
         )  # fmt: skip
 
-    def _run(
-        self, samples: audio.Samples, options: JobOptions, language: str | None, prompt: str | None
-    ) -> tuple[Iterable[Any], Any]:
+    def _split_channels(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, probs: dict[str, float]
+    ) -> list[Segment]:
+        """Each channel on its own, merged by time; progress runs over both passes."""
+        names = labels(options.speakers)
+        found: list[list[Segment]] = []
+        for index, name in enumerate(names):
+
+            def report(seg: Segment, language: str | None, index: int = index, name: str = name) -> None:
+                # Progress is end / duration: the second pass continues where the first ended.
+                at = (index * duration + seg.end) / len(names)
+                on_segment(replace(seg, speaker=name, end=max(seg.start, at)), language)
+
+            found.append(self._transcribe_stream(channels.decode_channel(path, index), options, report, probs))
+        return channels.merge(found, names)
+
+    def _transcribe_stream(
+        self, blocks: Iterator[audio.Samples], options: JobOptions, on_segment: SegmentCallback, probs: dict[str, float]
+    ) -> list[Segment]:
+        """Chunk by chunk: decode, clean, report each kept segment; probs gets each language's probability."""
+        chunk = self._whisper.chunk_seconds or (
+            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
+        )
+        cleaner = Cleaner(self.decoding.cleanup)
+        segments: list[Segment] = []
+        for offset, samples in audio.chunks(blocks, chunk):
+            for raw, shift, language, probability in self._run(samples, options, segments):
+                seg = cleaner.accept(convert(raw, offset + shift, language, options.word_timestamps), scores(raw))
+                if seg is not None:
+                    on_segment(seg, language)
+                    segments.append(seg)
+                    remember(probs, language, probability)
+        return segments
+
+    def _run(self, samples: audio.Samples, options: JobOptions, before: list[Segment]) -> Iterator[Decoded]:
+        """(raw segment, its time shift, language, probability) for one chunk, run by run of one language."""
+        for run in self._runs(samples, options):
+            same = bool(before) and before[-1].language == run.language
+            prompt = _carry_prompt(options.initial_prompt, before if same else [])
+            found, info, shift = self._decode(samples, run, options, prompt)
+            language = run.language or info.language
+            probability = run.probability if run.language else info.language_probability
+            for raw in found:
+                yield raw, shift, language, probability
+
+    def _runs(self, samples: audio.Samples, options: JobOptions) -> list[Run]:
+        d = self.decoding
+        language = options.language if self._info.multilingual else "en"
+        probability = None if language is None else 1.0
+        detect = language is None and d.per_window_language
+        if self._batched is None and not d.vad and not detect:
+            return single_run(language, probability, [Window(0.0, len(samples) / audio.SAMPLE_RATE)])
+        windows = speech_windows(samples, d.vad_options(), d.window_seconds, d.merge_gap)
+        if not detect:
+            return single_run(language, probability, windows)
+        return language_runs(samples, windows, self._detect)
+
+    def _detect(self, samples: audio.Samples) -> tuple[str, float]:
+        language, probability, _ = self._model.detect_language(audio=samples)
+        return str(language), float(probability)
+
+    def _decode(
+        self, samples: audio.Samples, run: Run, options: JobOptions, prompt: str | None
+    ) -> tuple[Iterable[Any], Any, float]:
         common: dict[str, Any] = {
-            "language": language, "task": options.task, "beam_size": self._beam_size,
-            "word_timestamps": options.word_timestamps, "initial_prompt": prompt,
-            "hotwords": options.hotwords,
+            "language": run.language, "task": options.task, "beam_size": self._beam_size,
+            "initial_prompt": prompt, "hotwords": options.hotwords,
         }  # fmt: skip
         if self._batched is not None:
-            return self._batched.transcribe(samples, batch_size=self._whisper.batch_size, vad_filter=True, **common)  # type: ignore[no-any-return]
-        return self._model.transcribe(samples, **common)  # type: ignore[no-any-return]
+            clips = [{"start": w.start, "end": w.end} for w in run.windows]
+            kwargs = self.decoding.batched_kwargs(options.word_timestamps)
+            found, info = self._batched.transcribe(
+                samples, batch_size=self._whisper.batch_size, clip_timestamps=clips, **kwargs, **common
+            )
+            return found, info, 0.0
+        return self._decode_sequential(samples, run, options, common)
+
+    def _decode_sequential(
+        self, samples: audio.Samples, run: Run, options: JobOptions, common: dict[str, Any]
+    ) -> tuple[Iterable[Any], Any, float]:
+        """Decode only the run's stretch of the chunk (features cost memory); times are from run.start."""
+        first, last = int(run.start * audio.SAMPLE_RATE), int(run.end * audio.SAMPLE_RATE)
+        clips: str | list[float] = "0"
+        if self.decoding.vad:
+            clips = [t - run.start for w in run.windows for t in (w.start, w.end)]
+        kwargs = self.decoding.sequential_kwargs(options.word_timestamps)
+        found, info = self._model.transcribe(samples[first:last], clip_timestamps=clips, **kwargs, **common)
+        return found, info, run.start
 
 
 def _carry_prompt(initial: str | None, segments: list[Segment]) -> str | None:
@@ -167,10 +259,3 @@ def _carry_prompt(initial: str | None, segments: list[Segment]) -> str | None:
         return initial
     tail = " ".join(s.text.strip() for s in segments[-8:])[-PROMPT_CARRY_CHARS:]
     return f"{initial} {tail}" if initial else tail
-
-
-def _convert(raw: Any, offset: float) -> Segment:
-    words = None
-    if raw.words is not None:
-        words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in raw.words)
-    return Segment(start=raw.start + offset, end=raw.end + offset, text=raw.text, words=words)
