@@ -17,6 +17,7 @@ from transcriber.options import check_job_id, parse_options
 from transcriber.results import FORMATS, remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.speakers import check_channels
 from transcriber.store import ACTIVE, Row, Store
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class JobService:
         if existing is not None:
             return False, existing
         info = await self._probe(upload)
+        check_channels(options, info.channels)
         self._scheduler.admit(info.duration)
         upload_path = await asyncio.to_thread(uploads.place, upload, self._settings.data_dir, job_id)
         row = {
@@ -154,15 +156,17 @@ class JobService:
         text = row["text"]
         progress = row["progress"]
         language = row["language"]
+        languages = [x for x in (row.get("languages") or language or "").split(",") if x]
         if status == "running" and run is not None:
             text, progress, language = " ".join(t for t in run.texts if t), run.progress, run.language or language
+            languages = list(run.languages)
         eta = self._scheduler.eta(row) if status in ACTIVE else None
         return {
             "job_id": job_id, "status": status, "progress": round(progress, 4),
             "eta_seconds": None if eta is None else round(eta, 1),
             "queue_position": self._scheduler.queue.position(job_id) if status == "queued" else None,
             "created_at": row["created_at"], "started_at": row["started_at"],
-            "finished_at": row["finished_at"], "language": language,
+            "finished_at": row["finished_at"], "language": language, "languages": languages,
             "language_probability": row["language_probability"], "duration": row["duration"],
             "text": text, "attempts": row["attempts"],
             "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,

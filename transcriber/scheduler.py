@@ -49,6 +49,7 @@ class RunningJob:
     last_progress: float = field(default_factory=time.monotonic)
     progress: float = 0.0
     language: str | None = None
+    languages: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
     interrupt: threading.Event = field(default_factory=threading.Event)
@@ -234,7 +235,9 @@ class Scheduler:
     def _on_progress(self, run: RunningJob, segment: Segment, language: str | None) -> None:
         now = time.monotonic()
         run.last_progress = now
-        run.language = language
+        run.language = run.language or language
+        if language and language not in run.languages:
+            run.languages.append(language)
         run.texts.append(segment.text.strip())
         if run.duration > 0:
             run.progress = min(0.99, max(run.progress, segment.end / run.duration))
@@ -255,7 +258,7 @@ class Scheduler:
     async def _complete(self, row: Row, run: RunningJob, transcript: Transcript, seconds: float) -> None:
         assert self.engine is not None
         fields = {
-            "text": transcript.text, "language": transcript.language,
+            "text": transcript.text, "language": transcript.language, "languages": ",".join(transcript.languages),
             "language_probability": transcript.language_probability, "progress": 1.0,
             "model": self.engine.info.name, "processing_seconds": round(seconds, 3),
             "engine_version": ", ".join(f"{k} {v}" for k, v in self.engine.info.versions.items()),
