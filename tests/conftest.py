@@ -1,4 +1,4 @@
-"""Shared fixtures: the real tiny.en engine (loaded once), app clients on real SQLite in tmp dirs."""
+"""Shared fixtures: the real tiny.en and base engines (loaded once), app clients on real SQLite in tmp dirs."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ MakeClient = Callable[..., Awaitable[TestClient]]
 def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine:
     """The real pip-shipped tiny.en model, loaded once for the whole session."""
     settings = make_settings(tmp_path_factory.mktemp("engine"))
+    return load_engine(settings)
+
+
+@pytest.fixture(scope="session")
+def base_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine:
+    """The default model: the pip-shipped multilingual base (its halves joined once), for the session."""
+    settings = make_settings(tmp_path_factory.mktemp("base-engine"), whisper={"model": "base"})
     return load_engine(settings)
 
 

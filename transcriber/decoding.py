@@ -28,13 +28,14 @@ class Decoding:
     cleanup: bool = True
     # Without a requested language, detect it per speech window (mixed-language recordings).
     per_window_language: bool = True
-    # Speech windows: VAD regions merged up to window_seconds across pauses up to merge_gap.
+    # Speech windows: VAD regions merged up to window_seconds across pauses up to merge_gap (batched
+    # mode: the pipeline packs speech into windows of window_seconds itself).
     window_seconds: float = WHISPER_WINDOW_SECONDS
     merge_gap: float = 1.0
     vad_min_silence_ms: int = 160
     vad_speech_pad_ms: int = 400
     # Batched mode: ask for timestamps, so a window with two utterances is not cut after the first.
-    batched_timestamps: bool = True
+    batched_timestamps: bool = False
 
     def vad_options(self) -> VadOptions:
         return VadOptions(
@@ -59,7 +60,15 @@ class Decoding:
         }
 
     def batched_kwargs(self, word_timestamps: bool) -> dict[str, Any]:
-        return {**self.guards(), "without_timestamps": not self.batched_timestamps, "word_timestamps": word_timestamps}
+        vad = {"min_silence_duration_ms": self.vad_min_silence_ms, "speech_pad_ms": self.vad_speech_pad_ms}
+        return {
+            **self.guards(),
+            "vad_filter": True,
+            "vad_parameters": vad,
+            "chunk_length": int(self.window_seconds),
+            "without_timestamps": not self.batched_timestamps,
+            "word_timestamps": word_timestamps,
+        }
 
     def describe(self, batched: bool) -> dict[str, Any]:
         """The settings recorded in a job's JSON result."""
@@ -67,14 +76,19 @@ class Decoding:
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
-# Chosen by measurement (bench/QUALITY.md); see README "Transcript quality" for what each bought.
-SEQUENTIAL = Decoding()
+# Chosen by measurement (bench/QUALITY.md, `python -m bench.quality`). Sequential: per-window
+# language, decoding only VAD speech (nothing to invent over silence and noise, and faster), and the
+# post-check. Batched: the pipeline's own windows, which keep every word with base.
+SEQUENTIAL = Decoding(vad=True)
 BATCHED = Decoding()
+# tiny.en decodes a 30 s window without timestamps only up to its first pause (252 of 856 words
+# lost); with timestamps in 20 s windows it drops fewer words than sequential mode does.
+BATCHED_BY_MODEL = {"tiny.en": replace(BATCHED, batched_timestamps=True, window_seconds=20.0)}
 
 
 def choose(model: str, *, batched: bool, multilingual: bool) -> Decoding:
     """The default decoding for a model in a mode."""
-    chosen = BATCHED if batched else SEQUENTIAL
+    chosen = BATCHED_BY_MODEL.get(model, BATCHED) if batched else SEQUENTIAL
     if not multilingual:
         chosen = replace(chosen, per_window_language=False)
     return chosen
