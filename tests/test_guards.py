@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from bench.wer import align
 from tests.conftest import MakeClient
-from tests.support import CLIPS, TEXTS, make_settings, speech_wav, submit, wait_status
+from tests.support import CLIPS, TEXTS, Client, make_settings, speech_wav, submit, wait_status
 from transcriber.engine import FasterWhisperEngine, load_engine
 from transcriber.options import JobOptions
 
@@ -19,7 +18,7 @@ GAP = (5.0, 25.0)
 LONG = ["speech.ogg", "hello.wav", "speech.mp3", "numbers.flac"]
 
 
-async def _result(client: TestClient, name: str) -> dict[str, object]:
+async def _result(client: Client, name: str) -> dict[str, object]:
     job = await submit(client, CLIPS / name)
     status = await wait_status(client, job["job_id"], timeout=180)
     assert status["status"] == "completed", status

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp.test_utils import TestClient
-
+from bench.wer import word_error_rate
 from tests.conftest import MakeClient
-from tests.support import CLIPS, TEXTS, submit, wait_status
-from tests.wer import word_error_rate
+from tests.support import CLIPS, TEXTS, Client, submit, wait_status
 from transcriber.engine import FasterWhisperEngine
 
 
-async def _transcribe(client: TestClient, name: str, **fields: str) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _transcribe(client: Client, name: str, **fields: str) -> tuple[dict[str, Any], dict[str, Any]]:
     job = await submit(client, CLIPS / name, **fields)
     status = await wait_status(client, job["job_id"], timeout=180)
     assert status["status"] == "completed", status

@@ -16,6 +16,7 @@ from transcriber.formats import to_json, to_srt, to_txt, to_vtt
 from transcriber.options import JobOptions, parse_options
 from transcriber.transcript import Segment, Transcript, Word
 
+LANGS = ("en", "de", "ru")
 SURE = Scores(avg_logprob=-0.2, no_speech_prob=0.01, compression_ratio=1.3)
 
 
@@ -63,29 +64,34 @@ def test_merge_orders_by_time_and_labels_each_channel() -> None:
     right = [Segment(2.5, 4.0, " Hi."), Segment(5.0, 5.5, " Same time.")]
     merged = merge([left, right], ["Ann", "Bob"])
     assert [(s.speaker, s.text) for s in merged] == [
-        ("Ann", " Hello."), ("Bob", " Hi."), ("Ann", " Fine."), ("Bob", " Same time."),
-    ]  # fmt: skip
+        ("Ann", " Hello."),
+        ("Bob", " Hi."),
+        ("Ann", " Fine."),
+        ("Bob", " Same time."),
+    ]
 
 
 def test_channel_fields_parse() -> None:
-    assert parse_options({}, multilingual=True).channels == "mono"
-    opts = parse_options({"channels": "Split", "speakers": " Ann  Lee , Bob "}, multilingual=True)
+    assert parse_options({}, languages=LANGS, multilingual=True).channels == "mono"
+    opts = parse_options({"channels": "Split", "speakers": " Ann  Lee , Bob "}, languages=LANGS, multilingual=True)
     assert (opts.channels, opts.speakers) == ("split", ("Ann Lee", "Bob"))
     assert JobOptions.from_dict(json.loads(json.dumps(opts.to_dict()))) == opts
     for bad in ({"channels": "left"}, {"speakers": "A,B"}, {"channels": "split", "speakers": "A"}):
         with pytest.raises(BadRequest):
-            parse_options(bad, multilingual=True)
+            parse_options(bad, languages=LANGS, multilingual=True)
 
 
 DIALOGUE = Transcript(
-    "en", 1.0, 9.0,
+    "en",
+    1.0,
+    9.0,
     (
         Segment(0, 2, " Hello, support desk.", speaker="Agent", language="en"),
         Segment(2, 3, " How can I help?", speaker="Agent", language="en"),
         Segment(3, 5, " My printer is broken.", speaker="Caller", language="en"),
         Segment(5, 7, " Turn it off & on.", speaker="Agent", language="en"),
     ),
-)  # fmt: skip
+)
 
 
 def test_dialogue_in_every_format() -> None:
@@ -101,8 +107,12 @@ def test_dialogue_in_every_format() -> None:
 
 
 def test_languages_in_order_of_appearance() -> None:
-    t = Transcript("en", None, 3.0, (Segment(0, 1, "a", language="en"), Segment(1, 2, "b", language="de"),
-                                      Segment(2, 3, "c", language="en")))  # fmt: skip
+    t = Transcript(
+        "en",
+        None,
+        3.0,
+        (Segment(0, 1, "a", language="en"), Segment(1, 2, "b", language="de"), Segment(2, 3, "c", language="en")),
+    )
     assert t.languages == ("en", "de")
     assert Transcript("ru", 1.0, 1.0, ()).languages == ("ru",)
     assert "speaker" not in json.loads(to_json(t))["segments"][0]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp.test_utils import TestClient
+import json
 
-from tests.support import CLIPS, TEXTS, form, submit, wait_status
-from tests.wer import word_error_rate
+from bench.wer import word_error_rate
+from tests.support import CLIPS, TEXTS, Client, form_with, submit, wait_status
 
 TURNS = [
     ("Agent", "Hello, this is the support desk. How can I help you?"),
@@ -15,7 +15,7 @@ TURNS = [
 ]
 
 
-async def _files(client: TestClient, job_id: str) -> dict[str, str]:
+async def _files(client: Client, job_id: str) -> dict[str, str]:
     out = {}
     for fmt in ("txt", "srt", "vtt", "json"):
         resp = await client.get(f"/jobs/{job_id}/transcript.{fmt}")
@@ -24,7 +24,7 @@ async def _files(client: TestClient, job_id: str) -> dict[str, str]:
     return out
 
 
-async def test_stereo_call_is_a_dialogue_in_every_format(client: TestClient) -> None:
+async def test_stereo_call_is_a_dialogue_in_every_format(client: Client) -> None:
     job = await submit(client, CLIPS / "stereo.ogg", channels="split", speakers="Agent, Caller")
     status = await wait_status(client, job["job_id"])
     assert status["status"] == "completed", status
@@ -34,8 +34,6 @@ async def test_stereo_call_is_a_dialogue_in_every_format(client: TestClient) -> 
     for line, (name, said) in zip(lines, TURNS, strict=True):
         assert word_error_rate(said, line.removeprefix(f"{name}:")) <= 0.3, line
     assert status["text"] == files["txt"].rstrip("\n")  # the summary gets who said what too
-    import json
-
     segments = json.loads(files["json"])["segments"]
     assert [s["speaker"] for s in segments] == [name for name, _ in TURNS]
     assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
@@ -45,14 +43,14 @@ async def test_stereo_call_is_a_dialogue_in_every_format(client: TestClient) -> 
     assert word_error_rate(TEXTS["stereo.ogg"], " ".join(s["text"] for s in segments)) <= 0.2
 
 
-async def test_channels_default_to_channel_labels(client: TestClient) -> None:
+async def test_channels_default_to_channel_labels(client: Client) -> None:
     job = await submit(client, CLIPS / "stereo.ogg", channels="split")
     status = await wait_status(client, job["job_id"])
     assert status["text"].splitlines()[0].startswith("channel_0: Hello"), status["text"]
     assert status["text"].splitlines()[1].startswith("channel_1: "), status["text"]
 
 
-async def test_bad_channel_fields_are_400(client: TestClient) -> None:
+async def test_bad_channel_fields_are_400(client: Client) -> None:
     cases = [
         ({"channels": "both"}, "invalid_channels", "stereo.ogg"),
         ({"speakers": "Ann,Bob"}, "invalid_speakers", "stereo.ogg"),  # names need channels=split
@@ -62,7 +60,7 @@ async def test_bad_channel_fields_are_400(client: TestClient) -> None:
         ({"channels": "split"}, "invalid_channels", "speech.ogg"),  # a mono file cannot be split
     ]
     for fields, code, clip in cases:
-        resp = await client.post("/transcribe", data=form(CLIPS / clip, **fields))
+        resp = await client.post("/transcribe", data=form_with(CLIPS / clip, fields))
         body = await resp.json()
         assert resp.status == 400 and body["error"]["code"] == code, (fields, body)
     jobs = await (await client.get("/jobs")).json()

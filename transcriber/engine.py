@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
 from transcriber import audio, channels
-from transcriber.cleanup import Cleaner
-from transcriber.decoded import convert, main_language, remember, scores
+from transcriber.decoded import main_language
+from transcriber.decoder import Decoder
 from transcriber.decoding import Decoding
 from transcriber.decoding import choose as choose_decoding
-from transcriber.models import resolve_model
+from transcriber.models import ModelNotFound, resolve_model, tokenizer_languages
 from transcriber.options import JobOptions
+from transcriber.parallelism import derive_parallelism
 from transcriber.settings import Settings, WhisperSettings
 from transcriber.speakers import labels
-from transcriber.speech import Run, Window, language_runs, single_run, speech_windows
 from transcriber.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
@@ -33,9 +35,6 @@ SegmentCallback = Callable[[Segment, str | None], None]
 # long audio goes through in chunks cut at quiet points; batched mode already works per window.
 SEQUENTIAL_CHUNK_SECONDS = 600.0
 BATCHED_CHUNK_SECONDS = 600.0  # measured: 1200 s chunks took 1.17 GiB above idle on an hour of audio
-PROMPT_CARRY_CHARS = 400
-# (raw faster-whisper segment, seconds to add to its times, language, language probability)
-Decoded = tuple[Any, float, str | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,7 @@ class EngineInfo:
     multilingual: bool
     load_seconds: float
     versions: dict[str, str] = field(default_factory=dict)
+    languages: tuple[str, ...] = ()  # the codes the model's tokenizer knows, multilingual or not
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,22 +67,6 @@ class Engine(Protocol):
     ) -> Transcript: ...
 
 
-def derive_parallelism(whisper: WhisperSettings, device: str, cores: int | None = None) -> tuple[int, int]:
-    """(workers, cpu_threads): jobs at once and threads per job, unless configured."""
-    cores = cores or os.cpu_count() or 1
-    if device == "cuda":
-        workers = whisper.workers or 2
-    else:
-        # Measured (bench/, 2 cores): 2 jobs x 1 thread gave 16% more throughput than 1 x 2,
-        # because decoding, feature extraction and the Python loop around the model are serial.
-        # Two threads per job keep single-job latency reasonable on bigger machines.
-        # Fast mode is for the latency of long files: its batches keep more threads busy per job.
-        per_job = whisper.cpu_threads or (min(cores, 4) if whisper.fast_mode else 1 if cores <= 2 else 2)
-        workers = whisper.workers or max(1, cores // per_job)
-    threads = whisper.cpu_threads or max(1, cores // workers)
-    return workers, threads
-
-
 def load_engine(settings: Settings) -> FasterWhisperEngine:
     """Resolve and load the configured model; blocking, so it runs in a thread at start-up."""
     import ctranslate2
@@ -96,18 +80,82 @@ def load_engine(settings: Settings) -> FasterWhisperEngine:
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     workers, threads = derive_parallelism(whisper, device)
     model = WhisperModel(
-        str(resolved.path), device=device, compute_type=whisper.compute_type,
-        cpu_threads=threads, num_workers=workers, local_files_only=True,
-    )  # fmt: skip
+        str(resolved.path),
+        device=device,
+        compute_type=whisper.compute_type,
+        cpu_threads=threads,
+        num_workers=workers,
+        local_files_only=True,
+    )
     info = EngineInfo(
-        name=resolved.name, path=str(resolved.path), source=resolved.source, device=device,
-        compute_type=whisper.compute_type, workers=workers, cpu_threads=threads,
-        fast_mode=whisper.fast_mode, multilingual=model.model.is_multilingual,
+        name=resolved.name,
+        path=str(resolved.path),
+        source=resolved.source,
+        device=device,
+        compute_type=whisper.compute_type,
+        workers=workers,
+        cpu_threads=threads,
+        fast_mode=whisper.fast_mode,
+        multilingual=model.model.is_multilingual,
         load_seconds=round(time.perf_counter() - started, 3),
         versions={"faster_whisper": version("faster-whisper"), "ctranslate2": ctranslate2.__version__},
-    )  # fmt: skip
+        languages=tokenizer_languages(resolved.path),
+    )
     batched = BatchedInferencePipeline(model) if whisper.fast_mode else None
     return FasterWhisperEngine(model, batched, info, whisper)
+
+
+class EngineLoader:
+    """Loads the engine once in its own thread, started early so it overlaps the web stack's imports.
+
+    The app waits on it before starting workers; /health and the CLI ask it for the outcome.
+    """
+
+    def __init__(self, settings: Settings, load: Callable[[Settings], Engine] = load_engine):
+        self._settings = settings
+        self._load = load
+        self._future: Future[Engine] | None = None
+
+    @classmethod
+    def loaded(cls, engine: Engine, settings: Settings) -> EngineLoader:
+        loader = cls(settings, lambda _settings: engine)
+        loader.start()
+        return loader
+
+    def start(self) -> None:
+        if self._future is not None:
+            return
+        whisper = self._settings.whisper
+        log.info("loading model %r on %s (%s)", whisper.model, whisper.device, whisper.compute_type)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        self._future = pool.submit(self._load, self._settings)
+        pool.shutdown(wait=False)
+
+    async def wait(self) -> Engine | None:
+        """The engine once loaded; None if loading failed (error() says why)."""
+        self.start()
+        assert self._future is not None
+        with contextlib.suppress(Exception):
+            await asyncio.wrap_future(self._future)
+        return self.engine()
+
+    def engine(self) -> Engine | None:
+        if self._future is None or not self._future.done() or self._future.exception() is not None:
+            return None
+        return self._future.result()
+
+    def info(self) -> EngineInfo | None:
+        engine = self.engine()
+        return engine.info if engine is not None else None
+
+    def error(self) -> str | None:
+        """One clear line when loading failed: a missing model says what to do."""
+        if self._future is None or not self._future.done():
+            return None
+        exc = self._future.exception()
+        if exc is None or isinstance(exc, ModelNotFound):
+            return None if exc is None else str(exc)
+        return f"loading model {self._settings.whisper.model!r} failed: {type(exc).__name__}: {exc}"
 
 
 class FasterWhisperEngine:
@@ -132,9 +180,8 @@ class FasterWhisperEngine:
     def decoding(self) -> Decoding:
         """The guards this engine decodes with; bench/quality.py swaps them to measure each."""
         if self._decoding is None:
-            self._decoding = choose_decoding(
-                self._info.name, batched=self._batched is not None, multilingual=self._info.multilingual
-            )
+            batched, multilingual = self._batched is not None, self._info.multilingual
+            self._decoding = choose_decoding(self._info.name, batched=batched, multilingual=multilingual)
         return self._decoding
 
     @decoding.setter
@@ -150,18 +197,35 @@ class FasterWhisperEngine:
         return {**base, "mode": "sequential", "vad_filter": self.decoding.vad}
 
     def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
-        probabilities: dict[str, float] = {}
+        probs: dict[str, float] = {}  # the detection probability of each language found
         if options.channels == "split":
-            segments = self._split_channels(path, duration, options, on_segment, probabilities)
+            segments = self._split_channels(path, duration, options, on_segment, probs)
         else:
-            segments = self._transcribe_stream(audio.decode(path), options, on_segment, probabilities)
-        language, probability = main_language(segments, options.language, probabilities)
+            segments = self._decoder().stream(audio.decode(path), options, on_segment, probs)
+        language, probability = main_language(segments, options.language, probs)
+        provenance = {"model": self._info.name, "device": self._info.device, "compute_type": self._info.compute_type}
         return Transcript(
-            language=language, language_probability=probability, duration=duration,
-            segments=tuple(segments), settings=self.settings_for(options),
-            provenance={"model": self._info.name, "device": self._info.device,
-                        "compute_type": self._info.compute_type, **self._info.versions},
-        )  # fmt: skip
+            language=language,
+            language_probability=probability,
+            duration=duration,
+            segments=tuple(segments),
+            settings=self.settings_for(options),
+            provenance={**provenance, **self._info.versions},
+        )
+
+    def _decoder(self) -> Decoder:
+        chunk = self._whisper.chunk_seconds or (
+            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
+        )
+        return Decoder(
+            self._model,
+            self._batched,
+            self.decoding,
+            self._info.multilingual,
+            self._beam_size,
+            self._whisper.batch_size,
+            chunk,
+        )
 
     def _split_channels(
         self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, probs: dict[str, float]
@@ -176,82 +240,5 @@ class FasterWhisperEngine:
                 at = (index * duration + seg.end) / len(names)
                 on_segment(replace(seg, speaker=name, end=max(seg.start, at)), language)
 
-            found.append(self._transcribe_stream(channels.decode_channel(path, index), options, report, probs))
+            found.append(self._decoder().stream(channels.decode_channel(path, index), options, report, probs))
         return channels.merge(found, names)
-
-    def _transcribe_stream(
-        self, blocks: Iterator[audio.Samples], options: JobOptions, on_segment: SegmentCallback, probs: dict[str, float]
-    ) -> list[Segment]:
-        """Chunk by chunk: decode, clean, report each kept segment; probs gets each language's probability."""
-        chunk = self._whisper.chunk_seconds or (
-            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
-        )
-        cleaner = Cleaner(self.decoding.cleanup)
-        segments: list[Segment] = []
-        for offset, samples in audio.chunks(blocks, chunk):
-            for raw, shift, language, probability in self._run(samples, options, segments):
-                seg = cleaner.accept(convert(raw, offset + shift, language, options.word_timestamps), scores(raw))
-                if seg is not None:
-                    on_segment(seg, language)
-                    segments.append(seg)
-                    remember(probs, language, probability)
-        return segments
-
-    def _run(self, samples: audio.Samples, options: JobOptions, before: list[Segment]) -> Iterator[Decoded]:
-        """(raw segment, its time shift, language, probability) for one chunk, run by run of one language."""
-        for run in self._runs(samples, options):
-            same = bool(before) and before[-1].language == run.language
-            prompt = _carry_prompt(options.initial_prompt, before if same else [])
-            found, info, shift = self._decode(samples, run, options, prompt)
-            language = run.language or info.language
-            probability = run.probability if run.language else info.language_probability
-            for raw in found:
-                yield raw, shift, language, probability
-
-    def _runs(self, samples: audio.Samples, options: JobOptions) -> list[Run]:
-        """The chunk as stretches of one language (detected per VAD window when the job gave none)."""
-        d = self.decoding
-        language = options.language if self._info.multilingual else "en"
-        probability = None if language is None else 1.0
-        detect = language is None and d.per_window_language
-        sequential_vad = self._batched is None and d.vad
-        if not detect and not sequential_vad:
-            return single_run(language, probability, [Window(0.0, len(samples) / audio.SAMPLE_RATE)])
-        windows = speech_windows(samples, d.vad_options(), d.window_seconds, d.merge_gap)
-        if not detect:
-            return single_run(language, probability, windows)
-        return language_runs(samples, windows, self._detect)
-
-    def _detect(self, samples: audio.Samples) -> tuple[str, float]:
-        language, probability, _ = self._model.detect_language(audio=samples)
-        return str(language), float(probability)
-
-    def _decode(
-        self, samples: audio.Samples, run: Run, options: JobOptions, prompt: str | None
-    ) -> tuple[Iterable[Any], Any, float]:
-        """Decode only the run's stretch of the chunk; segment times then start at run.start."""
-        common: dict[str, Any] = {
-            "language": run.language, "task": options.task, "beam_size": self._beam_size,
-            "initial_prompt": prompt, "hotwords": options.hotwords,
-        }  # fmt: skip
-        piece = samples[int(run.start * audio.SAMPLE_RATE) : int(run.end * audio.SAMPLE_RATE)]
-        if self._batched is not None:
-            # The pipeline's own VAD packs speech (not pauses) into its windows: measured, that
-            # drops fewer words than handing it our windows (bench/QUALITY.md).
-            kwargs = self.decoding.batched_kwargs(options.word_timestamps)
-            found, info = self._batched.transcribe(piece, batch_size=self._whisper.batch_size, **kwargs, **common)
-            return found, info, run.start
-        clips: str | list[float] = "0"
-        if self.decoding.vad:
-            clips = [t - run.start for w in run.windows for t in (w.start, w.end)]
-        kwargs = self.decoding.sequential_kwargs(options.word_timestamps)
-        found, info = self._model.transcribe(piece, clip_timestamps=clips, **kwargs, **common)
-        return found, info, run.start
-
-
-def _carry_prompt(initial: str | None, segments: list[Segment]) -> str | None:
-    """Context for the next chunk, as condition_on_previous_text gives within one chunk."""
-    if not segments:
-        return initial
-    tail = " ".join(s.text.strip() for s in segments[-8:])[-PROMPT_CARRY_CHARS:]
-    return f"{initial} {tail}" if initial else tail

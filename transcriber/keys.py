@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transcriber.handoff import SummaryRelay
+from transcriber.changes import ChangeFeed
+from transcriber.engine import EngineLoader
+from transcriber.events import EventBroker
+from transcriber.health import Health
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.store import Store
+from transcriber.summaries import Summaries
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobService)
-STARTED = web.AppKey("started", float)
-RELAY = web.AppKey("relay", SummaryRelay)
+LOADER = web.AppKey("loader", EngineLoader)
+SUMMARIES = web.AppKey("summaries", Summaries)
+CHANGES = web.AppKey("changes", ChangeFeed)
+HEALTH = web.AppKey("health", Health)
+EVENTS = web.AppKey("events", EventBroker)

@@ -7,8 +7,9 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
+
+from transcriber.clock import from_epoch
 
 LogFormat = Literal["text", "json"]
 
@@ -20,6 +21,8 @@ _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctim
 # RFC 6750 tokens are b64token; matching up to a quote, comma or semicolon also catches tokens
 # quoted inside reprs and header dumps.
 _BEARER = re.compile(r"(?i)\b(Bearer\s+)[^\s\"',;]+")
+# ?access_token=KEY (the web page's event stream, player and downloads), even URL-encoded.
+_ACCESS_TOKEN = re.compile(r"(access_token=)[^&\s\"']+")
 
 # Chatty at INFO (per-request or per-file lines) and of no use to an operator unless debugging.
 _QUIET_UNLESS_DEBUG = ("faster_whisper", "httpx", "httpcore", "urllib3", "huggingface_hub")
@@ -42,6 +45,7 @@ class SecretRedactor(logging.Filter):
 
     def redact(self, text: str) -> str:
         text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
+        text = _ACCESS_TOKEN.sub(rf"\g<1>{REDACTED}", text)
         return self._secrets.sub(REDACTED, text) if self._secrets else text
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -85,11 +89,6 @@ class SecretRedactor(logging.Filter):
 _PLAIN = logging.Formatter()
 
 
-def _utc_iso(created: float) -> str:
-    stamp = datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
 class TextFormatter(logging.Formatter):
     """`<UTC time> <LEVEL> <logger>: <message> job_id=<id>`, then the traceback if any."""
 
@@ -97,7 +96,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return _utc_iso(record.created)
+        return from_epoch(record.created)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
@@ -110,7 +109,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": _utc_iso(record.created),
+            "time": from_epoch(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
