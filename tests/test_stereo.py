@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from bench.wer import word_error_rate
-from tests.support import CLIPS, TEXTS, Client, form_with, submit, wait_status
+from tests.support import CLIPS, TEXTS, Client, form_with, make_settings, submit, wait_status
+from transcriber.engine import load_engine
+from transcriber.options import JobOptions
+from transcriber.transcript import turns
 
 TURNS = [
     ("Agent", "Hello, this is the support desk. How can I help you?"),
@@ -65,3 +69,11 @@ async def test_bad_channel_fields_are_400(client: Client) -> None:
         assert resp.status == 400 and body["error"]["code"] == code, (fields, body)
     jobs = await (await client.get("/jobs")).json()
     assert not jobs["jobs"], "a refused upload must not leave a job"
+
+
+def test_fast_mode_keeps_the_turns_apart(tmp_path: Path) -> None:
+    """The batched pipeline would pack one channel's turns into one window and one segment."""
+    engine = load_engine(make_settings(tmp_path, whisper={"fast_mode": True}))
+    options = JobOptions(channels="split", speakers=("Agent", "Caller"))
+    transcript = engine.transcribe(CLIPS / "stereo.ogg", 15.0, options, lambda _s, _l: None)
+    assert [speaker for speaker, _ in turns(transcript.segments)] == [name for name, _ in TURNS], transcript.text

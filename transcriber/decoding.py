@@ -36,6 +36,9 @@ class Decoding:
     vad_speech_pad_ms: int = 400
     # Batched mode: ask for timestamps, so a window with two utterances is not cut after the first.
     batched_timestamps: bool = False
+    # Batched mode: decode our VAD windows (never merged across a pause over merge_gap) instead of
+    # the pipeline's packing. A split call needs it: one channel's turns are apart by the other's.
+    batched_own_windows: bool = False
 
     def vad_options(self) -> VadOptions:
         return VadOptions(

@@ -240,5 +240,6 @@ class FasterWhisperEngine:
                 at = (index * duration + seg.end) / len(names)
                 on_segment(replace(seg, speaker=name, end=max(seg.start, at)), language)
 
-            found.append(self._decoder().stream(channels.decode_channel(path, index), options, report, probs))
+            decoder = replace(self._decoder(), decoding=replace(self.decoding, batched_own_windows=True))
+            found.append(decoder.stream(channels.decode_channel(path, index), options, report, probs))
         return channels.merge(found, names)
