@@ -65,8 +65,7 @@ class Decoder:
         language = options.language if self.multilingual else "en"
         probability = None if language is None else 1.0
         detect = language is None and d.per_window_language
-        own_windows = d.vad if self.batched is None else d.batched_own_windows
-        if not detect and not own_windows:
+        if not detect and not d.own_windows:
             return single_run(language, probability, [Window(0.0, len(samples) / audio.SAMPLE_RATE)])
         windows = speech_windows(samples, d.vad_options(), d.window_seconds, d.merge_gap)
         if not detect:
@@ -93,14 +92,14 @@ class Decoder:
             # The pipeline's own VAD packs speech (not pauses) into its windows: measured, that
             # drops fewer words than handing it our windows (bench/QUALITY.md).
             kwargs = self.decoding.batched_kwargs(options.word_timestamps)
-            if self.decoding.batched_own_windows:
+            if self.decoding.own_windows:
                 kwargs["clip_timestamps"] = [
                     {"start": w.start - run.start, "end": w.end - run.start} for w in run.windows
                 ]
             found, info = self.batched.transcribe(piece, batch_size=self.batch_size, **kwargs, **common)
             return found, info, run.start
         clips: str | list[float] = "0"
-        if self.decoding.vad:
+        if self.decoding.own_windows:
             clips = [t - run.start for w in run.windows for t in (w.start, w.end)]
         kwargs = self.decoding.sequential_kwargs(options.word_timestamps)
         found, info = self.model.transcribe(piece, clip_timestamps=clips, **kwargs, **common)

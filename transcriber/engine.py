@@ -240,6 +240,8 @@ class FasterWhisperEngine:
                 at = (index * duration + seg.end) / len(names)
                 on_segment(replace(seg, speaker=name, end=max(seg.start, at)), language)
 
-            decoder = replace(self._decoder(), decoding=replace(self.decoding, batched_own_windows=True))
+            # Our VAD windows keep one channel's turns (apart by the other's) in separate segments.
+            own = replace(self.decoding, own_windows=True)
+            decoder = replace(self._decoder(), decoding=own)
             found.append(decoder.stream(channels.decode_channel(path, index), options, report, probs))
         return channels.merge(found, names)
