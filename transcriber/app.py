@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, sse, upload_files, views, webpage
+from transcriber import keys, retention, sse, upload_files, views, webpage
+from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
 from transcriber.handoff import ArqHandoff
@@ -19,9 +20,10 @@ from transcriber.http_errors import error_middleware
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
+from transcriber.owners import Keyring
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
-from transcriber.store import open_store
+from transcriber.storage import open_job_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ def create_app(
     """The application. With neither engine nor loader, the configured model loads in the background."""
     metrics = Metrics()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware, auth_middleware],
+        middlewares=[metrics_middleware(metrics), error_middleware, auth_middleware(Keyring(settings.server))],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[keys.SETTINGS] = settings
@@ -45,8 +47,10 @@ def create_app(
     app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_core)
+    app.cleanup_ctx.append(_change_bridge)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
+    app.cleanup_ctx.append(_retention)
     views.add_routes(app)
     sse.setup(app)
     webpage.setup(app)
@@ -64,9 +68,12 @@ async def _io_threads(app: web.Application) -> AsyncIterator[None]:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    store = await open_store(settings.data_dir / "jobs.db")
+    store = await open_job_store(settings)
     app[keys.STORE] = store
-    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, await store.active_uploads())
+    # A shared data directory holds other servers' uploads in flight: only old leftovers go.
+    min_age = settings.server.upload_timeout if store.shared else 0.0
+    known = await store.active_uploads()
+    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, known, min_age)
     if removed:
         log.info("removed %d partial or orphaned upload files", removed)
     yield
@@ -89,6 +96,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     scheduler = Scheduler(settings, store, metrics, changes, hooks)
     app[keys.SUMMARIES], app[keys.SCHEDULER] = summaries, scheduler
     app[keys.JOBS] = JobService(settings, store, scheduler, app[keys.LOADER], metrics, changes)
+    app[keys.ADMISSION] = Admission(settings.limits, store, settings.data_dir)
     app[keys.HEALTH] = Health(app[keys.LOADER], scheduler, store, summaries)
     metrics.queue_capacity.set(settings.queue.capacity)
     metrics.bind_gauges(
@@ -97,6 +105,27 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     await scheduler.recover()
     yield
     await summaries.close()
+
+
+async def _change_bridge(app: web.Application) -> AsyncIterator[None]:
+    """Several servers on one PostgreSQL: each one's change feed hears about every job."""
+    url = app[keys.SETTINGS].database.url
+    if not url:
+        yield
+        return
+    from transcriber.change_bridge import ChangeBridge
+
+    bridge = ChangeBridge(url, app[keys.CHANGES])
+    bridge.start()
+    yield
+    await bridge.close()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(retention.run(app[keys.STORE], app[keys.SETTINGS]))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:

@@ -10,16 +10,26 @@ from pathlib import Path
 import av
 import numpy as np
 
-from transcriber.audio import SAMPLE_RATE, Samples
+from transcriber.audio import SAMPLE_RATE, AudioTooLong, Samples
 from transcriber.transcript import Segment
 
 
-def decode_channel(path: Path, index: int) -> Iterator[Samples]:
+def decode_channel(path: Path, index: int, max_seconds: float) -> Iterator[Samples]:
     """One channel of a stereo file as float32 blocks at 16 kHz (the file is read once per channel).
 
     Reading the file again for the second channel keeps memory bounded by a block, as
     audio.decode does for the downmix, instead of holding both channels of a long call.
+    Past max_seconds it raises AudioTooLong, as audio.decode does.
     """
+    total, limit = 0, int(max_seconds * SAMPLE_RATE)
+    for block in _channel_blocks(path, index):
+        total += len(block)
+        if total > limit:
+            raise AudioTooLong(f"the audio decodes to more than {max_seconds:.0f} s")
+        yield block
+
+
+def _channel_blocks(path: Path, index: int) -> Iterator[Samples]:
     resampler = av.AudioResampler(format="s16p", layout="stereo", rate=SAMPLE_RATE)
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.audio[0]

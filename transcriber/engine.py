@@ -201,7 +201,9 @@ class FasterWhisperEngine:
         if options.channels == "split":
             segments = self._split_channels(path, duration, options, on_segment, probs)
         else:
-            segments = self._decoder().stream(audio.decode(path), options, on_segment, probs)
+            segments = self._decoder().stream(
+                audio.decode(path, audio.decode_cap(duration)), options, on_segment, probs
+            )
         language, probability = main_language(segments, options.language, probs)
         provenance = {"model": self._info.name, "device": self._info.device, "compute_type": self._info.compute_type}
         return Transcript(
@@ -243,5 +245,6 @@ class FasterWhisperEngine:
             # Our VAD windows keep one channel's turns (apart by the other's) in separate segments.
             own = replace(self.decoding, own_windows=True)
             decoder = replace(self._decoder(), decoding=own)
-            found.append(decoder.stream(channels.decode_channel(path, index), options, report, probs))
+            blocks = channels.decode_channel(path, index, audio.decode_cap(duration))
+            found.append(decoder.stream(blocks, options, report, probs))
         return channels.merge(found, names)

@@ -15,6 +15,7 @@ from typing import Any
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine
 from transcriber.estimates import Estimator
+from transcriber.failures import known_failure
 from transcriber.job import Job, JobStatus, Outcome
 from transcriber.metrics import Metrics
 from transcriber.options import JobOptions
@@ -69,6 +70,7 @@ class RunnerDeps:
     data_dir: Path
     hooks: Sequence[FinishHook]
     spawn: Callable[[Awaitable[Any]], None]
+    owner: str | None = None  # lease holder on a shared store: writes only while it holds the job
 
 
 class JobRunner:
@@ -95,13 +97,14 @@ class JobRunner:
         except JobCancelled:
             await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request."))
         except JobInterrupted:
-            await self._deps.store.requeue_job(run.job_id, refund_attempt=True)
+            await self._deps.store.requeue_job(run.job_id, refund_attempt=True, owner=self._deps.owner)
             self._deps.changes.job_changed(run.job_id)
             log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
             return False
         except Exception as exc:
-            log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
-            await self._finish(run, Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
+            if (known := known_failure(exc)) is None:
+                log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
+            await self._finish(run, known or Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
         else:
             await self._complete(run, transcript, time.perf_counter() - started)
         return True
@@ -147,14 +150,14 @@ class JobRunner:
             processing_seconds=round(seconds, 3),
             engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),
         )
-        await self._deps.store.finish_job(run.job_id, outcome, self._deps.hooks)
+        await self._deps.store.finish_job(run.job_id, outcome, self._deps.hooks, owner=self._deps.owner)
         self._observe(run.duration, seconds)
         self._deps.changes.job_changed(run.job_id)
         took = f"{seconds:.2f} s ({run.duration:.1f} s audio, language {transcript.language})"
         log.info("job %s: completed in %s", run.job_id, took, extra={"job_id": run.job_id})
 
     async def _finish(self, run: RunningJob, outcome: Outcome) -> None:
-        await self._deps.store.finish_job(run.job_id, outcome)
+        await self._deps.store.finish_job(run.job_id, outcome, owner=self._deps.owner)
         self._deps.metrics.jobs.labels(str(outcome.status)).inc()
         self._deps.changes.job_changed(run.job_id)
         log.info("job %s: %s (%s)", run.job_id, outcome.status, outcome.error_message, extra={"job_id": run.job_id})
