@@ -1,5 +1,5 @@
-"""Shared fixtures: the real tiny.en engine (loaded once), app clients on real SQLite in tmp dirs,
-a real PostgreSQL server (started once) with a fresh database per test, and stores of both kinds."""
+"""Shared fixtures: the real tiny.en and base engines (loaded once), app clients on real SQLite in tmp
+dirs, a real PostgreSQL server (started once) with a fresh database per test, and stores of both kinds."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ hypothesis_settings.load_profile("shared-machine")
 def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine:
     """The real pip-shipped tiny.en model, loaded once for the whole session."""
     settings = make_settings(tmp_path_factory.mktemp("engine"))
+    return load_engine(settings)
+
+
+@pytest.fixture(scope="session")
+def base_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine:
+    """The default model: the pip-shipped multilingual base (its halves joined once), for the session."""
+    settings = make_settings(tmp_path_factory.mktemp("base-engine"), whisper={"model": "base"})
     return load_engine(settings)
 
 

@@ -66,6 +66,7 @@ class Job:
     progress: float = 0.0
     language: str | None = None
     language_probability: float | None = None
+    languages: str | None = None  # "en,de": each segment's language, in order of first appearance
     options: dict[str, Any] = field(default_factory=dict)
     upload_path: str | None = None
     upload_filename: str | None = None
@@ -104,6 +105,7 @@ class Outcome:
     text: str | None = None
     language: str | None = None
     language_probability: float | None = None
+    languages: str | None = None
     model: str | None = None
     engine_version: str | None = None
     processing_seconds: float | None = None

@@ -20,6 +20,7 @@ from transcriber.owners import OPEN, Caller
 from transcriber.results import remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.speakers import check_channels
 from transcriber.status import Live, status_body
 from transcriber.store import DuplicateJob, Store
 
@@ -66,6 +67,7 @@ class JobService:
         if existing is not None:
             return False, existing
         probed = await self._probe(upload)
+        check_channels(options, probed.channels)
         self._scheduler.admit(probed.duration)
         upload_path = await asyncio.to_thread(upload_files.place, upload, self._settings.data_dir, job_id)
         job = NewJob(
@@ -139,6 +141,7 @@ class JobService:
                 progress=live.progress if live else None,
                 text=live.text if live else None,
                 language=live.language if live else None,
+                languages=live.languages if live else (),
                 eta_seconds=self._scheduler.eta(job),
                 queue_position=self._scheduler.queue_position(job.job_id),
             ),

@@ -46,6 +46,7 @@ class RunningJob:
     last_progress: float = field(default_factory=time.monotonic)
     progress: float = 0.0
     language: str | None = None
+    languages: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
     interrupt: threading.Event = field(default_factory=threading.Event)
@@ -120,7 +121,9 @@ class JobRunner:
 
     def _on_progress(self, run: RunningJob, segment: Segment, language: str | None) -> None:
         now = time.monotonic()
-        run.last_progress, run.language = now, language
+        run.last_progress, run.language = now, run.language or language
+        if language and language not in run.languages:
+            run.languages.append(language)
         run.texts.append(segment.text.strip())
         if run.duration > 0:
             run.progress = min(0.99, max(run.progress, segment.end / run.duration))
@@ -142,6 +145,7 @@ class JobRunner:
             text=transcript.text,
             language=transcript.language,
             language_probability=transcript.language_probability,
+            languages=",".join(transcript.languages),
             model=info.name,
             processing_seconds=round(seconds, 3),
             engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),

@@ -35,6 +35,7 @@ class LiveJob:
     progress: float
     text: str
     language: str | None
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class Scheduler:
         run = self._running.get(job_id)
         if run is None:
             return None
-        return LiveJob(run.progress, " ".join(t for t in run.texts if t), run.language)
+        return LiveJob(run.progress, " ".join(t for t in run.texts if t), run.language, tuple(run.languages))
 
     def queue_position(self, job_id: str) -> int | None:
         return self._queue.position(job_id)
