@@ -11,6 +11,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from summarizer.dialogue import dialogue_sentences
 from summarizer.sentences import split_sentences
 
 __all__ = ["pick_sentences", "split_sentences", "summarize_extractive"]
@@ -125,6 +126,13 @@ def pick_sentences(sentences: Sequence[str], max_sentences: int) -> list[int]:
 
 
 def summarize_extractive(text: str, max_sentences: int) -> str:
-    """The most central sentences of text, exactly as written, in order, joined by spaces."""
+    """The most central sentences of text, exactly as written, in order, joined by spaces.
+
+    A dialogue keeps who said what: one "Speaker: sentence" line per picked sentence.
+    """
+    dialogue = dialogue_sentences(text)
+    if dialogue is not None:
+        picked = pick_sentences([sentence for _, sentence in dialogue], max_sentences)
+        return "\n".join(f"{dialogue[i][0]}: {dialogue[i][1]}" for i in picked)
     sentences = split_sentences(text)
     return " ".join(sentences[i] for i in pick_sentences(sentences, max_sentences))

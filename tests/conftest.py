@@ -1,5 +1,5 @@
-"""Shared fixtures: the real tiny.en engine (loaded once), app clients on real SQLite in tmp dirs,
-a real PostgreSQL server (started once) with a fresh database per test, and stores of both kinds."""
+"""Shared fixtures: the real tiny.en and base engines (loaded once), app clients on real SQLite in tmp
+dirs, a real PostgreSQL server (started once) with a fresh database per test, and stores of both kinds."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.pg_server import PgServer, find_bindir
 from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
@@ -23,11 +24,22 @@ from transcriber.store_pg import open_pg_store
 AiohttpClient = Callable[..., Awaitable[Client]]
 MakeClient = Callable[..., Awaitable[Client]]
 
+# Property tests check behaviour, not speed: on a shared 2-core machine a slow example is no failure.
+hypothesis_settings.register_profile("shared-machine", deadline=None)
+hypothesis_settings.load_profile("shared-machine")
+
 
 @pytest.fixture(scope="session")
 def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine:
     """The real pip-shipped tiny.en model, loaded once for the whole session."""
     settings = make_settings(tmp_path_factory.mktemp("engine"))
+    return load_engine(settings)
+
+
+@pytest.fixture(scope="session")
+def base_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine:
+    """The default model: the pip-shipped multilingual base (its halves joined once), for the session."""
+    settings = make_settings(tmp_path_factory.mktemp("base-engine"), whisper={"model": "base"})
     return load_engine(settings)
 
 

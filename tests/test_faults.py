@@ -75,7 +75,7 @@ async def test_concurrent_same_job_id_uploads_leave_one_file(
     make_client: MakeClient, fake_engine: FakeEngine, tmp_path: Path
 ) -> None:
     fake_engine.auto = False  # the job stays running: its one upload file must stay
-    client = await make_client(fake_engine)
+    client = await make_client(fake_engine, retention={"keep_audio": False})
     data = tmp_path / "data"
 
     async def send() -> int:
@@ -98,7 +98,7 @@ async def test_a_job_cancelled_while_queued_loses_its_upload_at_once(
     make_client: MakeClient, fake_engine: FakeEngine, tmp_path: Path
 ) -> None:
     fake_engine.auto = False  # found by the kill storm: the file stayed until a restart
-    client = await make_client(fake_engine, whisper={"workers": 1})
+    client = await make_client(fake_engine, whisper={"workers": 1}, retention={"keep_audio": False})
     first = (await submit(client, tone_wav(tmp_path / "a.wav", 2)))["job_id"]
     await wait_status(client, first, ("running",))
     second = (await submit(client, tone_wav(tmp_path / "b.wav", 1), job_id="second"))["job_id"]
@@ -121,7 +121,7 @@ async def test_start_up_removes_the_upload_of_a_job_finished_before_a_crash(
     await store.claim_job("done")
     await store.finish_job("done", Outcome(JobStatus.COMPLETED, text="hi"))  # then kill -9, before the unlink
     await store.close()
-    await make_client(fake_engine, data)
+    await make_client(fake_engine, data, retention={"keep_audio": False})
     assert upload_files(data) == []
     assert db_rows(data)["done"]["upload_path"] is None
 
@@ -207,10 +207,10 @@ sys.addaudithook(_dispatch)
 async def test_uploads_are_unlinked_off_the_event_loop(
     make_client: MakeClient, fake_engine: FakeEngine, removals: list[tuple[str, bool]], tmp_path: Path
 ) -> None:
-    client = await make_client(fake_engine)
+    client = await make_client(fake_engine, retention={"keep_audio": False})
     job_id = (await submit(client, CLIPS / "hello.wav"))["job_id"]
     await wait_status(client, job_id)
-    kept = await make_client(fake_engine, tmp_path / "kept", queue={"keep_uploads": True})
+    kept = await make_client(fake_engine, tmp_path / "kept", retention={"keep_audio": True})
     other = (await submit(kept, CLIPS / "hello.wav"))["job_id"]
     await wait_status(kept, other)
     assert (await kept.delete(f"/jobs/{other}")).status == 200

@@ -189,6 +189,7 @@ def test_json_document_shape() -> None:
     assert set(doc) == {
         "language",
         "language_probability",
+        "languages",
         "duration",
         "text",
         "segments",

@@ -21,6 +21,8 @@ CORE = [
     "transcriber.eventqueue",
     "transcriber.jobs",
     "transcriber.upload_files",
+    "transcriber.netguard",
+    "transcriber.webhook_store",
 ]
 
 

@@ -39,7 +39,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
     settings = settings_from({}, {}, base_dir=tmp_path)
-    assert settings.server.host == "0.0.0.0"
+    assert settings.server.host == "127.0.0.1"
     assert settings.server.port == 8002
     assert settings.server.api_keys == ()
     assert settings.whisper.model == "base"
@@ -120,6 +120,11 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
     ("TRANSCRIBER_QUEUE_CAPACITY", 5, "7", "queue.capacity", 7),
     ("TRANSCRIBER_LOG_LEVEL", "INFO", "debug", "logging.level", "DEBUG"),
     ("TRANSCRIBER_LOG_FORMAT", "text", "json", "logging.format", "json"),
+    ("TRANSCRIBER_ISOLATE_KEYS", False, "true", "server.isolate_keys", True),
+    ("TRANSCRIBER_ADMIN_KEYS", ["file-admin"], "ops:a1,a2", "server.admin_keys", ("ops:a1", "a2")),
+    ("TRANSCRIBER_MIN_FREE_DISK_MB", 10, "0", "limits.min_free_disk_mb", 0),
+    ("TRANSCRIBER_KEEP_DAYS", 30, "7.5", "retention.keep_days", 7.5),
+    ("TRANSCRIBER_KEEP_AUDIO", True, "false", "retention.keep_audio", False),
     ("TRANSCRIBER_LEASE_SECONDS", 30, "4.5", "database.lease_seconds", 4.5),
     (
         "DATABASE_URL",
@@ -128,6 +133,7 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
         "database.url",
         "postgresql://env:5432/jobs",
     ),
+    ("TRANSCRIBER_WEBHOOK_SECRET", "whsec_" + "A" * 32, "whsec_" + "B" * 32, "webhooks.secret", "whsec_" + "B" * 32),
 ]
 
 
@@ -365,3 +371,19 @@ def test_non_string_data_dir_is_a_settings_error(tmp_path: Path) -> None:
 def test_port_above_65535_is_rejected(tmp_path: Path, port: str) -> None:
     with pytest.raises(SettingsError, match="TRANSCRIBE_SERVER_PORT"):
         settings_from({}, {"TRANSCRIBE_SERVER_PORT": port}, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "secret", ["plain-text", "whsec_", "whsec_not base64!", "whsec_" + "A" * 8, "whsec_" + "A" * 100]
+)
+def test_a_malformed_webhook_secret_is_refused_without_echoing_it(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(SettingsError, match="TRANSCRIBER_WEBHOOK_SECRET") as caught:
+        settings_from({}, {"TRANSCRIBER_WEBHOOK_SECRET": secret}, base_dir=tmp_path)
+    assert secret == "whsec_" or secret not in str(caught.value)  # the bare prefix is named in the message
+    with pytest.raises(SettingsError, match=r"\[webhooks\] secret"):
+        settings_from({"webhooks": {"secret": secret}}, {}, base_dir=tmp_path)
+
+
+def test_webhook_defaults(tmp_path: Path) -> None:
+    hooks = settings_from({}, {}, base_dir=tmp_path).webhooks
+    assert (hooks.secret, hooks.max_attempts, hooks.allow_private, hooks.timeout_seconds) == ("", 8, False, 10.0)

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, sse, upload_files, views, webpage
+from transcriber import keys, retention, sse, upload_files, views, webpage
+from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
 from transcriber.handoff import ArqHandoff
@@ -19,11 +20,13 @@ from transcriber.http_errors import error_middleware
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
+from transcriber.owners import Keyring
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.stopping import StopBudget
 from transcriber.storage import open_job_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff
+from transcriber.webhooks import WebhookRelay
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
@@ -36,7 +39,7 @@ def create_app(
     """The application. With neither engine nor loader, the configured model loads in the background."""
     metrics = Metrics()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware, auth_middleware],
+        middlewares=[metrics_middleware(metrics), error_middleware, auth_middleware(Keyring(settings.server))],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[keys.SETTINGS] = settings
@@ -47,8 +50,10 @@ def create_app(
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_change_bridge)
+    app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
+    app.cleanup_ctx.append(_retention)
     app.on_shutdown.append(_begin_stop)
     views.add_routes(app)
     sse.setup(app)
@@ -69,7 +74,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     store = await open_job_store(settings)
     app[keys.STORE] = store
-    keep = settings.queue.keep_uploads
+    keep = settings.retention.keep_audio
     if not keep:
         await store.forget_upload(None)  # finished before a crash, file not yet removed
     # A shared data directory holds other servers' uploads in flight: only old leftovers go.
@@ -103,6 +108,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     scheduler = Scheduler(settings, store, metrics, changes, hooks)
     app[keys.SUMMARIES], app[keys.SCHEDULER] = summaries, scheduler
     app[keys.JOBS] = JobService(settings, store, scheduler, app[keys.LOADER], metrics, changes)
+    app[keys.ADMISSION] = Admission(settings.limits, store, settings.data_dir)
     app[keys.HEALTH] = Health(app[keys.LOADER], scheduler, store, summaries)
     metrics.queue_capacity.set(settings.queue.capacity)
     metrics.bind_gauges(
@@ -125,6 +131,22 @@ async def _change_bridge(app: web.Application) -> AsyncIterator[None]:
     bridge.start()
     yield
     await bridge.close()
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook relay: reads finished jobs, wakes on job changes; stopped after the workers."""
+    settings = app[keys.SETTINGS]
+    relay = WebhookRelay(settings.webhooks, app[keys.STORE], app[keys.JOBS].status_document, settings.data_dir)
+    app[keys.CHANGES].subscribe(relay.wake)
+    async with relay.running():
+        yield
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(retention.run(app[keys.STORE], app[keys.SETTINGS]))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:

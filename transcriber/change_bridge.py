@@ -18,6 +18,7 @@ import asyncpg
 
 from transcriber.changes import ChangeFeed
 from transcriber.store_pg import CONNECTION_ERRORS
+from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)
 CHANNEL = "transcriber_job_changed"
@@ -72,8 +73,7 @@ class ChangeBridge:
         while True:
             try:
                 await self._connect()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 5.0)  # also re-checks the connection
+                await wake_or_timeout(self._wake, 5.0)  # also re-checks the connection
                 self._wake.clear()
                 await asyncio.sleep(COALESCE_SECONDS)
                 await self._flush()

@@ -27,6 +27,7 @@ from transcriber.jobqueue import JobQueue
 from transcriber.settings import DatabaseSettings
 from transcriber.store import Store
 from transcriber.store_pg import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore, StoreUnavailable
+from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0  # lease renewal, cancel polling, shared queue depth (at most)
@@ -156,8 +157,7 @@ class SharedSource:
             if job is not None:
                 self.removed(job.job_id)
                 return job
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wake_or_timeout(self._wake, POLL_SECONDS)
         return None
 
     def start(self) -> None:

@@ -6,19 +6,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
-from transcriber import audio
+from transcriber import audio, channels
+from transcriber.decoded import main_language
+from transcriber.decoder import Decoder
+from transcriber.decoding import Decoding
+from transcriber.decoding import choose as choose_decoding
 from transcriber.models import ModelNotFound, resolve_model, tokenizer_languages
 from transcriber.options import JobOptions
 from transcriber.parallelism import derive_parallelism
 from transcriber.settings import Settings, WhisperSettings
-from transcriber.transcript import Segment, Transcript, Word
+from transcriber.speakers import labels
+from transcriber.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,6 @@ SegmentCallback = Callable[[Segment, str | None], None]
 # long audio goes through in chunks cut at quiet points; batched mode already works per window.
 SEQUENTIAL_CHUNK_SECONDS = 600.0
 BATCHED_CHUNK_SECONDS = 600.0  # measured: 1200 s chunks took 1.17 GiB above idle on an hour of audio
-PROMPT_CARRY_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class FasterWhisperEngine:
         self._batched = batched
         self._info = info
         self._whisper = whisper
+        self._decoding: Decoding | None = None
 
     @property
     def info(self) -> EngineInfo:
@@ -171,28 +176,35 @@ class FasterWhisperEngine:
     def _beam_size(self) -> int:
         return self._whisper.fast_beam_size if self._batched is not None else self._whisper.beam_size
 
+    @property
+    def decoding(self) -> Decoding:
+        """The guards this engine decodes with; bench/quality.py swaps them to measure each."""
+        if self._decoding is None:
+            batched, multilingual = self._batched is not None, self._info.multilingual
+            self._decoding = choose_decoding(self._info.name, batched=batched, multilingual=multilingual)
+        return self._decoding
+
+    @decoding.setter
+    def decoding(self, value: Decoding) -> None:
+        self._decoding = value
+
     def settings_for(self, options: JobOptions) -> dict[str, Any]:
         """The decoding settings a job runs with, recorded in its JSON result."""
-        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size}
-        if self._batched is not None:
+        batched = self._batched is not None
+        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size, **self.decoding.describe(batched)}
+        if batched:
             return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
-        return {**base, "mode": "sequential", "vad_filter": False, "condition_on_previous_text": True}
+        return {**base, "mode": "sequential", "vad_filter": self.decoding.vad}
 
     def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
-        chunk = self._whisper.chunk_seconds or (
-            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
-        )
-        language, probability = options.language, None if options.language is None else 1.0
-        segments: list[Segment] = []
-        for offset, samples in audio.chunks(audio.decode(path), chunk):
-            prompt = _carry_prompt(options.initial_prompt, segments)
-            found, info = self._run(samples, options, language, prompt)
-            if language is None or probability is None:
-                language, probability = info.language, info.language_probability
-            for raw in found:
-                seg = _convert(raw, offset)
-                on_segment(seg, language)
-                segments.append(seg)
+        probs: dict[str, float] = {}  # the detection probability of each language found
+        if options.channels == "split":
+            segments = self._split_channels(path, duration, options, on_segment, probs)
+        else:
+            segments = self._decoder().stream(
+                audio.decode(path, audio.decode_cap(duration)), options, on_segment, probs
+            )
+        language, probability = main_language(segments, options.language, probs)
         provenance = {"model": self._info.name, "device": self._info.device, "compute_type": self._info.compute_type}
         return Transcript(
             language=language,
@@ -203,32 +215,36 @@ class FasterWhisperEngine:
             provenance={**provenance, **self._info.versions},
         )
 
-    def _run(
-        self, samples: audio.Samples, options: JobOptions, language: str | None, prompt: str | None
-    ) -> tuple[Iterable[Any], Any]:
-        common: dict[str, Any] = {
-            "language": language,
-            "task": options.task,
-            "beam_size": self._beam_size,
-            "word_timestamps": options.word_timestamps,
-            "initial_prompt": prompt,
-            "hotwords": options.hotwords,
-        }
-        if self._batched is not None:
-            return self._batched.transcribe(samples, batch_size=self._whisper.batch_size, vad_filter=True, **common)  # type: ignore[no-any-return]
-        return self._model.transcribe(samples, **common)  # type: ignore[no-any-return]
+    def _decoder(self) -> Decoder:
+        chunk = self._whisper.chunk_seconds or (
+            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
+        )
+        return Decoder(
+            self._model,
+            self._batched,
+            self.decoding,
+            self._info.multilingual,
+            self._beam_size,
+            self._whisper.batch_size,
+            chunk,
+        )
 
+    def _split_channels(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, probs: dict[str, float]
+    ) -> list[Segment]:
+        """Each channel on its own, merged by time; progress runs over both passes."""
+        names = labels(options.speakers)
+        found: list[list[Segment]] = []
+        for index, name in enumerate(names):
 
-def _carry_prompt(initial: str | None, segments: list[Segment]) -> str | None:
-    """Context for the next chunk, as condition_on_previous_text gives within one chunk."""
-    if not segments:
-        return initial
-    tail = " ".join(s.text.strip() for s in segments[-8:])[-PROMPT_CARRY_CHARS:]
-    return f"{initial} {tail}" if initial else tail
+            def report(seg: Segment, language: str | None, index: int = index, name: str = name) -> None:
+                # Progress is end / duration: the second pass continues where the first ended.
+                at = (index * duration + seg.end) / len(names)
+                on_segment(replace(seg, speaker=name, end=max(seg.start, at)), language)
 
-
-def _convert(raw: Any, offset: float) -> Segment:
-    words = None
-    if raw.words is not None:
-        words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in raw.words)
-    return Segment(start=raw.start + offset, end=raw.end + offset, text=raw.text, words=words)
+            # Our VAD windows keep one channel's turns (apart by the other's) in separate segments.
+            own = replace(self.decoding, own_windows=True)
+            decoder = replace(self._decoder(), decoding=own)
+            blocks = channels.decode_channel(path, index, audio.decode_cap(duration))
+            found.append(decoder.stream(blocks, options, report, probs))
+        return channels.merge(found, names)

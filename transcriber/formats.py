@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from transcriber.transcript import Segment, Transcript, Word
+from transcriber.transcript import Segment, Transcript, Word, turns
 
 # Any run of two or more dashes before ">" would still read as a cue arrow once a
 # single "-->" inside it was replaced, so the whole run is rewritten at once.
@@ -55,6 +55,8 @@ def _cues(t: Transcript) -> Iterator[tuple[int, int, str]]:
         text = cue_text(segment.text)
         if not text:
             continue  # an empty cue body would end the cue at its timing line
+        if segment.speaker:
+            text = f"{cue_text(segment.speaker)}: {text}"
         # Players expect cues sorted and never ending before they start.
         start = max(to_millis(segment.start), previous_start)
         end = max(to_millis(segment.end), start)
@@ -63,7 +65,9 @@ def _cues(t: Transcript) -> Iterator[tuple[int, int, str]]:
 
 
 def to_txt(t: Transcript) -> str:
-    """Plain text, one segment per line; empty string when nothing was said."""
+    """Plain text, one segment per line (a dialogue: one "Speaker: ..." line per turn); empty when nothing was said."""
+    if any(s.speaker for s in t.segments):
+        return "".join(f"{' '.join(speaker.split())}: {text}\n" for speaker, text in turns(t.segments))
     lines = [" ".join(s.text.split()) for s in t.segments]
     return "".join(f"{line}\n" for line in lines if line)
 
@@ -117,6 +121,10 @@ def _segment_json(index: int, s: Segment) -> dict[str, Any]:
         "end": _seconds(s.end),
         "text": s.text,
     }
+    if s.language is not None:
+        body["language"] = s.language
+    if s.speaker is not None:
+        body["speaker"] = s.speaker
     if s.words:
         body["words"] = [_word_json(w) for w in s.words]
     return body
@@ -141,6 +149,7 @@ def to_json(t: Transcript) -> str:
     document = {
         "language": t.language,
         "language_probability": _probability(t.language_probability),
+        "languages": list(t.languages),
         # Not rounded: it is the decoded audio length, which /status reports unrounded too.
         "duration": clean_seconds(t.duration),
         "text": t.text,

@@ -45,6 +45,8 @@ class NewJob:
     upload_sha256: str
     upload_filename: str | None
     upload_format: str
+    callback_url: str | None = None  # where webhooks go (migration 0003)
+    owner: str | None = None  # the creating API key's id (owners.py), never the key
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Job:
     progress: float = 0.0
     language: str | None = None
     language_probability: float | None = None
+    languages: str | None = None  # "en,de": each segment's language, in order of first appearance
     options: dict[str, Any] = field(default_factory=dict)
     upload_path: str | None = None
     upload_filename: str | None = None
@@ -79,6 +82,7 @@ class Job:
     summary_text: str | None = None
     summary_error: str | None = None
     summary_updated_at: str | None = None
+    owner: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -101,6 +105,7 @@ class Outcome:
     text: str | None = None
     language: str | None = None
     language_probability: float | None = None
+    languages: str | None = None
     model: str | None = None
     engine_version: str | None = None
     processing_seconds: float | None = None

@@ -7,18 +7,21 @@ import logging
 import uuid
 from typing import Any
 
-from transcriber import audio, upload_files
-from transcriber.admission import Reservation
+from transcriber import audio, retention, upload_files
 from transcriber.changes import ChangeFeed
 from transcriber.clock import is_iso
 from transcriber.engine import EngineLoader
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.job import Job, JobStatus, NewJob
 from transcriber.metrics import Metrics
+from transcriber.netguard import check_callback_url
 from transcriber.options import check_job_id, parse_options
+from transcriber.owners import OPEN, Caller
+from transcriber.reservation import Reservation
 from transcriber.results import remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.speakers import check_channels
 from transcriber.status import Live, status_body
 from transcriber.store import DuplicateJob, Store
 
@@ -46,56 +49,51 @@ class JobService:
         self._metrics = metrics
         self._changes = changes
 
-    async def submit(self, upload: upload_files.Upload) -> tuple[bool, Job]:
+    async def submit(self, upload: upload_files.Upload, caller: Caller = OPEN) -> tuple[bool, Job]:
         """(created, job): a new job, or the existing one when the same bytes come again."""
         try:
-            return await self._submit(upload)
+            return await self._submit(upload, caller)
         finally:
             await upload.remove()  # a no-op once the file has been placed
 
-    async def _submit(self, upload: upload_files.Upload) -> tuple[bool, Job]:
+    async def _submit(self, upload: upload_files.Upload, caller: Caller) -> tuple[bool, Job]:
         job_id = check_job_id(upload.fields.get("job_id", "").strip() or uuid.uuid4().hex)
         info = self._loader.info()
         options = parse_options(
             upload.fields, languages=info.languages if info else (), multilingual=bool(info and info.multilingual)
         )
-        existing = await self._existing(job_id, upload.sha256)
+        hooks = self._settings.webhooks
+        callback_url = await check_callback_url(upload.fields.get("callback_url"), allow_private=hooks.allow_private)
+        existing = await self._existing(job_id, upload.sha256, caller.scope)
         if existing is not None:
             return False, existing
         probed = await self._probe(upload)
+        check_channels(options, probed.channels)
         with self._scheduler.reserve(probed.duration) as slot:  # a hard capacity: held across the awaits
-            return await self._accept(upload, job_id, options.to_dict(), probed, slot)
-
-    async def _accept(
-        self,
-        upload: upload_files.Upload,
-        job_id: str,
-        options: dict[str, Any],
-        probed: audio.AudioInfo,
-        slot: Reservation,
-    ) -> tuple[bool, Job]:
-        upload_path = await asyncio.to_thread(upload_files.place, upload, self._settings.data_dir, job_id)
-        job = NewJob(
-            job_id=job_id,
-            duration=round(probed.duration, 3),
-            options=options,
-            upload_path=upload_path,
-            upload_bytes=upload.size,
-            upload_sha256=upload.sha256,
-            upload_filename=upload.filename,
-            upload_format=f"{probed.format}/{probed.codec}",
-        )
-        try:
-            await self._store.insert_job(job)
-        except Exception as exc:  # not committed: the placed file is ours to remove (submit does)
-            upload.placed = False
-            if not isinstance(exc, DuplicateJob):
-                raise
-            again = await self._existing(job_id, upload.sha256)  # a concurrent request committed it
-            if again is None:
-                raise
-            return False, again
-        self._accepted(job, slot)
+            upload_path = await asyncio.to_thread(upload_files.place, upload, self._settings.data_dir, job_id)
+            job = NewJob(
+                job_id=job_id,
+                duration=round(probed.duration, 3),
+                options=options.to_dict(),
+                upload_path=upload_path,
+                upload_bytes=upload.size,
+                upload_sha256=upload.sha256,
+                upload_filename=upload.filename,
+                upload_format=f"{probed.format}/{probed.codec}",
+                callback_url=callback_url,
+                owner=caller.key_id,
+            )
+            try:
+                await self._store.insert_job(job)
+            except Exception as exc:  # not committed: the placed file is ours to remove (submit does)
+                upload.placed = False
+                if not isinstance(exc, DuplicateJob):
+                    raise
+                again = await self._existing(job_id, upload.sha256, caller.scope)  # a concurrent request won
+                if again is None:
+                    raise
+                return False, again
+            self._accepted(job, slot)
         return True, await self.get(job_id)
 
     def _accepted(self, job: NewJob, slot: Reservation) -> None:
@@ -106,11 +104,12 @@ class JobService:
         what = f"{job.upload_bytes} bytes, {job.duration:.1f} s of {job.upload_format}"
         log.info("job %s: accepted %s", job.job_id, what, extra={"job_id": job.job_id})
 
-    async def _existing(self, job_id: str, sha256: str) -> Job | None:
+    async def _existing(self, job_id: str, sha256: str, scope: str | None) -> Job | None:
         job = await self._store.get_job(job_id)
         if job is None:
             return None
-        if job.upload_sha256 != sha256:
+        # Another key's job: the id is taken, but nothing about that job is shown.
+        if job.upload_sha256 != sha256 or (scope is not None and job.owner != scope):
             raise Conflict(f"job_id {job_id!r} is already used for a different file.", code=Code.JOB_ID_CONFLICT)
         return job
 
@@ -125,14 +124,15 @@ class JobService:
             raise PayloadTooLarge(message, code=Code.AUDIO_TOO_LONG)
         return info
 
-    async def get(self, job_id: str) -> Job:
+    async def get(self, job_id: str, scope: str | None = None) -> Job:
+        """The job, if the caller's scope (its key id under isolate_keys) may see it; else 404."""
         job = await self._store.get_job(job_id)
-        if job is None:
+        if job is None or (scope is not None and job.owner != scope):
             raise NotFound(f"No job with id {job_id!r}.", code=Code.JOB_NOT_FOUND)
         return job
 
-    async def status_document(self, job_id: str) -> dict[str, Any]:
-        return self.document(await self.get(job_id))
+    async def status_document(self, job_id: str, scope: str | None = None) -> dict[str, Any]:
+        return self.document(await self.get(job_id, scope))
 
     def document(self, job: Job) -> dict[str, Any]:
         """The /status body: the stored job with the scheduler's live view on top."""
@@ -145,38 +145,43 @@ class JobService:
                 progress=live.progress if live else None,
                 text=live.text if live else None,
                 language=live.language if live else None,
+                languages=live.languages if live else (),
                 eta_seconds=self._scheduler.eta(job),
                 queue_position=self._scheduler.queue_position(job.job_id),
             ),
         )
 
-    async def cancel(self, job_id: str) -> Job:
-        job = await self.get(job_id)
+    async def cancel(self, job_id: str, scope: str | None = None) -> Job:
+        job = await self.get(job_id, scope)
         if not job.status.active or not await self._scheduler.cancel(job_id):
             raise Conflict(f"Job {job_id!r} is {job.status} and cannot be cancelled.", code=Code.JOB_NOT_ACTIVE)
-        return await self.get(job_id)
-
-    async def delete(self, job_id: str) -> None:
         job = await self.get(job_id)
+        retention.discard_upload(self._settings, job)  # a queued job ends here, not in a worker
+        return job
+
+    async def delete(self, job_id: str, scope: str | None = None) -> None:
+        job = await self.get(job_id, scope)
         if job.status.active or not await self._store.delete_job(job_id):
             raise Conflict(f"Job {job_id!r} is {job.status}; cancel it before deleting.", code=Code.JOB_ACTIVE)
         await asyncio.to_thread(remove_results, self._settings.data_dir, job_id)
-        if job.upload_path:  # off the event loop: an upload may be gigabytes
+        if job.upload_path:
             await asyncio.to_thread((self._settings.data_dir / job.upload_path).unlink, missing_ok=True)
         self._changes.job_changed(job_id)
         log.info("job %s: deleted", job_id, extra={"job_id": job_id})
 
-    async def history(self, status: str | None, limit: str | None, before: str | None) -> list[Job]:
+    async def history(
+        self, status: str | None, limit: str | None, before: str | None, scope: str | None = None
+    ) -> list[Job]:
         if status and status not in set(JobStatus):
             statuses = ", ".join(JobStatus)
             raise BadRequest(f"status must be one of {statuses}.", code=Code.INVALID_STATUS)
-        cursor = await self._cursor(before) if before else None
-        return await self._store.list_jobs(status or None, page_size(limit), cursor)
+        cursor = await self._cursor(before, scope) if before else None
+        return await self._store.list_jobs(status or None, page_size(limit), cursor, scope)
 
-    async def _cursor(self, before: str) -> tuple[str, str]:
+    async def _cursor(self, before: str, scope: str | None) -> tuple[str, str]:
         """`before` is a job id (the last one of the previous page) or an ISO timestamp."""
         job = await self._store.get_job(before)
-        if job is not None:
+        if job is not None and (scope is None or job.owner == scope):
             return job.created_at, job.job_id
         if not is_iso(before):
             raise BadRequest("before must be a job id or an ISO 8601 time.", code=Code.INVALID_BEFORE)

@@ -7,11 +7,25 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from yarl import URL
+
 from transcriber.errors import BadRequest, Code, invalid
+from transcriber.speakers import channel_options
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-TEXT_FIELDS = ("job_id", "language", "task", "word_timestamps", "initial_prompt", "hotwords")
+TEXT_FIELDS = (
+    "job_id",
+    "language",
+    "task",
+    "word_timestamps",
+    "initial_prompt",
+    "hotwords",
+    "callback_url",
+    "channels",
+    "speakers",
+)
 MAX_PROMPT_CHARS = 2000
+MAX_URL_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -21,13 +35,18 @@ class JobOptions:
     word_timestamps: bool = False
     initial_prompt: str | None = None
     hotwords: str | None = None
+    channels: str = "mono"  # mono: downmix; split: each channel of a stereo call on its own
+    speakers: tuple[str, ...] | None = None  # names for channel 0 and 1 (channel_0/1 otherwise)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobOptions:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if known.get("speakers") is not None:
+            known["speakers"] = tuple(known["speakers"])  # JSON gives a list back
+        return cls(**known)
 
 
 def check_job_id(job_id: str) -> str:
@@ -47,6 +66,7 @@ def parse_options(fields: dict[str, str], *, languages: Collection[str], multili
         word_timestamps=_boolean("word_timestamps", fields.get("word_timestamps", "")),
         initial_prompt=_prompt("initial_prompt", fields.get("initial_prompt")),
         hotwords=_prompt("hotwords", fields.get("hotwords")),
+        **channel_options(fields),
     )
 
 
@@ -86,3 +106,24 @@ def _prompt(name: str, value: str | None) -> str | None:
     if len(value) > MAX_PROMPT_CHARS:
         raise BadRequest(f"{name} is longer than {MAX_PROMPT_CHARS} characters.", code=invalid(name))
     return value
+
+
+def parse_callback_url(value: str | None) -> str | None:
+    """The webhook target's syntax (where it resolves to is checked by netguard)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    problem = None
+    if len(text) > MAX_URL_CHARS:
+        problem = f"is longer than {MAX_URL_CHARS} characters"
+    else:
+        try:
+            url = URL(text)
+            if url.scheme not in ("http", "https") or not url.raw_host:
+                problem = "must be an absolute http:// or https:// URL"
+            _ = url.port
+        except ValueError:
+            problem = "is not a valid URL"
+    if problem:
+        raise BadRequest(f"callback_url {problem}.", code=Code.INVALID_CALLBACK_URL)
+    return text

@@ -32,9 +32,13 @@ def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
         final.parent.mkdir(parents=True, exist_ok=True)
         fsync_dir(final.parent.parent)
     tmp.mkdir()
-    for fmt in FORMATS.values():
-        _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript))
-    fsync_dir(tmp)
+    try:
+        for fmt in FORMATS.values():
+            _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript))
+        fsync_dir(tmp)
+    except BaseException:  # a full disk: leave no half set behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = final.parent / f".{job_id}.old"
     if final.exists():
         os.replace(final, old)

@@ -15,6 +15,7 @@ from typing import Any
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine
 from transcriber.estimates import Estimator
+from transcriber.failures import known_failure
 from transcriber.job import Job, JobStatus, Outcome
 from transcriber.metrics import Metrics
 from transcriber.options import JobOptions
@@ -45,6 +46,7 @@ class RunningJob:
     last_progress: float = field(default_factory=time.monotonic)
     progress: float = 0.0
     language: str | None = None
+    languages: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
     interrupt: threading.Event = field(default_factory=threading.Event)
@@ -99,8 +101,9 @@ class JobRunner:
             log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
             return False
         except Exception as exc:
-            log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
-            await self._finish(run, Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
+            if (known := known_failure(exc)) is None:
+                log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
+            await self._finish(run, known or Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
         else:
             await self._complete(run, transcript, time.perf_counter() - started)
         return True
@@ -117,7 +120,9 @@ class JobRunner:
 
     def _on_progress(self, run: RunningJob, segment: Segment, language: str | None) -> None:
         now = time.monotonic()
-        run.last_progress, run.language = now, language
+        run.last_progress, run.language = now, run.language or language
+        if language and language not in run.languages:
+            run.languages.append(language)
         run.texts.append(segment.text.strip())
         if run.duration > 0:
             run.progress = min(0.99, max(run.progress, segment.end / run.duration))
@@ -139,6 +144,7 @@ class JobRunner:
             text=transcript.text,
             language=transcript.language,
             language_probability=transcript.language_probability,
+            languages=",".join(transcript.languages),
             model=info.name,
             processing_seconds=round(seconds, 3),
             engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from transcriber.admission import Reservation
 from transcriber.changes import ChangeFeed
 from transcriber.claims import make_source
 from transcriber.clock import epoch
@@ -19,6 +18,7 @@ from transcriber.estimates import Estimator
 from transcriber.job import Job, JobStatus, Outcome
 from transcriber.jobqueue import JobQueue
 from transcriber.metrics import Metrics
+from transcriber.reservation import Reservation
 from transcriber.runner import JobRunner, RunnerDeps, RunningJob
 from transcriber.settings import Settings
 from transcriber.stopping import StopBudget
@@ -35,6 +35,7 @@ class LiveJob:
     progress: float
     text: str
     language: str | None
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class Scheduler:
         run = self._running.get(job_id)
         if run is None:
             return None
-        return LiveJob(run.progress, " ".join(t for t in run.texts if t), run.language)
+        return LiveJob(run.progress, " ".join(t for t in run.texts if t), run.language, tuple(run.languages))
 
     def queue_position(self, job_id: str) -> int | None:
         return self._queue.position(job_id)
@@ -251,7 +252,7 @@ class Scheduler:
 
     async def _cleanup_upload(self, job: Job) -> None:
         """Off the event loop: an upload may be gigabytes, and unlinking it takes real time."""
-        if not self._settings.queue.keep_uploads and job.upload_path:
+        if not self._settings.retention.keep_audio and job.upload_path:
             await asyncio.to_thread((self._settings.data_dir / job.upload_path).unlink, missing_ok=True)
             await self._store.forget_upload(job.job_id)
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from transcriber.app import create_app
 from transcriber.engine import EngineLoader
+from transcriber.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
 from transcriber.settings import Settings
 from transcriber.stopping import StopBudget
 
@@ -24,12 +25,15 @@ IDLE_THREAD_GRACE = 0.5
 async def serve(settings: Settings, loader: EngineLoader, *, host: str | None, port: int | None) -> int:
     """The exit status: 0 after a requested stop, 1 when the model could not be loaded."""
     app = create_app(settings, loader=loader)
+    quiet_protocol_errors()
     # In-flight requests drain while running jobs stop (the app's on_shutdown starts that), both
     # within the one stop budget: SIGTERM to exit stays under [server] shutdown_timeout.
-    runner = web.AppRunner(app, shutdown_timeout=StopBudget(settings.server.shutdown_timeout).http_drain())
+    drain = StopBudget(settings.server.shutdown_timeout).http_drain()
+    runner = web.AppRunner(app, shutdown_timeout=drain, **protocol_options(settings.server))
     await runner.setup()
     try:
         address = (host or settings.server.host, port or settings.server.port)
+        warn_if_exposed(address[0], settings.server)
         site = web.TCPSite(runner, *address)
         await site.start()
         return await _until_stopped(loader)

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from summarizer.config import SummarizerSettings, summarizer_settings_from
 from summarizer.configfile import ConfigError, load_config
+from transcriber import webhook_secret
 
 Device = Literal["cpu", "cuda", "auto"]
 MAX_PORT = 65535
@@ -24,11 +25,17 @@ SettingsError = ConfigError
 
 @dataclass(frozen=True)
 class ServerSettings:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # closed by default; the container images set 0.0.0.0 explicitly
     port: int = 8002
     api_keys: tuple[str, ...] = ()
     shutdown_timeout: float = 30.0
     upload_timeout: float = 3600.0
+    # Security (docs/security.md): per-key job isolation, keys that see every job, the time a
+    # client gets to send its request headers, and whether /health shows details without a key.
+    isolate_keys: bool = False
+    admin_keys: tuple[str, ...] = ()
+    header_timeout: float = 30.0
+    public_health: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,10 @@ class WhisperSettings:
 class LimitsSettings:
     max_upload_mb: int = 2048
     max_audio_seconds: float = 14400.0
+    min_free_disk_mb: int = 1024
+    max_concurrent_uploads: int = 16  # 0: no cap
+    max_queued_per_key: int = 100  # 0: no cap
+    upload_idle_seconds: float = 60.0  # an upload that sends nothing this long is cut off
 
 
 @dataclass(frozen=True)
@@ -59,10 +70,16 @@ class QueueSettings:
     capacity: int = 1000
     max_attempts: int = 2
     stall_seconds: float = 120.0
-    keep_uploads: bool = False
     # A job that makes no progress for max(min, factor x its audio length) is failed as `timeout`.
     job_timeout_factor: float = 0.5
     job_timeout_min_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_days: float = 0.0  # 0: keep finished jobs forever
+    keep_audio: bool = True  # false: the upload is deleted once its job ends
+    prune_interval_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -78,15 +95,26 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    secret: str = ""  # whsec_<base64>; empty: generated once into <data_dir>/webhook_secret
+    max_attempts: int = 8
+    allow_private: bool = False  # let callback URLs reach loopback, private and link-local hosts
+    timeout_seconds: float = 10.0
+    retry_seconds: float = 5.0  # first retry delay; doubles per attempt (with jitter), at most 6 h
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
     whisper: WhisperSettings = field(default_factory=WhisperSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def models_dir(self) -> Path:
@@ -112,10 +140,16 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_MAX_UPLOAD_MB": ("limits", "max_upload_mb"),
     "TRANSCRIBER_MAX_AUDIO_SECONDS": ("limits", "max_audio_seconds"),
     "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),
+    "TRANSCRIBER_ISOLATE_KEYS": ("server", "isolate_keys"),
+    "TRANSCRIBER_ADMIN_KEYS": ("server", "admin_keys"),
+    "TRANSCRIBER_MIN_FREE_DISK_MB": ("limits", "min_free_disk_mb"),
+    "TRANSCRIBER_KEEP_DAYS": ("retention", "keep_days"),
+    "TRANSCRIBER_KEEP_AUDIO": ("retention", "keep_audio"),
     "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
     "DATABASE_URL": ("database", "url"),
     "TRANSCRIBER_LEASE_SECONDS": ("database", "lease_seconds"),
+    "TRANSCRIBER_WEBHOOK_SECRET": ("webhooks", "secret"),
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -129,8 +163,10 @@ _SECTIONS: dict[str, type[Any]] = {
     "whisper": WhisperSettings,
     "limits": LimitsSettings,
     "queue": QueueSettings,
+    "retention": RetentionSettings,
     "logging": LoggingSettings,
     "database": DatabaseSettings,
+    "webhooks": WebhookSettings,
 }
 
 T = TypeVar("T")
@@ -194,6 +230,8 @@ def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> A
         raise SettingsError(f"{where}: must not be negative")
     if (section, key) == ("database", "url") and result and not str(result).startswith(DATABASE_SCHEMES):
         raise SettingsError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
+    if (section, key) == ("webhooks", "secret") and result and not webhook_secret.is_valid(result):
+        raise SettingsError(f"{where}: expected whsec_ followed by base64 (24 to 64 random bytes)")
     if (section, key) == ("server", "port") and result > MAX_PORT:
         raise SettingsError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
     return result

@@ -16,6 +16,7 @@ class Live:
     progress: float | None = None
     text: str | None = None
     language: str | None = None
+    languages: tuple[str, ...] = ()
     eta_seconds: float | None = None
     queue_position: int | None = None
 
@@ -34,6 +35,7 @@ def status_body(job: Job, live: Live) -> dict[str, Any]:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "language": (live.language or job.language) if running else job.language,
+        "languages": list(live.languages) if running else _languages(job),
         "language_probability": job.language_probability,
         "duration": job.duration,
         "text": live.text if running else job.text,
@@ -43,6 +45,12 @@ def status_body(job: Job, live: Live) -> dict[str, Any]:
         "summary": {"status": str(job.summary_status), "text": job.summary_text, "error": job.summary_error},
         "options": job.options,
     }
+
+
+def _languages(job: Job) -> list[str]:
+    """Each language the transcript holds, in order of appearance; the job's one before that is known."""
+    stored = [code for code in (job.languages or "").split(",") if code]
+    return stored or ([job.language] if job.language else [])
 
 
 def _results(job: Job) -> dict[str, str] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +15,7 @@ from transcriber.job import SummaryStatus
 from transcriber.metrics import Metrics
 from transcriber.results import write_summary
 from transcriber.store import Store, Transaction
+from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -109,8 +109,7 @@ class Summaries:
             except Exception:  # the relay must outlive any one bad pass; the outbox keeps the work
                 log.exception("summary relay pass failed")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wake_or_timeout(self._wake, POLL_SECONDS)
 
     async def _pass(self) -> None:
         self.backlog = await outbox.backlog(self._store)

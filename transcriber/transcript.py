@@ -20,6 +20,8 @@ class Segment:
     end: float
     text: str
     words: tuple[Word, ...] | None = None
+    language: str | None = None  # detected per stretch of speech when the job gave none
+    speaker: str | None = None  # channel_0 / channel_1 or a given name, with channels=split
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +37,35 @@ class Transcript:
 
     @property
     def text(self) -> str:
+        """Plain text, or "Speaker: words" lines, one per turn, when segments carry speakers."""
+        if any(s.speaker for s in self.segments):
+            return "\n".join(f"{speaker}: {words}" for speaker, words in turns(self.segments))
         return join_text(self.segments)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Distinct segment languages in order of first appearance (the job's one if none)."""
+        found = dict.fromkeys(s.language for s in self.segments if s.language)
+        if not found and self.language:
+            return (self.language,)
+        return tuple(found)
 
 
 def join_text(segments: tuple[Segment, ...] | list[Segment]) -> str:
     """Full text of segments, as Whisper's leading spaces would join them, trimmed."""
     return " ".join(s.text.strip() for s in segments if s.text.strip())
+
+
+def turns(segments: tuple[Segment, ...] | list[Segment]) -> list[tuple[str, str]]:
+    """(speaker, text) per turn: consecutive segments of one speaker joined into one line."""
+    result: list[tuple[str, list[str]]] = []
+    for segment in segments:
+        text = " ".join(segment.text.split())
+        if not text:
+            continue
+        speaker = segment.speaker or ""
+        if result and result[-1][0] == speaker:
+            result[-1][1].append(text)
+        else:
+            result.append((speaker, [text]))
+    return [(speaker, " ".join(parts)) for speaker, parts in result]

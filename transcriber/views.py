@@ -14,18 +14,27 @@ from transcriber.formats import FORMATS
 from transcriber.job import JobStatus
 from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
+from transcriber.middlewares import caller_of, scope_of
+from transcriber.owners import OPEN
 from transcriber.results import result_path
 
 PAGE_CHUNK = 10  # jobs per encoded piece of a /jobs page
 
 
 async def transcribe(request: web.Request) -> web.Response:
-    settings, service = request.app[keys.SETTINGS], request.app[keys.JOBS]
+    settings, service, caller = request.app[keys.SETTINGS], request.app[keys.JOBS], caller_of(request) or OPEN
     request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
-    upload = await uploads.receive(
-        request, settings.data_dir, settings.max_upload_bytes, settings.server.upload_timeout
-    )
-    created, job = await service.submit(upload)
+    admission = request.app[keys.ADMISSION]
+    await admission.check(caller, request.content_length)  # 429 / 507 before reading, too
+    with admission.upload_slot():
+        upload = await uploads.receive(
+            request,
+            settings.data_dir,
+            settings.max_upload_bytes,
+            settings.server.upload_timeout,
+            idle_timeout=settings.limits.upload_idle_seconds,
+        )
+        created, job = await service.submit(upload, caller)
     if not created:
         return web.json_response(service.document(job), status=200)
     url = f"/status/{job.job_id}"
@@ -34,12 +43,13 @@ async def transcribe(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[keys.JOBS].status_document(request.match_info["job_id"]))
+    jobs = request.app[keys.JOBS]
+    return web.json_response(await jobs.status_document(request.match_info["job_id"], scope_of(request)))
 
 
 async def history(request: web.Request) -> web.StreamResponse:
     service, query = request.app[keys.JOBS], request.query
-    jobs = await service.history(query.get("status"), query.get("limit"), query.get("before"))
+    jobs = await service.history(query.get("status"), query.get("limit"), query.get("before"), scope_of(request))
     nxt = None
     if jobs and len(jobs) == int(query.get("limit") or DEFAULT_PAGE):
         params = {k: v for k, v in query.items() if k != "before"} | {"before": jobs[-1].job_id}
@@ -66,13 +76,13 @@ def _encode_batch(documents: list[dict[str, Any]], after_others: bool) -> bytes:
 
 async def cancel(request: web.Request) -> web.Response:
     service = request.app[keys.JOBS]
-    job = await service.cancel(request.match_info["job_id"])
+    job = await service.cancel(request.match_info["job_id"], scope_of(request))
     return web.json_response(service.document(job), status=200 if job.status == JobStatus.CANCELLED else 202)
 
 
 async def summarize(request: web.Request) -> web.Response:
     service, job_id = request.app[keys.JOBS], request.match_info["job_id"]
-    job = await service.get(job_id)
+    job = await service.get(job_id, scope_of(request))
     await request.app[keys.SUMMARIES].resummarize(job_id, job.status)
     request.app[keys.CHANGES].job_changed(job_id)
     return web.json_response(await service.status_document(job_id), status=202)
@@ -80,13 +90,13 @@ async def summarize(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
-    await request.app[keys.JOBS].delete(job_id)
+    await request.app[keys.JOBS].delete(job_id, scope_of(request))
     return web.json_response({"job_id": job_id, "deleted": True})
 
 
 async def transcript_file(request: web.Request) -> web.StreamResponse:
     job_id, fmt = request.match_info["job_id"], request.match_info["fmt"]
-    job = await request.app[keys.JOBS].get(job_id)
+    job = await request.app[keys.JOBS].get(job_id, scope_of(request))
     path = result_path(request.app[keys.SETTINGS].data_dir, job_id, fmt)
     if fmt not in FORMATS or job.status != JobStatus.COMPLETED or not path.is_file():
         message = f"Job {job_id!r} has no {fmt} transcript (status: {job.status})."
@@ -96,7 +106,10 @@ async def transcript_file(request: web.Request) -> web.StreamResponse:
 
 async def health(request: web.Request) -> web.Response:
     body = await request.app[keys.HEALTH].body()
-    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+    status = 200 if body["status"] == "ok" else 503
+    if caller_of(request) is None and not request.app[keys.SETTINGS].server.public_health:
+        body = {"status": body["status"]}  # job ids, paths and errors only for a valid key
+    return web.json_response(body, status=status)
 
 
 async def metrics(request: web.Request) -> web.Response:

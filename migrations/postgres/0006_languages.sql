@@ -1,0 +1,4 @@
+-- PostgreSQL dialect of ../0006_languages.sql (the same statement).
+-- The languages a transcript holds, in order of first appearance ("en,de"), as the per-segment
+-- detection found them; language stays the main one.
+ALTER TABLE jobs ADD COLUMN languages TEXT;

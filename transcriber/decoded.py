@@ -1,0 +1,42 @@
+"""faster-whisper's raw segments turned into ours, and the language a whole job is reported in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transcriber.cleanup import Scores
+from transcriber.transcript import Segment, Word
+
+
+def convert(raw: Any, offset: float, language: str | None, word_timestamps: bool) -> Segment:
+    """Our Segment, moved by offset seconds; words only when the job asked for them."""
+    words = None
+    if raw.words is not None and word_timestamps:  # the silence guard may ask for words unasked
+        words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in raw.words)
+    return Segment(raw.start + offset, raw.end + offset, raw.text, words, language=language)
+
+
+def scores(raw: Any) -> Scores:
+    return Scores(raw.avg_logprob, raw.no_speech_prob, raw.compression_ratio)
+
+
+def remember(probabilities: dict[str, float], language: str | None, probability: float | None) -> None:
+    """Keep the highest detection probability seen for each language."""
+    if language is not None and probability is not None:
+        probabilities[language] = max(probability, probabilities.get(language, 0.0))
+
+
+def main_language(
+    segments: list[Segment], requested: str | None, probabilities: dict[str, float]
+) -> tuple[str | None, float | None]:
+    """(language, probability) of the job: the requested one, else the one most of the speech is in."""
+    if requested is not None:
+        return requested, 1.0
+    seconds: dict[str, float] = {}
+    for seg in segments:
+        if seg.language:
+            seconds[seg.language] = seconds.get(seg.language, 0.0) + seg.end - seg.start
+    if not seconds:
+        return None, None
+    language = max(seconds, key=lambda k: seconds[k])
+    return language, probabilities.get(language)
