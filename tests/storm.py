@@ -181,7 +181,8 @@ async def run_seed(seed: int, workdir: Path, jobs: int = 30, kills: int = 8) -> 
         speech_wav(long_clip, ["speech.ogg", "speech.mp3", "numbers.flac"])
     config = workdir / "storm.toml"
     # Random kills may hit one long job many times: retry it rather than fail it as worker_crashed.
-    config.write_text("[queue]\nmax_attempts = 1000\n[summarizer]\nenabled = true\n")
+    # keep_audio = false: every upload must be gone once its job has ended, crash or not.
+    config.write_text("[queue]\nmax_attempts = 1000\n[retention]\nkeep_audio = false\n[summarizer]\nenabled = true\n")
     server = ServerProcess(workdir / f"data-{seed}", config=config, TRANSCRIBER_WORKERS="2")
     storm = Storm(server, rng, make_plans(rng, seed, jobs, long_clip))
     todo: asyncio.Queue[Plan] = asyncio.Queue()
