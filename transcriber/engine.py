@@ -15,7 +15,7 @@ from transcriber import audio
 from transcriber.models import resolve_model
 from transcriber.options import JobOptions
 from transcriber.settings import Settings, WhisperSettings
-from transcriber.transcript import Segment, Transcript, Word
+from transcriber.transcript import Decoding, Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
@@ -173,4 +173,12 @@ def _convert(raw: Any, offset: float) -> Segment:
     words = None
     if raw.words is not None:
         words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in raw.words)
-    return Segment(start=raw.start + offset, end=raw.end + offset, text=raw.text, words=words)
+    decoding = Decoding(
+        seek=raw.seek + round(offset * 100),
+        tokens=tuple(raw.tokens),
+        temperature=raw.temperature or 0.0,
+        avg_logprob=raw.avg_logprob,
+        compression_ratio=raw.compression_ratio,
+        no_speech_prob=raw.no_speech_prob,
+    )  # seek counts 10 ms frames from the start of the file, as Whisper's does within one chunk
+    return Segment(start=raw.start + offset, end=raw.end + offset, text=raw.text, words=words, decoding=decoding)

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from typing import Any
 
 from transcriber.transcript import Segment, Transcript, Word
@@ -125,6 +126,8 @@ def _segment_json(index: int, s: Segment) -> dict[str, Any]:
     }
     if s.words:
         body["words"] = [_word_json(w) for w in s.words]
+    if s.decoding is not None:
+        body["decoding"] = _json_safe(asdict(s.decoding))
     return body
 
 

@@ -15,11 +15,24 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Decoding:
+    """What the decoder reported for a segment; OpenAI's verbose_json shows these to clients."""
+
+    seek: int
+    tokens: tuple[int, ...]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     start: float
     end: float
     text: str
     words: tuple[Word, ...] | None = None
+    decoding: Decoding | None = None
 
 
 @dataclass(frozen=True, slots=True)
