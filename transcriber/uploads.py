@@ -22,6 +22,18 @@ READ_CHUNK = 256 * 1024
 WRITE_BLOCK = 1024 * 1024
 MAX_FIELD_BYTES = 8192
 MAX_FORM_OVERHEAD = 64 * 1024  # boundaries and the small text fields around the file
+MAX_REPEATS = 16
+
+
+@dataclass(frozen=True)
+class FormFields:
+    """The fields a multipart route accepts besides 'file'; `repeated` ones may come several times."""
+
+    text: tuple[str, ...] = TEXT_FIELDS
+    repeated: tuple[str, ...] = ()
+
+
+JOB_FORM = FormFields()
 
 
 class UploadTimeout(ServiceError):
@@ -37,6 +49,7 @@ class Upload:
     sha256: str = ""
     filename: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)
     placed: bool = False
 
     async def remove(self) -> None:
@@ -50,7 +63,9 @@ def incoming_dir(data_dir: Path) -> Path:
     return data_dir / "uploads" / ".incoming"
 
 
-async def receive(request: web.Request, data_dir: Path, max_bytes: int, timeout: float) -> Upload:
+async def receive(
+    request: web.Request, data_dir: Path, max_bytes: int, timeout: float, form: FormFields = JOB_FORM
+) -> Upload:
     """Stream the multipart body: the file to disk (never whole in memory), fields to a dict."""
     if not request.content_type.startswith("multipart/"):
         raise BadRequest("Send the audio as multipart/form-data with a 'file' field.", code="invalid_multipart")
@@ -59,7 +74,7 @@ async def receive(request: web.Request, data_dir: Path, max_bytes: int, timeout:
     upload = Upload(incoming_dir(data_dir) / f"{uuid.uuid4().hex}.part")
     try:
         async with asyncio.timeout(timeout):
-            await _read_parts(request, upload, max_bytes)
+            await _read_parts(request, upload, max_bytes, form)
     except TimeoutError:
         await upload.remove()
         raise UploadTimeout(f"The upload did not finish within {timeout:.0f} seconds.") from None
@@ -71,34 +86,38 @@ async def receive(request: web.Request, data_dir: Path, max_bytes: int, timeout:
     return upload
 
 
-async def _read_parts(request: web.Request, upload: Upload, max_bytes: int) -> None:
+async def _read_parts(request: web.Request, upload: Upload, max_bytes: int, form: FormFields) -> None:
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("Nested multipart bodies are not accepted.", code="invalid_multipart")
-            await _read_part(part, upload, max_bytes)
+            await _read_part(part, upload, max_bytes, form)
     except (ValueError, AssertionError, KeyError) as exc:
         raise BadRequest(
             f"Malformed multipart body: {str(exc)[:200] or type(exc).__name__}.", code="invalid_multipart"
         ) from exc
 
 
-async def _read_part(part: BodyPartReader, upload: Upload, max_bytes: int) -> None:
+async def _read_part(part: BodyPartReader, upload: Upload, max_bytes: int, form: FormFields) -> None:
     name = part.name or ""
     if name == "file":
         if upload.sha256:
             raise BadRequest("Send exactly one 'file' field.", code="multiple_files")
         upload.filename = (part.filename or "")[:255] or None
         await _stream_file(part, upload, max_bytes)
-    elif name in TEXT_FIELDS:
+    elif name in form.text:
         if name in upload.fields:
             raise BadRequest(f"The field {name!r} was sent twice.", code="duplicate_field")
         upload.fields[name] = await _read_field(part, name)
+    elif name in form.repeated:
+        values = upload.lists.setdefault(name, [])
+        if len(values) >= MAX_REPEATS:
+            raise BadRequest(f"The field {name!r} was sent too many times.", code="duplicate_field")
+        values.append(await _read_field(part, name))
     else:
-        raise BadRequest(
-            f"Unknown form field {name[:64]!r}; known: file, {', '.join(TEXT_FIELDS)}.", code="unknown_field"
-        )
+        known = ", ".join(("file", *form.text, *form.repeated))
+        raise BadRequest(f"Unknown form field {name[:64]!r}; known: {known}.", code="unknown_field")
 
 
 async def _read_field(part: BodyPartReader, name: str) -> str:
