@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import aiosqlite
 from aiohttp import web
 
-from transcriber import keys, outbox, uploads, views
+from transcriber import keys, openai_api, openai_errors, openapi, outbox, uploads, views
 from transcriber.engine import Engine, load_engine
 from transcriber.errors import error_middleware
 from transcriber.handoff import SummaryRelay
@@ -44,7 +44,8 @@ def create_app(
     """
     metrics = Metrics()
     app = web.Application(
-        middlewares=[metrics.middleware(), error_middleware, views.auth_middleware],
+        # OpenAI's error shape on /v1 sits inside ours, so it sees auth failures and its own errors first.
+        middlewares=[metrics.middleware(), error_middleware, openai_errors.error_middleware, views.auth_middleware],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[keys.SETTINGS] = settings
@@ -54,6 +55,8 @@ def create_app(
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduling(engine, loader, on_fatal or _stop_process))
     views.add_routes(app)
+    openai_api.add_routes(app)
+    openapi.add_routes(app)
     return app
 
 
