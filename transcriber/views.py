@@ -18,7 +18,7 @@ from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.results import FORMATS, result_path
 
-OPEN_PATHS = ("/health", "/metrics")
+OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
 DB_PING_TIMEOUT = 2.0
 
 
