@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.server_process import ServerProcess
 from tests.support import FakeEngine, make_settings
 from transcriber.app import create_app
 from transcriber.engine import Engine, FasterWhisperEngine, load_engine
@@ -43,3 +45,30 @@ async def client(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> T
 @pytest.fixture
 def fake_engine() -> FakeEngine:
     return FakeEngine()
+
+
+API_KEY = "test-key"
+
+
+def _serve(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(data_dir, **env)
+    server.start()
+    try:
+        asyncio.run(server.wait_ready(timeout=180))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`transcriber serve` with tiny.en and one API key, as a subprocess shared by the session."""
+    yield from _serve(tmp_path_factory.mktemp("tiny-server") / "data", TRANSCRIBER_API_KEYS=API_KEY)
+
+
+@pytest.fixture(scope="session")
+def base_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The multilingual base model (pip-shipped), loaded once for the session, for translation."""
+    yield from _serve(
+        tmp_path_factory.mktemp("base-server") / "data", WHISPER_MODEL="base", TRANSCRIBER_API_KEYS=API_KEY
+    )

@@ -1,0 +1,101 @@
+"""/v1 answers for the job states a real model rarely shows on demand: loading, cancelled, failed.
+
+A fake engine (behind the Engine protocol) holds or breaks jobs; the HTTP, uploads, SQLite and
+queue are real. The real-model answers are in test_openai_api.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import MakeClient
+from tests.support import FakeEngine, make_settings, tone_wav, wait_status
+from transcriber.app import create_app
+from transcriber.engine import Engine, SegmentCallback
+from transcriber.options import JobOptions
+from transcriber.settings import Settings
+from transcriber.transcript import Transcript
+
+V1 = "/v1/audio/transcriptions"
+
+
+def v1_form(path: Path, **fields: str) -> FormData:
+    body = FormData({"model": "whisper-1", **fields})
+    body.add_field("file", io.BytesIO(path.read_bytes()), filename=path.name)
+    return body
+
+
+async def openai_error(resp: Any, status: int, code: str | None) -> dict[str, Any]:
+    error: dict[str, Any] = (await resp.json())["error"]
+    assert resp.status == status, error
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == code and error["message"]
+    return error
+
+
+class BrokenEngine(FakeEngine):
+    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
+        raise RuntimeError("decoder exploded")
+
+
+async def test_loading_model_is_503_with_retry_after(aiohttp_client: Any, tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow_loader(settings: Settings) -> Engine:
+        release.wait(30)
+        return FakeEngine()
+
+    client = await aiohttp_client(
+        create_app(make_settings(tmp_path / "data"), loader=slow_loader, on_fatal=lambda: None)
+    )
+    try:
+        resp = await client.post(V1, data=v1_form(tone_wav(tmp_path / "a.wav", 2)))
+        error = await openai_error(resp, 503, "model_loading")
+        assert error["type"] == "server_error" and int(resp.headers["Retry-After"]) >= 1
+        models = await (await client.get("/v1/models")).json()
+        assert [m["id"] for m in models["data"]] == ["whisper-1", "tiny.en"]  # the configured name while loading
+    finally:
+        release.set()
+
+
+async def test_job_cancelled_while_waiting_is_409(make_client: MakeClient, tmp_path: Path) -> None:
+    engine = FakeEngine(auto=False)
+    client = await make_client(engine)
+    answer = asyncio.create_task(
+        client.post(V1, data=v1_form(tone_wav(tmp_path / "a.wav", 3)), headers={"X-Job-Id": "c1"})
+    )
+    await wait_status(client, "c1", ("running",))
+    assert (await client.post("/jobs/c1/cancel")).status == 202
+    engine.gates[3.0].set()
+    resp = await answer
+    await openai_error(resp, 409, "job_cancelled")
+    assert resp.headers["x-job-id"] == "c1"
+
+
+async def test_failed_job_is_500_server_error(make_client: MakeClient, tmp_path: Path) -> None:
+    client = await make_client(BrokenEngine())
+    resp = await client.post(V1, data=v1_form(tone_wav(tmp_path / "a.wav", 2)))
+    error = await openai_error(resp, 500, "job_failed")
+    assert error["type"] == "server_error" and "decoder exploded" in error["message"]
+    status = await (await client.get(f"/status/{resp.headers['x-job-id']}")).json()
+    assert status["status"] == "failed"  # the failure is data in /jobs too
+
+
+async def test_fake_engine_answers_every_format(make_client: MakeClient, tmp_path: Path) -> None:
+    """Without keys configured the /v1 routes are open, like the rest; segment fields come from the file."""
+    client: TestClient = await make_client(FakeEngine())
+    clip = tone_wav(tmp_path / "a.wav", 2)
+    verbose = await (await client.post(V1, data=v1_form(clip, response_format="verbose_json"))).json()
+    assert verbose["language"] == "english" and [s["text"] for s in verbose["segments"]] == [" word0", " word1"]
+    segment = verbose["segments"][0]
+    assert segment["tokens"] == [] and segment["seek"] == 0 and segment["compression_ratio"] > 0
+    started = time.monotonic()
+    text = await (await client.post(V1, data=v1_form(clip, response_format="text"))).text()
+    assert text == "word0 word1\n" and time.monotonic() - started < 10
