@@ -13,8 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import openai
+import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
+from openai import AsyncOpenAI
 
 from tests.conftest import MakeClient
 from tests.support import FakeEngine, make_settings, tone_wav, wait_status
@@ -84,8 +87,19 @@ async def test_failed_job_is_500_server_error(make_client: MakeClient, tmp_path:
     resp = await client.post(V1, data=v1_form(tone_wav(tmp_path / "a.wav", 2)))
     error = await openai_error(resp, 500, "job_failed")
     assert error["type"] == "server_error" and "decoder exploded" in error["message"]
+    assert resp.headers["x-should-retry"] == "false"
     status = await (await client.get(f"/status/{resp.headers['x-job-id']}")).json()
     assert status["status"] == "failed"  # the failure is data in /jobs too
+
+
+async def test_sdk_does_not_resubmit_a_failed_job(make_client: MakeClient, tmp_path: Path) -> None:
+    """The openai SDK retries 5xx twice by default; a failed job must not become three jobs."""
+    client = await make_client(BrokenEngine())
+    async with AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key="unused", max_retries=2) as sdk:
+        with pytest.raises(openai.InternalServerError):
+            await sdk.audio.transcriptions.create(model="whisper-1", file=tone_wav(tmp_path / "a.wav", 2))
+    jobs = (await (await client.get("/jobs")).json())["jobs"]
+    assert [j["status"] for j in jobs] == ["failed"]
 
 
 async def test_fake_engine_answers_every_format(make_client: MakeClient, tmp_path: Path) -> None:

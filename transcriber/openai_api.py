@@ -21,7 +21,7 @@ from aiohttp import web
 
 from transcriber import keys, openai_formats, uploads
 from transcriber.errors import Conflict, NotFound, ServiceError
-from transcriber.openai_errors import PREFIX, InvalidParam
+from transcriber.openai_errors import NO_RETRY, PREFIX, InvalidParam
 from transcriber.results import result_path
 from transcriber.store import Row
 from transcriber.waiting import WaitTimeout, wait_finished
@@ -112,7 +112,8 @@ async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> w
     try:
         response = await _answer(app, job_id, wanted)
     except ServiceError as exc:
-        exc.headers[JOB_ID_HEADER] = job_id
+        # The job exists now: a retry by the SDK would only transcribe the same file again.
+        exc.headers.update({JOB_ID_HEADER: job_id, NO_RETRY: "false"})
         raise
     response.headers[JOB_ID_HEADER] = job_id
     if request.transport is None or request.transport.is_closing():

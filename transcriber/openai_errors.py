@@ -17,7 +17,10 @@ PREFIX = "/v1"
 _FILE_CODES = frozenset(
     {"missing_file", "empty_file", "multiple_files", "not_audio", "upload_too_large", "audio_too_long"}
 )
-_PARAM_ALIASES = {"initial_prompt": "prompt", "word_timestamps": "timestamp_granularities[]"}
+_PARAM_ALIASES = {"initial_prompt": "prompt", "word_timestamps": "timestamp_granularities[]", "task": "model"}
+# OpenAI's SDKs obey this header; without it they retry 409 and 5xx answers by themselves.
+NO_RETRY = "x-should-retry"
+_PASSED_HEADERS = ("retry-after", "x-job-id", NO_RETRY)
 
 
 class InvalidParam(BadRequest):
@@ -66,7 +69,9 @@ def _from_service_error(exc: ServiceError) -> web.Response:
         )
     else:
         response = openai_error(exc.status, exc.message, kind=_kind(exc.status), param=_param(exc), code=exc.error_code)
-    response.headers.update({k: v for k, v in exc.headers.items() if k.lower() in ("retry-after", "x-job-id")})
+    response.headers.update({k: v for k, v in exc.headers.items() if k.lower() in _PASSED_HEADERS})
+    if exc.status == 409:
+        response.headers[NO_RETRY] = "false"  # the same request would conflict again
     return response
 
 
