@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from transcriber.handoff import SummaryRelay
@@ -18,3 +20,4 @@ METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobService)
 STARTED = web.AppKey("started", float)
 RELAY = web.AppKey("relay", SummaryRelay)
+STOPPING = web.AppKey("stopping", asyncio.Event)  # set when shutdown begins: requests waiting on jobs return

@@ -24,7 +24,7 @@ from transcriber.errors import Conflict, NotFound, ServiceError
 from transcriber.openai_errors import NO_RETRY, PREFIX, InvalidParam
 from transcriber.results import result_path
 from transcriber.store import Row
-from transcriber.waiting import WaitTimeout, wait_finished
+from transcriber.waiting import WaitTimeout, track_shutdown, wait_finished
 
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "whisper-1"
@@ -206,6 +206,7 @@ def job_fields(upload: uploads.Upload, task: str, wanted: AudioRequest, job_id: 
 
 
 def add_routes(app: web.Application) -> None:
+    track_shutdown(app)
     app.router.add_post(f"{PREFIX}/audio/transcriptions", transcriptions)
     app.router.add_post(f"{PREFIX}/audio/translations", translations)
     app.router.add_get(f"{PREFIX}/models", list_models)
