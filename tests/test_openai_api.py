@@ -229,7 +229,7 @@ async def test_shutdown_answers_waiting_requests_at_once(tmp_path: Any) -> None:
     server.start()
     try:
         await server.wait_ready()
-        clip = speech_wav(tmp_path / "long.wav", ["speech.ogg", "speech.mp3"] * 2)
+        clip = speech_wav(tmp_path / "long.wav", ["speech.ogg", "speech.mp3"])
         async with aiohttp.ClientSession(headers={"X-Job-Id": "at-shutdown"}) as session:
             form = aiohttp.FormData({"model": "whisper-1"})
             form.add_field("file", io.BytesIO(clip.read_bytes()), filename="long.wav")
@@ -240,16 +240,16 @@ async def test_shutdown_answers_waiting_requests_at_once(tmp_path: Any) -> None:
             started = time.monotonic()
             assert server.proc is not None
             server.proc.terminate()
-            resp = await asyncio.wait_for(answer, 10)
-            error = (await resp.json())["error"]
+            async with await asyncio.wait_for(answer, 10) as resp:
+                error = (await resp.json())["error"]
         assert resp.status == 503 and error["code"] == "shutting_down" and time.monotonic() - started < 5
         assert resp.headers["x-job-id"] == "at-shutdown" and resp.headers["x-should-retry"] == "false"
         assert await asyncio.to_thread(server.proc.wait, 90) == 0  # the scheduler stops the job at a segment
         with sqlite3.connect(tmp_path / "data" / "jobs.db") as db:  # not lost: the next start resumes it
             (status,) = db.execute("select status from jobs where job_id = 'at-shutdown'").fetchone()
-        # queued when the scheduler interrupted it in time; running when it did not reach a segment
-        # boundary within its shutdown window (a loaded machine): recovery requeues both
-        assert status in ("queued", "running")
+        # completed within the shutdown window, or queued when interrupted at a segment boundary, or
+        # running when it reached none in time (a loaded machine): recovery requeues the last two
+        assert status in ("completed", "queued", "running")
     finally:
         server.stop()
 
