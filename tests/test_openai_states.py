@@ -113,3 +113,19 @@ async def test_fake_engine_answers_every_format(make_client: MakeClient, tmp_pat
     started = time.monotonic()
     text = await (await client.post(V1, data=v1_form(clip, response_format="text"))).text()
     assert text == "word0 word1\n" and time.monotonic() - started < 10
+
+
+async def test_shutdown_answers_waiting_requests_at_once(make_client: MakeClient, tmp_path: Path) -> None:
+    """Shutdown must not wait for the jobs behind waiting /v1 requests: they get a 503 at once."""
+    engine = FakeEngine(auto=False)
+    client = await make_client(engine)
+    headers = {"X-Job-Id": "at-shutdown"}
+    answer = asyncio.create_task(client.post(V1, data=v1_form(tone_wav(tmp_path / "a.wav", 3)), headers=headers))
+    await wait_status(client, "at-shutdown", ("running",))
+    await client.app.shutdown()  # what run_app does first on SIGTERM
+    resp = await asyncio.wait_for(answer, 5)
+    error = await openai_error(resp, 503, "shutting_down")
+    assert "at-shutdown" in error["message"] and int(resp.headers["Retry-After"]) >= 1
+    assert resp.headers["x-job-id"] == "at-shutdown" and resp.headers["x-should-retry"] == "false"
+    assert (await (await client.get("/status/at-shutdown")).json())["status"] == "running"  # not cancelled
+    engine.gates[3.0].set()
