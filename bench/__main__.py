@@ -102,14 +102,26 @@ async def _run(ctx: Context, names: list[str]) -> tuple[dict[str, float], dict[s
 def _meta(args: argparse.Namespace, ctx: Context, seconds: dict[str, float], total: float) -> dict[str, Any]:
     workers, threads = default_shape(ctx.server_env)
     return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
-        "quick": args.quick, "cases": args.only, "repeats": ctx.repeats, "long_repeats": ctx.long_repeats,
-        "sweep_repeats": ctx.sweep_repeats, "server_env": ctx.server_env, "server_toml": ctx.server_toml,
-        "cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-        "load_average": os.getloadavg(), "default_workers": workers, "default_cpu_threads": threads,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "quick": args.quick,
+        "cases": args.only,
+        "repeats": ctx.repeats,
+        "long_repeats": ctx.long_repeats,
+        "sweep_repeats": ctx.sweep_repeats,
+        "server_env": ctx.server_env,
+        "server_toml": ctx.server_toml,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "load_average": os.getloadavg(),
+        "default_workers": workers,
+        "default_cpu_threads": threads,
         "versions": {p: version(p) for p in ("faster-whisper", "ctranslate2", "aiohttp", "transcriber")},
-        "case_seconds": seconds, "total_seconds": round(total, 1), **_git(),
-    }  # fmt: skip
+        "case_seconds": seconds,
+        "total_seconds": round(total, 1),
+        **_git(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,10 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     fixtures = Fixtures(args.audio_dir, work / "audio")
     fixtures.check()
     ctx = Context(
-        fixtures, work, args.models_dir or args.out / "models", args.quick,
-        repeats=args.repeats or (1 if args.quick else 5), long_repeats=args.long_repeats or (1 if args.quick else 2),
-        sweep_repeats=args.sweep_repeats, server_env=dict(args.server_env), server_toml=_toml(args.server_toml),
-    )  # fmt: skip
+        fixtures,
+        work,
+        args.models_dir or args.out / "models",
+        args.quick,
+        repeats=args.repeats or (1 if args.quick else 5),
+        long_repeats=args.long_repeats or (1 if args.quick else 2),
+        sweep_repeats=args.sweep_repeats,
+        server_env=dict(args.server_env),
+        server_toml=_toml(args.server_toml),
+    )
     seconds, errors = asyncio.run(_run(ctx, args.only))
     meta = _meta(args, ctx, seconds, time.perf_counter() - started)
     table = markdown(ctx.figures)

@@ -42,17 +42,24 @@ async def concurrency(ctx: Context) -> None:
         shapes = shapes[:2]
     rates: dict[tuple[int, int], float] = {}
     for workers, threads in shapes:
-        config = ServerConfig(LOAD_MODEL) if (workers, threads) == default else ServerConfig(
-            LOAD_MODEL, workers=workers, cpu_threads=threads)  # fmt: skip
+        config = (
+            ServerConfig(LOAD_MODEL)
+            if (workers, threads) == default
+            else ServerConfig(LOAD_MODEL, workers=workers, cpu_threads=threads)
+        )
         walls, latencies, peak = await _clients_run(ctx, config, paths)
         rates[(workers, threads)] = audio / median(walls)
-        ctx.add(Figure(
-            3, f"sweep {workers} workers x {threads} threads{' (default)' if (workers, threads) == default else ''}",
-            rates[(workers, threads)], "audio s/s",
-            detail=f"{clients} clients: wall {median(walls):.1f} s, job latency {min(latencies):.1f}-"
-            f"{max(latencies):.1f} s, peak RSS {peak:.0f} MiB", data={"walls": walls, "latencies": latencies,
-                                                                    "peak_rss_mib": peak},
-        ))  # fmt: skip
+        ctx.add(
+            Figure(
+                3,
+                f"sweep {workers} workers x {threads} threads{' (default)' if (workers, threads) == default else ''}",
+                rates[(workers, threads)],
+                "audio s/s",
+                detail=f"{clients} clients: wall {median(walls):.1f} s, job latency {min(latencies):.1f}-"
+                f"{max(latencies):.1f} s, peak RSS {peak:.0f} MiB",
+                data={"walls": walls, "latencies": latencies, "peak_rss_mib": peak},
+            )
+        )
         ctx.rates.append(Throughput(group, f"server {workers}x{threads}", audio, median(walls)))
     _concurrency_figures(ctx, rates, default, audio / serial, clients)
 
@@ -74,18 +81,32 @@ async def _clients_run(ctx: Context, config: ServerConfig, paths: list[Path]) ->
         return walls, latencies, srv.monitor.peak() if srv.monitor else 0.0
 
 
-def _concurrency_figures(ctx: Context, rates: dict[tuple[int, int], float], default: tuple[int, int],
-                         serial_rate: float, clients: int) -> None:  # fmt: skip
+def _concurrency_figures(
+    ctx: Context, rates: dict[tuple[int, int], float], default: tuple[int, int], serial_rate: float, clients: int
+) -> None:
     best = max(rates, key=lambda s: rates[s])
     vs_serial = rates[default] / serial_rate
     vs_best = rates[default] / rates[best]
     ctx.add(
-        Figure(3, f"{clients} clients at once: default ({default[0]}x{default[1]}) throughput / serial loop",
-               vs_serial, "x", ">= 1.1x", check(vs_serial, at_least=1.1),
-               f"default {rates[default]:.1f} vs serial loop {serial_rate:.1f} audio s/s"),
-        Figure(3, "default throughput / best of the sweep", vs_best, "x", ">= 0.9x", check(vs_best, at_least=0.9),
-               f"best is {best[0]} workers x {best[1]} threads at {rates[best]:.1f} audio s/s"),
-    )  # fmt: skip
+        Figure(
+            3,
+            f"{clients} clients at once: default ({default[0]}x{default[1]}) throughput / serial loop",
+            vs_serial,
+            "x",
+            ">= 1.1x",
+            check(vs_serial, at_least=1.1),
+            f"default {rates[default]:.1f} vs serial loop {serial_rate:.1f} audio s/s",
+        ),
+        Figure(
+            3,
+            "default throughput / best of the sweep",
+            vs_best,
+            "x",
+            ">= 0.9x",
+            check(vs_best, at_least=0.9),
+            f"best is {best[0]} workers x {best[1]} threads at {rates[best]:.1f} audio s/s",
+        ),
+    )
 
 
 @dataclass
@@ -108,8 +129,10 @@ async def latency(ctx: Context) -> None:
         for _ in range(2 * (srv.workers - 1)):
             await submit(http, ctx.fixtures.english_minute().path)
         polls, *_ = await asyncio.gather(
-            _poll_while_busy(srv, long_job.job_id, requests), wait_job(http, long_job, 0.1),
-            wait_job(http, short_job, 0.1))  # fmt: skip
+            _poll_while_busy(srv, long_job.job_id, requests),
+            wait_job(http, long_job, 0.1),
+            wait_job(http, short_job, 0.1),
+        )
     _latency_figures(ctx, long_job, short_job, long_clip.seconds, srv)
     for name, poll in polls.items():
         _poll_figure(ctx, name, poll, requests)
@@ -146,17 +169,23 @@ async def _wait_busy(http: aiohttp.ClientSession, workers: int, timeout: float =
     raise TimeoutError(f"the server never had {workers} jobs running")
 
 
-def _latency_figures(ctx: Context, long_job: JobTiming, short_job: JobTiming, long_seconds: float,
-                     srv: Server) -> None:  # fmt: skip
+def _latency_figures(ctx: Context, long_job: JobTiming, short_job: JobTiming, long_seconds: float, srv: Server) -> None:
     ratio = short_job.latency / long_job.latency
     order = "before" if short_job.done < long_job.done else "after"
-    ctx.add(Figure(
-        3, f"11 s clip sent just behind a {long_seconds:.0f} s file: clip latency / long-file latency "
-        f"({LOAD_MODEL}, {srv.workers}x{srv.cpu_threads})", ratio, "x", "<= 0.5x (long before)",
-        check(ratio, at_most=0.5) if order == "before" else False,
-        f"clip done after {short_job.latency:.1f} s, long file after {long_job.latency:.1f} s (clip finished {order})",
-        {"clip_latency": short_job.latency, "long_latency": long_job.latency},
-    ))  # fmt: skip
+    ctx.add(
+        Figure(
+            3,
+            f"11 s clip sent just behind a {long_seconds:.0f} s file: clip latency / long-file latency "
+            f"({LOAD_MODEL}, {srv.workers}x{srv.cpu_threads})",
+            ratio,
+            "x",
+            "<= 0.5x (long before)",
+            check(ratio, at_most=0.5) if order == "before" else False,
+            f"clip done after {short_job.latency:.1f} s, long file after {long_job.latency:.1f} s"
+            f" (clip finished {order})",
+            {"clip_latency": short_job.latency, "long_latency": long_job.latency},
+        )
+    )
 
 
 def _poll_figure(ctx: Context, name: str, poll: Poll, requests: int) -> None:
@@ -165,9 +194,16 @@ def _poll_figure(ctx: Context, name: str, poll: Poll, requests: int) -> None:
         ctx.add(Figure(4, f"{name} p99 while every worker transcribes", None, "ms", "< 20 ms", None, "no busy samples"))
         return
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    ctx.add(Figure(
-        4, f"{name} p99 latency while every worker transcribes", p99, "ms", "< 20 ms", check(p99, at_most=20.0),
-        f"{len(samples)} of {requests} requests while busy: p50 {median(samples):.1f} ms, max {samples[-1]:.1f} ms",
-        {"busy_ms": poll.busy, "idle_ms": poll.idle},
-    ))  # fmt: skip
+    ctx.add(
+        Figure(
+            4,
+            f"{name} p99 latency while every worker transcribes",
+            p99,
+            "ms",
+            "< 20 ms",
+            check(p99, at_most=20.0),
+            f"{len(samples)} of {requests} requests while busy: p50 {median(samples):.1f} ms, max {samples[-1]:.1f} ms",
+            {"busy_ms": poll.busy, "idle_ms": poll.idle},
+        )
+    )
     log.info("  %s: %d busy, %d idle samples", name, len(poll.busy), len(poll.idle))

@@ -17,8 +17,9 @@ OVERHEAD_MODEL = "tiny.en"
 POLL = 0.05  # one request per 50 ms while waiting: under 1% of the shortest batch
 
 
-async def _pair(srv: Server, loop: DirectLoop, paths: list[Path], server_first: bool,
-                poll: float = POLL) -> tuple[float, float, list[str], list[str]]:  # fmt: skip
+async def _pair(
+    srv: Server, loop: DirectLoop, paths: list[Path], server_first: bool, poll: float = POLL
+) -> tuple[float, float, list[str], list[str]]:
     """Run the same files through the server and the direct loop, one after the other."""
     async with session(srv.url) as http:
         results: dict[str, tuple[float, list[str]]] = {}
@@ -65,10 +66,16 @@ async def overhead(ctx: Context) -> None:
     _overhead_figures(ctx, shape, len(clips), audio, server_t, direct_t, agreement)
     _memory_figure(ctx, shape, peaks, plain_peak, idle)
     if shape[0] > 1:
-        ctx.add(Figure(
-            1, f"HTTP submit+wait / plain serial loop on all {shape[0] * shape[1]} threads (one run)",
-            median(server_t) / plain_t, "x", detail=f"plain loop {plain_t:.2f} s", data={"plain_seconds": plain_t},
-        ))  # fmt: skip
+        ctx.add(
+            Figure(
+                1,
+                f"HTTP submit+wait / plain serial loop on all {shape[0] * shape[1]} threads (one run)",
+                median(server_t) / plain_t,
+                "x",
+                detail=f"plain loop {plain_t:.2f} s",
+                data={"plain_seconds": plain_t},
+            )
+        )
         ctx.rates.append(Throughput("overhead", f"plain serial loop 1x{shape[0] * shape[1]}", audio, plain_t))
     ctx.rates += [
         Throughput("overhead", f"direct, same shape {shape[0]}x{shape[1]}", audio, median(direct_t)),
@@ -76,29 +83,56 @@ async def overhead(ctx: Context) -> None:
     ]
 
 
-def _overhead_figures(ctx: Context, shape: tuple[int, int], files: int, audio: float, server_t: list[float],
-                      direct_t: list[float], agreement: list[float]) -> None:  # fmt: skip
+def _overhead_figures(
+    ctx: Context,
+    shape: tuple[int, int],
+    files: int,
+    audio: float,
+    server_t: list[float],
+    direct_t: list[float],
+    agreement: list[float],
+) -> None:
     ratios = [s / d for s, d in zip(server_t, direct_t, strict=True)]
     ratio = median(ratios)
-    ctx.add(Figure(
-        1, f"HTTP submit+wait / direct transcription, {files} files ({audio:.0f} s audio, {OVERHEAD_MODEL}, "
-        f"both {shape[0]}x{shape[1]})", ratio, "x", "<= 1.05x", check(ratio, at_most=1.05),
-        f"server {median(server_t):.2f} s vs direct {median(direct_t):.2f} s (medians of {len(ratios)}; "
-        f"ratios {', '.join(f'{x:.3f}' for x in ratios)}); texts differ by WER {median(agreement):.1%}",
-        {"server_seconds": server_t, "direct_seconds": direct_t, "ratios": ratios, "text_wer": agreement},
-    ))  # fmt: skip
+    ctx.add(
+        Figure(
+            1,
+            f"HTTP submit+wait / direct transcription, {files} files ({audio:.0f} s audio, {OVERHEAD_MODEL}, "
+            f"both {shape[0]}x{shape[1]})",
+            ratio,
+            "x",
+            "<= 1.05x",
+            check(ratio, at_most=1.05),
+            f"server {median(server_t):.2f} s vs direct {median(direct_t):.2f} s (medians of {len(ratios)}; "
+            f"ratios {', '.join(f'{x:.3f}' for x in ratios)}); texts differ by WER {median(agreement):.1%}",
+            {"server_seconds": server_t, "direct_seconds": direct_t, "ratios": ratios, "text_wer": agreement},
+        )
+    )
 
 
-def _memory_figure(ctx: Context, shape: tuple[int, int], peaks: tuple[float, float], plain_peak: float,
-                   idle: tuple[float, float]) -> None:  # fmt: skip
+def _memory_figure(
+    ctx: Context, shape: tuple[int, int], peaks: tuple[float, float], plain_peak: float, idle: tuple[float, float]
+) -> None:
     ratio = peaks[0] / plain_peak if plain_peak else None
-    ctx.add(Figure(
-        6, f"peak RSS server ({shape[0]}x{shape[1]}) / plain serial loop (default mode, same files, {OVERHEAD_MODEL})",
-        ratio, "x", "<= 1.3x", check(ratio, at_most=1.3),
-        f"peak {peaks[0]:.0f} vs {plain_peak:.0f} MiB (same-shape direct {peaks[1]:.0f}); idle {idle[0]:.0f} vs "
-        f"{idle[1]:.0f} MiB", {"server_peak_mib": peaks[0], "plain_peak_mib": plain_peak,
-                               "same_shape_peak_mib": peaks[1], "server_idle_mib": idle[0], "direct_idle_mib": idle[1]},
-    ))  # fmt: skip
+    ctx.add(
+        Figure(
+            6,
+            f"peak RSS server ({shape[0]}x{shape[1]}) / plain serial loop (default mode, same files, {OVERHEAD_MODEL})",
+            ratio,
+            "x",
+            "<= 1.3x",
+            check(ratio, at_most=1.3),
+            f"peak {peaks[0]:.0f} vs {plain_peak:.0f} MiB (same-shape direct {peaks[1]:.0f}); idle {idle[0]:.0f} vs "
+            f"{idle[1]:.0f} MiB",
+            {
+                "server_peak_mib": peaks[0],
+                "plain_peak_mib": plain_peak,
+                "same_shape_peak_mib": peaks[1],
+                "server_idle_mib": idle[0],
+                "direct_idle_mib": idle[1],
+            },
+        )
+    )
 
 
 def _plain_loop(ctx: Context, paths: list[Path], threads: int) -> tuple[float, float]:
@@ -132,30 +166,54 @@ async def _fast_one(ctx: Context, model: str, clip: Clip) -> None:
     plain, fast = align(clip.reference, d_texts[0]), align(clip.reference, s_texts[0])
     speedups = [d / s for s, d in zip(fast_t, plain_t, strict=True)]
     speedup = median(speedups)
-    ctx.add(Figure(
-        2, f"fast-mode server speedup vs plain transcribe(beam_size=5), {model}, {clip.seconds:.0f} s speech",
-        speedup, "x", ">= 2.5x", check(speedup, at_least=2.5),
-        f"plain {median(plain_t):.1f} s on {srv.workers * srv.cpu_threads} threads, fast-mode server "
-        f"({srv.workers}x{srv.cpu_threads}) {median(fast_t):.1f} s (medians of {len(speedups)})",
-        {"plain_seconds": plain_t, "fast_seconds": fast_t, "speedups": speedups},
-    ))  # fmt: skip
+    ctx.add(
+        Figure(
+            2,
+            f"fast-mode server speedup vs plain transcribe(beam_size=5), {model}, {clip.seconds:.0f} s speech",
+            speedup,
+            "x",
+            ">= 2.5x",
+            check(speedup, at_least=2.5),
+            f"plain {median(plain_t):.1f} s on {srv.workers * srv.cpu_threads} threads, fast-mode server "
+            f"({srv.workers}x{srv.cpu_threads}) {median(fast_t):.1f} s (medians of {len(speedups)})",
+            {"plain_seconds": plain_t, "fast_seconds": fast_t, "speedups": speedups},
+        )
+    )
     delta = (fast.wer - plain.wer) * 100
-    ctx.add(Figure(
-        2, f"WER fast - plain, {model} (English reference, normalised)", delta, "pt", "<= +2 pt",
-        check(delta, at_most=2.0), f"plain {_describe(plain)}; fast {_describe(fast)}",
-        {"plain": _errors(plain), "fast": _errors(fast), "plain_text": d_texts[0], "fast_text": s_texts[0]},
-    ))  # fmt: skip
+    ctx.add(
+        Figure(
+            2,
+            f"WER fast - plain, {model} (English reference, normalised)",
+            delta,
+            "pt",
+            "<= +2 pt",
+            check(delta, at_most=2.0),
+            f"plain {_describe(plain)}; fast {_describe(fast)}",
+            {"plain": _errors(plain), "fast": _errors(fast), "plain_text": d_texts[0], "fast_text": s_texts[0]},
+        )
+    )
     dropped = (fast.deletion_rate - plain.deletion_rate) * 100
-    ctx.add(Figure(
-        2, f"content dropped: reference words missing, fast - plain, {model}", dropped, "pt", "<= +2 pt",
-        check(dropped, at_most=2.0),
-        f"plain misses {plain.deletions}, fast {fast.deletions} of {plain.reference_words} words",
-    ))  # fmt: skip
-    ctx.add(Figure(
-        6, f"RSS, {model} fast-mode server (idle / peak on {clip.seconds:.0f} s) vs plain loop peak",
-        idle, "MiB", detail=f"server idle {idle:.0f}, peak {peaks[0]:.0f} MiB; plain loop peak {peaks[1]:.0f} MiB",
-        data={"server_idle_mib": idle, "server_peak_mib": peaks[0], "direct_peak_mib": peaks[1]},
-    ))  # fmt: skip
+    ctx.add(
+        Figure(
+            2,
+            f"content dropped: reference words missing, fast - plain, {model}",
+            dropped,
+            "pt",
+            "<= +2 pt",
+            check(dropped, at_most=2.0),
+            f"plain misses {plain.deletions}, fast {fast.deletions} of {plain.reference_words} words",
+        )
+    )
+    ctx.add(
+        Figure(
+            6,
+            f"RSS, {model} fast-mode server (idle / peak on {clip.seconds:.0f} s) vs plain loop peak",
+            idle,
+            "MiB",
+            detail=f"server idle {idle:.0f}, peak {peaks[0]:.0f} MiB; plain loop peak {peaks[1]:.0f} MiB",
+            data={"server_idle_mib": idle, "server_peak_mib": peaks[0], "direct_peak_mib": peaks[1]},
+        )
+    )
     ctx.rates += [
         Throughput(f"fast mode {model}", "plain transcribe (direct)", clip.seconds, median(plain_t)),
         Throughput(f"fast mode {model}", "fast-mode server", clip.seconds, median(fast_t)),
@@ -163,11 +221,19 @@ async def _fast_one(ctx: Context, model: str, clip: Clip) -> None:
 
 
 def _describe(e: Errors) -> str:
-    return (f"WER {e.wer:.1%} ({e.substitutions} sub, {e.deletions} del, {e.insertions} ins; "
-            f"{e.hypothesis_words}/{e.reference_words} words)")  # fmt: skip
+    return (
+        f"WER {e.wer:.1%} ({e.substitutions} sub, {e.deletions} del, {e.insertions} ins; "
+        f"{e.hypothesis_words}/{e.reference_words} words)"
+    )
 
 
 def _errors(e: Errors) -> dict[str, float]:
-    return {"wer": e.wer, "deletion_rate": e.deletion_rate, "substitutions": e.substitutions,
-            "deletions": e.deletions, "insertions": e.insertions, "reference_words": e.reference_words,
-            "hypothesis_words": e.hypothesis_words}  # fmt: skip
+    return {
+        "wer": e.wer,
+        "deletion_rate": e.deletion_rate,
+        "substitutions": e.substitutions,
+        "deletions": e.deletions,
+        "insertions": e.insertions,
+        "reference_words": e.reference_words,
+        "hypothesis_words": e.hypothesis_words,
+    }

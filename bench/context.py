@@ -12,8 +12,8 @@ from bench.direct import DirectLoop
 from bench.fixtures import Fixtures
 from bench.report import Figure, Throughput
 from bench.server import Server, ServerConfig
-from transcriber.engine import derive_parallelism
 from transcriber.models import resolve_model
+from transcriber.parallelism import derive_parallelism
 from transcriber.settings import WhisperSettings
 
 log = logging.getLogger("bench")

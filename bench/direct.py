@@ -23,9 +23,12 @@ from bench.procs import RssMonitor, rss_mib
 
 # The decoding options the server uses (transcriber/engine.py), spelled out as a user would.
 PLAIN_OPTIONS: dict[str, Any] = {
-    "beam_size": 5, "language": None, "task": "transcribe", "vad_filter": False,
+    "beam_size": 5,
+    "language": None,
+    "task": "transcribe",
+    "vad_filter": False,
     "condition_on_previous_text": True,
-}  # fmt: skip
+}
 FAST_OPTIONS: dict[str, Any] = {"batch_size": 8, "beam_size": 5, "vad_filter": True}
 
 
@@ -43,8 +46,23 @@ class DirectLoop:
     def __init__(
         self, model_path: Path, threads: int, mode: str, workers: int = 1, log: Path | None = None, load: str = "thread"
     ):
-        command = [sys.executable, "-m", "bench.direct", "--model", str(model_path), "--threads", str(threads),
-                   "--workers", str(workers), "--parallel", str(workers), "--mode", mode, "--load", load]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "bench.direct",
+            "--model",
+            str(model_path),
+            "--threads",
+            str(threads),
+            "--workers",
+            str(workers),
+            "--parallel",
+            str(workers),
+            "--mode",
+            mode,
+            "--load",
+            load,
+        ]
         stderr = log.open("ab") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
         if log and not isinstance(stderr, int):
@@ -91,8 +109,12 @@ def _serve(args: argparse.Namespace, out: IO[str]) -> None:
     started = time.perf_counter()
     model = _load(args)
     batched = BatchedInferencePipeline(model) if args.mode == "fast" else None
-    ready = {"ready": True, "load_seconds": time.perf_counter() - started, "rss_before_load_mib": before,
-             "rss_after_load_mib": rss_mib_self()}  # fmt: skip
+    ready = {
+        "ready": True,
+        "load_seconds": time.perf_counter() - started,
+        "rss_before_load_mib": before,
+        "rss_after_load_mib": rss_mib_self(),
+    }
     _answer(out, ready)
 
     def one(path: str) -> tuple[str, str, float]:
@@ -108,8 +130,10 @@ def _serve(args: argparse.Namespace, out: IO[str]) -> None:
     with ThreadPoolExecutor(args.parallel) as pool:
         for line in sys.stdin:
             done = list(pool.map(one, json.loads(line)["files"]))
-            _answer(out, {"texts": [d[0] for d in done], "languages": [d[1] for d in done],
-                          "per_file": [d[2] for d in done]})  # fmt: skip
+            _answer(
+                out,
+                {"texts": [d[0] for d in done], "languages": [d[1] for d in done], "per_file": [d[2] for d in done]},
+            )
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -123,8 +147,14 @@ def _load(args: argparse.Namespace) -> Any:
     from faster_whisper import WhisperModel
 
     def load() -> Any:
-        return WhisperModel(args.model, device="cpu", compute_type=args.compute_type, cpu_threads=args.threads,
-                            num_workers=args.workers, local_files_only=True)  # fmt: skip
+        return WhisperModel(
+            args.model,
+            device="cpu",
+            compute_type=args.compute_type,
+            cpu_threads=args.threads,
+            num_workers=args.workers,
+            local_files_only=True,
+        )
 
     if args.load == "main":
         return load()

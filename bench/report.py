@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any
 
 TARGETS = {
-    1: "server overhead", 2: "fast mode", 3: "concurrency", 4: "responsiveness",
-    5: "uploads", 6: "memory", 7: "cold start",
-}  # fmt: skip
+    1: "server overhead",
+    2: "fast mode",
+    3: "concurrency",
+    4: "responsiveness",
+    5: "uploads",
+    6: "memory",
+    7: "cold start",
+}
 
 
 @dataclass
@@ -72,8 +77,9 @@ def markdown(figures: list[Figure]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_json(path: Path, meta: dict[str, Any], figures: list[Figure], rates: list[Throughput],
-               errors: dict[str, str]) -> None:  # fmt: skip
+def write_json(
+    path: Path, meta: dict[str, Any], figures: list[Figure], rates: list[Throughput], errors: dict[str, str]
+) -> None:
     body = {
         "meta": meta,
         "figures": [asdict(f) for f in sorted(figures, key=lambda f: f.target)],
@@ -94,8 +100,9 @@ def write_chart(path: Path, rates: list[Throughput], title: str) -> None:
     colours = plt.get_cmap("tab10")
     fig, ax = plt.subplots(figsize=(9, 0.45 * max(len(rates), 2) + 1.5))
     labels = [f"{t.group}: {t.label}" for t in rates]
-    bars = ax.barh(range(len(rates)), [t.rate for t in rates],
-                   color=[colours(groups.index(t.group) % 10) for t in rates])  # fmt: skip
+    bars = ax.barh(
+        range(len(rates)), [t.rate for t in rates], color=[colours(groups.index(t.group) % 10) for t in rates]
+    )
     ax.bar_label(bars, labels=[f"{t.rate:.1f}x" for t in rates], padding=3, fontsize=8)
     ax.set_yticks(range(len(rates)), labels, fontsize=8)
     ax.invert_yaxis()

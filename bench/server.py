@@ -68,11 +68,15 @@ class Server:
         for name in ("TRANSCRIBER_CONFIG", "REDIS_URL", "TRANSCRIBER_DATA_DIR", "TRANSCRIBER_MODELS_DIR"):
             env.pop(name, None)
         env.update(
-            TRANSCRIBER_DATA_DIR=str(self.data_dir), TRANSCRIBER_MODELS_DIR=str(self.models_dir),
-            TRANSCRIBE_SERVER_HOST="127.0.0.1", TRANSCRIBE_SERVER_PORT=str(self.port),
-            WHISPER_MODEL=self.config.model, WHISPER_FAST_MODE=str(self.config.fast_mode).lower(),
-            PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO),
-        )  # fmt: skip
+            TRANSCRIBER_DATA_DIR=str(self.data_dir),
+            TRANSCRIBER_MODELS_DIR=str(self.models_dir),
+            TRANSCRIBE_SERVER_HOST="127.0.0.1",
+            TRANSCRIBE_SERVER_PORT=str(self.port),
+            WHISPER_MODEL=self.config.model,
+            WHISPER_FAST_MODE=str(self.config.fast_mode).lower(),
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=str(REPO),
+        )
         env.update(self.config.env)
         if self.config.workers:
             env["TRANSCRIBER_WORKERS"] = str(self.config.workers)

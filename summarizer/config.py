@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, Literal, get_args
+
+from summarizer.configfile import ConfigError, load_config
 
 Backend = Literal["extractive", "openai"]
 BACKENDS: Final = get_args(Backend)
@@ -186,26 +186,15 @@ def summarizer_settings_from(section: Mapping[str, Any], environ: Mapping[str, s
     return dataclasses.replace(SummarizerSettings(openai=openai), **values)
 
 
-def _config_path(environ: Mapping[str, str]) -> Path | None:
-    named = environ.get("TRANSCRIBER_CONFIG", "").strip()
-    if named:
-        if not Path(named).is_file():
-            raise ValueError(f"TRANSCRIBER_CONFIG: no such file: {named}")
-        return Path(named)
-    local = Path("config.toml")
-    return local if local.is_file() else None
-
-
 def load_summarizer_settings(environ: Mapping[str, str]) -> SummarizerSettings:
-    """Settings for a worker process: $TRANSCRIBER_CONFIG, else ./config.toml, then the env."""
-    path = _config_path(environ)
-    document: dict[str, Any] = {}
-    if path is not None:
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read the config file: {exc}") from exc
+    """Settings for a worker process: the server's config file lookup, then the environment."""
+    document, path = load_config(environ)
     section = document.get("summarizer", {})
     if not isinstance(section, Mapping):
-        raise ValueError(f"{path}: summarizer: expected a table")
-    return summarizer_settings_from(section, environ)
+        raise ConfigError(f"{path}: summarizer: expected a table")
+    try:
+        return summarizer_settings_from(section, environ)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -18,14 +18,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from summarizer import core
 from summarizer.config import SummarizerSettings, load_summarizer_settings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
+from summarizer.retry import gave_up, next_delay
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL: Final = "redis://localhost:6379/0"
 SETTINGS_KEY: Final = "summarizer_settings"
 SESSION_KEY: Final = "http_session"
-BACKOFF_BASE_SECONDS: Final = 10.0
-BACKOFF_CAP_SECONDS: Final = 600.0
 # About five minutes of reconnecting (0.5 s doubling to 10 s) rides out a Redis restart;
 # a longer outage ends the process, and its supervisor restarts it.
 _REDIS_COMMAND_RETRIES: Final = 35
@@ -50,17 +49,11 @@ def redis_settings_for(url: str | None) -> RedisSettings:
     )
 
 
-def backoff_seconds(job_try: int, retry_after: float | None = None) -> float:
-    """Delay before try job_try + 1: doubling from 10 s, at least what the server asked for."""
-    doubling = BACKOFF_BASE_SECONDS * 2.0 ** min(job_try - 1, 16)
-    return min(BACKOFF_CAP_SECONDS, max(doubling, retry_after or 0.0))
-
-
 def _retry_or_give_up(job_id: str, job_try: int, max_tries: int, error: TransientSummaryError) -> dict[str, Any]:
-    if job_try >= max_tries:
+    delay = next_delay(job_try, max_tries, error.retry_after)
+    if delay is None:
         log.warning("summary of job %s failed after %d tries: %s", job_id, job_try, error)
-        return {"ok": False, "error": f"{error} (gave up after {job_try} tries)"}
-    delay = backoff_seconds(job_try, error.retry_after)
+        return {"ok": False, "error": gave_up(error, job_try)}
     log.warning("summary of job %s: %s; try %d in %.0f s", job_id, error, job_try + 1, delay)
     raise Retry(defer=delay)
 
@@ -69,8 +62,7 @@ async def summarize(ctx: dict[str, Any], job_id: str, text: str, language: str |
     """The arq task: {"ok": True, "summary"} or {"ok": False, "error"}; Retry on transient."""
     settings: SummarizerSettings = ctx[SETTINGS_KEY]
     job_try = int(ctx.get("job_try", 1))
-    log.info("summarizing job %s: try %d, %d chars, language %s", job_id, job_try, len(text),
-             language)  # fmt: skip
+    log.info("summarizing job %s: try %d, %d chars, language %s", job_id, job_try, len(text), language)
     try:
         summary = await core.summarize(text, language, settings, session=ctx.get(SESSION_KEY))
     except TransientSummaryError as exc:

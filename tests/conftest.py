@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from tests.server_process import ServerProcess
-from tests.support import FakeEngine, make_settings
+from tests.support import Client, FakeEngine, make_settings
 from transcriber.app import create_app
 from transcriber.engine import Engine, FasterWhisperEngine, load_engine
 
-AiohttpClient = Callable[..., Awaitable[TestClient]]
-MakeClient = Callable[..., Awaitable[TestClient]]
+AiohttpClient = Callable[..., Awaitable[Client]]
+MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture(scope="session")
@@ -30,15 +29,15 @@ def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperEngine
 def make_client(aiohttp_client: AiohttpClient, tmp_path: Path) -> MakeClient:
     """A real server app on a tmp data dir: make_client(engine, **config_sections)."""
 
-    async def make(engine: Engine, data_dir: Path | None = None, **sections: Any) -> TestClient:
+    async def make(engine: Engine, data_dir: Path | None = None, **sections: Any) -> Client:
         settings = make_settings(data_dir or tmp_path / "data", **sections)
-        return await aiohttp_client(create_app(settings, engine=engine, on_fatal=lambda: None))
+        return await aiohttp_client(create_app(settings, engine=engine))
 
     return make
 
 
 @pytest.fixture
-async def client(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> TestClient:
+async def client(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> Client:
     return await make_client(tiny_engine)
 
 
@@ -51,7 +50,7 @@ API_KEY = "test-key"
 
 
 def _serve(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir, **env)
+    server = ServerProcess(data_dir, None, **env)
     server.start()
     try:
         asyncio.run(server.wait_ready(timeout=180))

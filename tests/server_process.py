@@ -42,8 +42,11 @@ class ServerProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "transcriber", "--config", self.config, "serve"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent,
-            )  # fmt: skip
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir.parent,
+            )
 
     async def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiohttp import FormData
+from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 
 from transcriber import audio
@@ -25,6 +25,7 @@ from transcriber.transcript import Segment, Transcript
 
 CLIPS = Path(__file__).parent / "clips"
 TEXTS: dict[str, str] = json.loads((CLIPS / "texts.json").read_text(encoding="utf-8"))
+Client = TestClient[web.Request, web.Application]
 FINISHED = ("completed", "failed", "cancelled")
 
 
@@ -43,7 +44,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def form(path: Path | None = None, data: bytes | None = None, filename: str = "audio", **fields: str) -> FormData:
+def form(path: Path | None = None, *, data: bytes | None = None, filename: str = "audio", **fields: str) -> FormData:
     body = FormData(default_to_multipart=True)
     for key, value in fields.items():
         body.add_field(key, value)
@@ -54,15 +55,23 @@ def form(path: Path | None = None, data: bytes | None = None, filename: str = "a
     return body
 
 
-async def submit(client: TestClient, path: Path | None = None, **fields: str) -> dict[str, Any]:
-    resp = await client.post("/transcribe", data=form(path, **fields))
+def form_with(path: Path | None, fields: dict[str, str]) -> FormData:
+    """form() with fields from a dict (a plain ** would let a field shadow data or filename)."""
+    body = form(path)
+    for key, value in fields.items():
+        body.add_field(key, value)
+    return body
+
+
+async def submit(client: Client, path: Path | None = None, **fields: str) -> dict[str, Any]:
+    resp = await client.post("/transcribe", data=form_with(path, fields))
     body: dict[str, Any] = await resp.json()
     assert resp.status == 202, body
     return body
 
 
 async def wait_status(
-    client: TestClient,
+    client: Client,
     job_id: str,
     want: tuple[str, ...] = FINISHED,
     timeout: float = 120,
@@ -104,7 +113,9 @@ class FakeEngine:
     """
 
     def __init__(self, workers: int = 1, auto: bool = True):
-        self._info = EngineInfo("fake", "-", "test", "cpu", "int8", workers, 1, False, True, 0.0, {"fake": "1"})
+        self._info = EngineInfo(
+            "fake", "-", "test", "cpu", "int8", workers, 1, False, True, 0.0, {"fake": "1"}, ("en", "ru", "de")
+        )
         self.auto = auto
         self.gates: dict[float, threading.Event] = {}
         self.order: list[float] = []

@@ -27,8 +27,20 @@ def test_bench_quick_run_writes_table_json_and_chart(tmp_path: Path) -> None:
     shutil.copy(CLIPS / "numbers.flac", audio / "jfk.flac")
     shutil.copy(CLIPS / "speech.mp3", audio / "multilingual.mp3")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "bench", "--quick", "--only", "startup,overhead", "--audio-dir", str(audio),
-               "--out", str(out), "--models-dir", str(tmp_path / "models")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--only",
+        "startup,overhead",
+        "--audio-dir",
+        str(audio),
+        "--out",
+        str(out),
+        "--models-dir",
+        str(tmp_path / "models"),
+    ]
     done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.wer import word_error_rate
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, TEXTS
-from tests.wer import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,13 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def cli(*args: str, cwd: Path, env: dict[str, str], timeout: float = QUICK) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "transcriber", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_help(tmp_path: Path) -> None:
@@ -119,9 +124,14 @@ def test_serve_with_unknown_model_fails_with_one_clear_line(tmp_path: Path) -> N
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "transcriber", "--config", os.devnull, "serve"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=30, check=False,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert time.monotonic() - started < 30
     output = done.stdout
     assert done.returncode != 0, output
@@ -141,9 +151,16 @@ async def test_serve_and_submit_print_the_transcript(tmp_path: Path) -> None:
         assert health["model"]["name"] == "tiny.en"
         env = clean_env(tmp_path / "client-side", TRANSCRIBE_SERVER_URL=server.url)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "transcriber", "submit", str(CLIPS / "hello.wav"),
-            cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "transcriber",
+            "submit",
+            str(CLIPS / "hello.wav"),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
         finally:

@@ -7,10 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from tests.support import CLIPS, TEXTS, form, submit, wait_status
-from tests.wer import normalise, word_error_rate
+from bench.wer import normalise, word_error_rate
+from tests.support import CLIPS, TEXTS, Client, form, submit, wait_status
 
 # tiny.en on espeak speech: measured 0.00-0.10 per clip; the bound leaves room for CPU differences.
 WER_BOUND = 0.2
@@ -18,7 +17,7 @@ ENGLISH = ["hello.wav", "speech.ogg", "speech.mp3", "clip.mp4"]
 
 
 @pytest.mark.parametrize("name", ENGLISH)
-async def test_clip_is_transcribed(client: TestClient, name: str) -> None:
+async def test_clip_is_transcribed(client: Client, name: str) -> None:
     accepted = await submit(client, CLIPS / name)
     assert accepted["status"] == "queued"
     assert accepted["status_url"] == f"/status/{accepted['job_id']}"
@@ -29,13 +28,13 @@ async def test_clip_is_transcribed(client: TestClient, name: str) -> None:
     assert word_error_rate(TEXTS[name], done["text"]) < WER_BOUND, done["text"]
 
 
-async def test_spoken_numbers(client: TestClient) -> None:
+async def test_spoken_numbers(client: Client) -> None:
     # Whisper writes numbers as digits or words as it likes ("12"/"twelve"): compare the words only.
     done = await wait_status(client, (await submit(client, CLIPS / "numbers.flac"))["job_id"])
     assert {"meeting", "starts", "monday", "may"} <= set(normalise(done["text"]))
 
 
-async def test_result_files_parse_and_match(client: TestClient, tmp_path: Path) -> None:
+async def test_result_files_parse_and_match(client: Client, tmp_path: Path) -> None:
     job_id = (await submit(client, CLIPS / "speech.ogg", job_id="files-1", word_timestamps="true"))["job_id"]
     done = await wait_status(client, job_id)
     assert set(done["results"]) == {"txt", "srt", "vtt", "json"}
@@ -56,7 +55,7 @@ async def test_result_files_parse_and_match(client: TestClient, tmp_path: Path) 
     assert bodies["srt"].count(" --> ") == len(doc["segments"]) == bodies["vtt"].count(" --> ")
 
 
-async def test_job_row_is_readable_in_sqlite(client: TestClient, tmp_path: Path) -> None:
+async def test_job_row_is_readable_in_sqlite(client: Client, tmp_path: Path) -> None:
     job_id = (await submit(client, CLIPS / "hello.wav", job_id="row-1", language="en"))["job_id"]
     await wait_status(client, job_id)
     with sqlite3.connect(tmp_path / "data" / "jobs.db") as db:
@@ -73,7 +72,7 @@ async def test_job_row_is_readable_in_sqlite(client: TestClient, tmp_path: Path)
     assert not (tmp_path / "data" / row["upload_path"]).exists()
 
 
-async def test_same_job_id_same_bytes_is_a_safe_retry(client: TestClient) -> None:
+async def test_same_job_id_same_bytes_is_a_safe_retry(client: Client) -> None:
     first = await client.post("/transcribe", data=form(CLIPS / "hello.wav", job_id="retry-1"))
     assert first.status == 202
     assert first.headers["Location"] == "/status/retry-1"
@@ -87,7 +86,7 @@ async def test_same_job_id_same_bytes_is_a_safe_retry(client: TestClient) -> Non
     assert done["status"] == "completed" and done["attempts"] == 1
 
 
-async def test_history_pagination_and_delete(client: TestClient, tmp_path: Path) -> None:
+async def test_history_pagination_and_delete(client: Client, tmp_path: Path) -> None:
     for i in range(3):
         await submit(client, CLIPS / "hello.wav", job_id=f"h-{i}")
     for i in range(3):
@@ -105,7 +104,7 @@ async def test_history_pagination_and_delete(client: TestClient, tmp_path: Path)
     assert (tmp_path / "data" / "results" / "h-0").exists()
 
 
-async def test_translate_rejected_by_english_only_model(client: TestClient) -> None:
+async def test_translate_rejected_by_english_only_model(client: Client) -> None:
     resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav", task="translate"))
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "unsupported_task"

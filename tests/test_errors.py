@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
 
 from tests.conftest import MakeClient
-from tests.support import CLIPS, FakeEngine, form, make_settings, submit, wait_status
+from tests.support import CLIPS, Client, FakeEngine, form, form_with, make_settings, submit, wait_status
 from transcriber.app import create_app
-from transcriber.engine import Engine, FasterWhisperEngine
+from transcriber.engine import Engine, EngineLoader, FasterWhisperEngine
 from transcriber.settings import Settings
 
 
@@ -30,7 +29,7 @@ async def expect_error(resp: ClientResponse, status: int, code: str) -> dict[str
     return body
 
 
-async def assert_clean_and_healthy(client: TestClient, data_dir: Path) -> None:
+async def assert_clean_and_healthy(client: Client, data_dir: Path) -> None:
     deadline = time.monotonic() + 10
     incoming = data_dir / "uploads" / ".incoming"
     while incoming.exists() and any(incoming.iterdir()):
@@ -57,13 +56,13 @@ BAD_FORMS = [
 
 
 @pytest.mark.parametrize(("fields", "code"), BAD_FORMS)
-async def test_bad_fields(client: TestClient, tmp_path: Path, fields: dict[str, str], code: str) -> None:
-    resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav", **fields))
+async def test_bad_fields(client: Client, tmp_path: Path, fields: dict[str, str], code: str) -> None:
+    resp = await client.post("/transcribe", data=form_with(CLIPS / "hello.wav", fields))
     await expect_error(resp, 400, code)
     await assert_clean_and_healthy(client, tmp_path / "data")
 
 
-async def test_bad_multipart(client: TestClient, tmp_path: Path) -> None:
+async def test_bad_multipart(client: Client, tmp_path: Path) -> None:
     await expect_error(await client.post("/transcribe", json={"file": "x"}), 400, "invalid_multipart")
     await expect_error(await client.post("/transcribe", data=form(language="en")), 400, "missing_file")
     await expect_error(await client.post("/transcribe", data=form(data=b"", filename="a.wav")), 400, "empty_file")
@@ -87,13 +86,15 @@ async def test_bad_multipart(client: TestClient, tmp_path: Path) -> None:
         pytest.param(b"\x1aE\xdf\xa3" + os.urandom(3000), id="fake-mkv"),
     ],
 )
-async def test_not_audio_is_415(client: TestClient, tmp_path: Path, payload: bytes) -> None:
+async def test_not_audio_is_415(client: Client, tmp_path: Path, payload: bytes) -> None:
     resp = await client.post("/transcribe", data=form(data=payload, filename="x.mp3"))
     await expect_error(resp, 415, "not_audio")
     await assert_clean_and_healthy(client, tmp_path / "data")
 
 
-async def test_truncated_audio_is_transcribed_as_far_as_it_goes(client: TestClient) -> None:
+async def test_truncated_audio_is_transcribed_as_far_as_it_goes(
+    client: Client,
+) -> None:
     data = (CLIPS / "speech.mp3").read_bytes()
     resp = await client.post("/transcribe", data=form(data=data[: len(data) // 2], filename="half.mp3"))
     assert resp.status == 202
@@ -101,7 +102,7 @@ async def test_truncated_audio_is_transcribed_as_far_as_it_goes(client: TestClie
     assert done["status"] == "completed" and done["text"]
 
 
-async def test_client_filename_never_becomes_a_path(client: TestClient, tmp_path: Path) -> None:
+async def test_client_filename_never_becomes_a_path(client: Client, tmp_path: Path) -> None:
     resp = await client.post(
         "/transcribe", data=form(data=(CLIPS / "hello.wav").read_bytes(), filename="../../../../tmp/evil.wav")
     )
@@ -128,7 +129,7 @@ async def test_audio_over_duration_limit_is_413(
     await assert_clean_and_healthy(client, tmp_path / "data")
 
 
-async def test_upload_cut_off_midway_leaves_nothing(client: TestClient, tmp_path: Path) -> None:
+async def test_upload_cut_off_midway_leaves_nothing(client: Client, tmp_path: Path) -> None:
     head = (
         "POST /transcribe HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
         'Content-Length: 5000000\r\n\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
@@ -154,7 +155,7 @@ async def test_api_keys(make_client: MakeClient, tiny_engine: FasterWhisperEngin
     assert resp.status == 202
 
 
-async def test_unknown_things_are_404_and_405(client: TestClient) -> None:
+async def test_unknown_things_are_404_and_405(client: Client) -> None:
     await expect_error(await client.get("/status/nope"), 404, "job_not_found")
     await expect_error(await client.get("/jobs/nope/transcript.txt"), 404, "job_not_found")
     await expect_error(await client.post("/jobs/nope/cancel"), 404, "job_not_found")
@@ -166,7 +167,7 @@ async def test_unknown_things_are_404_and_405(client: TestClient) -> None:
     await expect_error(await client.get("/jobs?before=not-a-job"), 400, "invalid_before")
 
 
-async def test_finished_job_conflicts(client: TestClient) -> None:
+async def test_finished_job_conflicts(client: Client) -> None:
     job_id = (await submit(client, CLIPS / "hello.wav"))["job_id"]
     await wait_status(client, job_id)
     await expect_error(await client.post(f"/jobs/{job_id}/cancel"), 409, "job_not_active")
@@ -198,9 +199,8 @@ async def test_loading_model_is_503(aiohttp_client: Any, tmp_path: Path) -> None
         release.wait(30)
         return FakeEngine()
 
-    client = await aiohttp_client(
-        create_app(make_settings(tmp_path / "data"), loader=slow_loader, on_fatal=lambda: None)
-    )
+    settings = make_settings(tmp_path / "data")
+    client = await aiohttp_client(create_app(settings, loader=EngineLoader(settings, slow_loader)))
     health = await client.get("/health")
     assert health.status == 503 and (await health.json())["status"] == "loading"
     resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav"))
@@ -214,12 +214,9 @@ async def test_loading_model_is_503(aiohttp_client: Any, tmp_path: Path) -> None
 
 
 async def test_model_that_cannot_load_degrades_health(aiohttp_client: Any, tmp_path: Path) -> None:
-    fatal = threading.Event()
     settings = make_settings(tmp_path / "data", whisper={"model": str(tmp_path / "no-such-model")})
-    client = await aiohttp_client(create_app(settings, on_fatal=fatal.set))
-    deadline = time.monotonic() + 10
-    while not fatal.is_set():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    loader = EngineLoader(settings)
+    client = await aiohttp_client(create_app(settings, loader=loader))
+    assert await asyncio.wait_for(loader.wait(), 10) is None
     body = await (await client.get("/health")).json()
     assert body["status"] == "degraded" and "no-such-model" in body["problems"][0]

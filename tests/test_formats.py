@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transcriber.formats import (
-    CONTENT_TYPES,
+    FORMATS,
     MAX_SECONDS,
-    RENDERERS,
     to_json,
     to_srt,
     to_txt,
@@ -212,9 +211,10 @@ def test_json_document_shape() -> None:
 
 
 def test_registry_covers_every_format() -> None:
-    assert set(RENDERERS) == set(CONTENT_TYPES) == {"txt", "srt", "vtt", "json"}
+    assert list(FORMATS) == ["txt", "srt", "vtt", "json"]
+    assert all(name == fmt.name and "charset=utf-8" in fmt.content_type for name, fmt in FORMATS.items())
     t = _transcript(Segment(0, 1, "x"))
-    assert all(isinstance(render(t), str) for render in RENDERERS.values())
+    assert all(isinstance(fmt.render(t), str) for fmt in FORMATS.values())
 
 
 # --- properties ---------------------------------------------------------------------------

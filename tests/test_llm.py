@@ -15,7 +15,7 @@ from aiohttp import web
 from arq import Retry
 from pytest_aiohttp import AiohttpServer
 
-from summarizer import core, worker
+from summarizer import core, retry, worker
 from summarizer.config import OpenAISettings, SummarizerSettings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.extractive import split_sentences
@@ -212,12 +212,10 @@ def openai_error(message: str) -> str:
         (Step(404, json.dumps({"error": "model 'x' not found"})), PermanentSummaryError, "'x'"),
         (Step(200, "not json at all"), PermanentSummaryError, "malformed.*not json"),
         (Step(200, json.dumps({"choices": []})), PermanentSummaryError, "malformed"),
-        (Step(200, json.dumps({"choices": [{"message": {"content": None}}]})),
-         PermanentSummaryError, "not text"),
-        (Step(200, json.dumps({"choices": [{"message": {"content": " "}}]})),
-         PermanentSummaryError, "empty summary"),
+        (Step(200, json.dumps({"choices": [{"message": {"content": None}}]})), PermanentSummaryError, "not text"),
+        (Step(200, json.dumps({"choices": [{"message": {"content": " "}}]})), PermanentSummaryError, "empty summary"),
     ],
-)  # fmt: skip
+)
 async def test_errors_are_mapped(
     chat: ChatServer,
     session: aiohttp.ClientSession,
@@ -296,7 +294,7 @@ async def test_task_reports_exhausted_and_permanent_errors(chat: ChatServer, ses
 
 
 def test_backoff_doubles_and_is_capped() -> None:
-    assert [worker.backoff_seconds(t) for t in (1, 2, 3)] == [10.0, 20.0, 40.0]
-    assert worker.backoff_seconds(30) == worker.BACKOFF_CAP_SECONDS
-    assert worker.backoff_seconds(1, retry_after=25.0) == 25.0
+    assert [retry.backoff_seconds(t) for t in (1, 2, 3)] == [10.0, 20.0, 40.0]
+    assert retry.backoff_seconds(30) == retry.BACKOFF_CAP_SECONDS
+    assert retry.backoff_seconds(1, retry_after=25.0) == 25.0
     assert CHARS_PER_TOKEN <= 3

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.wer import word_error_rate
 from tests.support import TEXTS, make_settings, speech_wav
-from tests.wer import word_error_rate
 from transcriber.engine import load_engine
 from transcriber.options import JobOptions
 from transcriber.transcript import Segment

@@ -8,16 +8,17 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MakeClient
-from tests.support import CLIPS, form, submit, wait_status
+from tests.support import CLIPS, Client, form, submit, wait_status
 from transcriber.engine import FasterWhisperEngine
 from transcriber.logs import configure_logging
 
 
-async def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+async def scrape(
+    client: Client,
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     resp = await client.get("/metrics")
     assert resp.status == 200 and resp.content_type == "text/plain"
     samples = {}
@@ -31,7 +32,7 @@ def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-async def test_metrics_move_with_real_jobs(client: TestClient) -> None:
+async def test_metrics_move_with_real_jobs(client: Client) -> None:
     before = await scrape(client)
     for name in ("hello.wav", "speech.ogg"):
         await wait_status(client, (await submit(client, CLIPS / name))["job_id"])

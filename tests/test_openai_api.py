@@ -66,7 +66,7 @@ def test_verbose_json_words_and_segments(tiny_server: ServerProcess) -> None:
         result = sdk(tiny_server).audio.transcriptions.create(
             model="whisper-1", file=fh, response_format="verbose_json", timestamp_granularities=["word", "segment"]
         )
-    assert result.task == "transcribe" and result.language == "english"
+    assert result.to_dict()["task"] == "transcribe" and result.language == "english"
     assert 2.0 < result.duration < 10.0 and "welcome" in result.text.lower()
     assert result.segments and result.words
     for i, seg in enumerate(result.segments):
@@ -214,7 +214,7 @@ def test_translation_with_multilingual_base(base_server: ServerProcess) -> None:
     assert words_of(result.text) & {"weather", "good", "book", "read", "thank", "thanks", "today"}, result.text
     with (CLIPS / "russian.ogg").open("rb") as fh:
         verbose = client.audio.translations.create(model="base", file=fh, response_format="verbose_json")
-    assert verbose.task == "translate" and verbose.language == "english" and verbose.segments
+    assert verbose.to_dict()["task"] == "translate" and verbose.language == "english" and verbose.segments
     with (CLIPS / "russian.ogg").open("rb") as fh:
         russian = client.audio.transcriptions.create(model="base", file=fh, response_format="verbose_json")
     assert russian.language == "russian" and re.search("[а-яА-Я]", russian.text)

@@ -59,7 +59,9 @@ floats = st.floats(allow_nan=True, allow_infinity=True)
 
 
 @given(st.lists(st.tuples(floats, floats, st.text(), floats, floats), max_size=5), st.sampled_from([None, "en", "zz"]))
-def test_verbose_body_is_valid_json_for_any_transcript(raw: list[tuple[float, ...]], language: str | None) -> None:
+def test_verbose_body_is_valid_json_for_any_transcript(
+    raw: list[tuple[float, float, str, float, float]], language: str | None
+) -> None:
     segments = tuple(
         Segment(a, b, text, (Word(a, b, text, p),), Decoding(1, (1,), p, q, p, q)) for a, b, text, p, q in raw
     )

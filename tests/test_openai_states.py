@@ -16,16 +16,16 @@ from typing import Any
 import openai
 import pytest
 from aiohttp import FormData
-from aiohttp.test_utils import TestClient
 from openai import AsyncOpenAI
 
 from tests.conftest import MakeClient
-from tests.support import FakeEngine, make_settings, tone_wav, wait_status
+from tests.support import Client, FakeEngine, make_settings, tone_wav, wait_status
 from transcriber.app import create_app
-from transcriber.engine import Engine, SegmentCallback
+from transcriber.engine import Engine, EngineLoader, SegmentCallback
 from transcriber.options import JobOptions
 from transcriber.settings import Settings
 from transcriber.transcript import Transcript
+from transcriber.waiting import SAFETY_POLL_SECONDS
 
 V1 = "/v1/audio/transcriptions"
 
@@ -55,9 +55,8 @@ async def test_loading_model_is_503_with_retry_after(aiohttp_client: Any, tmp_pa
         release.wait(30)
         return FakeEngine()
 
-    client = await aiohttp_client(
-        create_app(make_settings(tmp_path / "data"), loader=slow_loader, on_fatal=lambda: None)
-    )
+    settings = make_settings(tmp_path / "data")
+    client = await aiohttp_client(create_app(settings, loader=EngineLoader(settings, slow_loader)))
     try:
         resp = await client.post(V1, data=v1_form(tone_wav(tmp_path / "a.wav", 2)))
         error = await openai_error(resp, 503, "model_loading")
@@ -104,7 +103,7 @@ async def test_sdk_does_not_resubmit_a_failed_job(make_client: MakeClient, tmp_p
 
 async def test_fake_engine_answers_every_format(make_client: MakeClient, tmp_path: Path) -> None:
     """Without keys configured the /v1 routes are open, like the rest; segment fields come from the file."""
-    client: TestClient = await make_client(FakeEngine())
+    client: Client = await make_client(FakeEngine())
     clip = tone_wav(tmp_path / "a.wav", 2)
     verbose = await (await client.post(V1, data=v1_form(clip, response_format="verbose_json"))).json()
     assert verbose["language"] == "english" and [s["text"] for s in verbose["segments"]] == [" word0", " word1"]
@@ -129,3 +128,19 @@ async def test_shutdown_answers_waiting_requests_at_once(make_client: MakeClient
     assert resp.headers["x-job-id"] == "at-shutdown" and resp.headers["x-should-retry"] == "false"
     assert (await (await client.get("/status/at-shutdown")).json())["status"] == "running"  # not cancelled
     engine.gates[3.0].set()
+
+
+async def test_answer_follows_completion_through_the_change_feed(make_client: MakeClient, tmp_path: Path) -> None:
+    """The waiting request wakes on the job's change, not on its slow safety poll."""
+    engine = FakeEngine(auto=False)
+    client = await make_client(engine)
+    answer = asyncio.create_task(
+        client.post(V1, data=v1_form(tone_wav(tmp_path / "a.wav", 2)), headers={"X-Job-Id": "fed"})
+    )
+    await wait_status(client, "fed", ("running",))
+    await asyncio.sleep(SAFETY_POLL_SECONDS / 2)  # the waiter is now in the middle of a safety-poll wait
+    released = time.monotonic()
+    engine.gates[2.0].set()
+    resp = await asyncio.wait_for(answer, SAFETY_POLL_SECONDS)
+    assert resp.status == 200 and (await resp.json())["text"] == "word0 word1"
+    assert time.monotonic() - released < SAFETY_POLL_SECONDS / 2

@@ -13,6 +13,7 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.core.result import Ok
 
 from tests.conftest import API_KEY
 from tests.server_process import ServerProcess
@@ -48,7 +49,7 @@ def documented_routes(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def test_every_route_is_documented_and_every_documented_path_exists(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path), engine=FakeEngine(), on_fatal=lambda: None)
+    app = create_app(make_settings(tmp_path), engine=FakeEngine())
     in_router, documented = router_routes(app), documented_routes(load_document())
     assert in_router - documented == set(), "routes missing from transcriber/openapi.yaml"
     assert documented - in_router <= IN_FLIGHT, "documented routes the app does not have"
@@ -87,7 +88,7 @@ async def test_served_document_is_the_source(tiny_server: ServerProcess) -> None
 def test_generated_requests_never_get_a_5xx(tiny_server: ServerProcess) -> None:
     """Requests generated from /openapi.json against the running server: no 5xx, documented statuses only."""
     schema = schemathesis.openapi.from_dict(load_document())
-    operations = [r.ok() for r in schema.get_all_operations()]
+    operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]
     operations = [op for op in operations if op.path not in STREAMS]
     seen: dict[str, Counter[int]] = {}
     for operation in operations:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transcriber.engine import derive_parallelism
 from transcriber.errors import BadRequest
+from transcriber.http_errors import status_of
+from transcriber.models import resolve_model, tokenizer_languages
 from transcriber.options import JOB_ID_RE, JobOptions, check_job_id, parse_options
+from transcriber.parallelism import derive_parallelism
 from transcriber.settings import WhisperSettings
+
+# The codes the shipped tiny.en tokenizer knows (English-only models carry every language token).
+LANGUAGES = tokenizer_languages(resolve_model("tiny.en", Path("/nonexistent"), allow_download=False).path)
 
 # --- job ids ---------------------------------------------------------------------------------
 
@@ -60,8 +67,8 @@ def test_good_job_ids(job_id: str) -> None:
 def test_bad_job_ids(job_id: str) -> None:
     with pytest.raises(BadRequest) as caught:
         check_job_id(job_id)
-    assert caught.value.error_code == "invalid_job_id"
-    assert caught.value.status == 400
+    assert caught.value.code == "invalid_job_id"
+    assert status_of(caught.value) == 400
 
 
 def test_length_limit_is_128() -> None:
@@ -96,7 +103,7 @@ def test_accepted_ids_are_safe_file_names(job_id: str) -> None:
 
 
 def test_defaults() -> None:
-    options = parse_options({}, multilingual=True)
+    options = parse_options({}, languages=LANGUAGES, multilingual=True)
     assert options == JobOptions(None, "transcribe", False, None, None)
 
 
@@ -108,7 +115,7 @@ def test_all_fields() -> None:
         "initial_prompt": "Glossary: Kubernetes, gRPC.",
         "hotwords": "Kubernetes gRPC",
     }
-    options = parse_options(fields, multilingual=True)
+    options = parse_options(fields, languages=LANGUAGES, multilingual=True)
     assert options.language == "ru"
     assert options.task == "translate"
     assert options.word_timestamps is True
@@ -123,22 +130,30 @@ def test_from_dict_ignores_unknown_keys() -> None:
 
 @pytest.mark.parametrize("value", ["auto", "AUTO", "", "  "])
 def test_auto_language_means_detect(value: str) -> None:
-    assert parse_options({"language": value}, multilingual=True).language is None
-    assert parse_options({"language": value}, multilingual=False).language is None
+    assert parse_options({"language": value}, languages=LANGUAGES, multilingual=True).language is None
+    assert parse_options({"language": value}, languages=LANGUAGES, multilingual=False).language is None
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("true", True), ("1", True), ("yes", True), ("false", False), ("0", False), ("no", False),
-     ("", False), (" True ", True)],
-)  # fmt: skip
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("", False),
+        (" True ", True),
+    ],
+)
 def test_word_timestamps_values(value: str, expected: bool) -> None:
-    assert parse_options({"word_timestamps": value}, multilingual=True).word_timestamps is expected
+    assert parse_options({"word_timestamps": value}, languages=LANGUAGES, multilingual=True).word_timestamps is expected
 
 
 @pytest.mark.parametrize("value", ["   ", ""])
 def test_blank_prompts_are_none(value: str) -> None:
-    options = parse_options({"initial_prompt": value, "hotwords": value}, multilingual=True)
+    options = parse_options({"initial_prompt": value, "hotwords": value}, languages=LANGUAGES, multilingual=True)
     assert options.initial_prompt is None and options.hotwords is None
 
 
@@ -159,33 +174,33 @@ INVALID = [
 @pytest.mark.parametrize(("fields", "code"), INVALID)
 def test_invalid_values_have_codes(fields: dict[str, str], code: str | None) -> None:
     if code is None:
-        parse_options(fields, multilingual=True)
+        parse_options(fields, languages=LANGUAGES, multilingual=True)
         return
     with pytest.raises(BadRequest) as caught:
-        parse_options(fields, multilingual=True)
-    assert caught.value.error_code == code
-    assert caught.value.status == 400
+        parse_options(fields, languages=LANGUAGES, multilingual=True)
+    assert caught.value.code == code
+    assert status_of(caught.value) == 400
     assert caught.value.message
 
 
 @pytest.mark.parametrize("language", ["ru", "de", "zh", "uk"])
 def test_english_only_model_rejects_other_languages(language: str) -> None:
-    assert parse_options({"language": language}, multilingual=True).language == language
+    assert parse_options({"language": language}, languages=LANGUAGES, multilingual=True).language == language
     with pytest.raises(BadRequest) as caught:
-        parse_options({"language": language}, multilingual=False)
-    assert caught.value.error_code == "unsupported_language"
+        parse_options({"language": language}, languages=LANGUAGES, multilingual=False)
+    assert caught.value.code == "unsupported_language"
     assert "English-only" in caught.value.message
 
 
 def test_english_only_model_accepts_english() -> None:
-    assert parse_options({"language": "en"}, multilingual=False).language == "en"
+    assert parse_options({"language": "en"}, languages=LANGUAGES, multilingual=False).language == "en"
 
 
 def test_english_only_model_cannot_translate() -> None:
     with pytest.raises(BadRequest) as caught:
-        parse_options({"task": "translate"}, multilingual=False)
-    assert caught.value.error_code == "unsupported_task"
-    assert parse_options({"task": "translate"}, multilingual=True).task == "translate"
+        parse_options({"task": "translate"}, languages=LANGUAGES, multilingual=False)
+    assert caught.value.code == "unsupported_task"
+    assert parse_options({"task": "translate"}, languages=LANGUAGES, multilingual=True).task == "translate"
 
 
 # --- derive_parallelism ----------------------------------------------------------------------

@@ -6,10 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient
-
 from tests.conftest import MakeClient
-from tests.support import CLIPS, FakeEngine, speech_wav, submit, tone_wav, wait_status
+from tests.support import CLIPS, Client, FakeEngine, speech_wav, submit, tone_wav, wait_status
 from transcriber.engine import FasterWhisperEngine
 
 
@@ -88,7 +86,7 @@ async def test_health_and_status_answer_while_transcribing(
     assert len(partial_texts) > 1  # text grew while the job ran
 
 
-async def test_language_detection_and_video_container(client: TestClient) -> None:
+async def test_language_detection_and_video_container(client: Client) -> None:
     job_id = (await submit(client, CLIPS / "clip.mp4", language="auto"))["job_id"]
     done = await wait_status(client, job_id)
     assert done["status"] == "completed" and done["language"] == "en"

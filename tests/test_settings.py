@@ -144,9 +144,19 @@ def test_empty_environment_value_leaves_file_value(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
-     ("false", False), ("False", False), ("0", False), ("no", False), ("off", False)],
-)  # fmt: skip
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("False", False),
+        ("0", False),
+        ("no", False),
+        ("off", False),
+    ],
+)
 def test_fast_mode_booleans(tmp_path: Path, text: str, expected: bool) -> None:
     raw = {"whisper": {"fast_mode": not expected}}
     settings = settings_from(raw, {"WHISPER_FAST_MODE": text}, base_dir=tmp_path)

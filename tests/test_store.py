@@ -5,34 +5,50 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
-from transcriber.store import MIGRATIONS_DIR, Store, _split_sql, migrate, open_store, utcnow
+from transcriber.clock import utcnow
+from transcriber.job import Job, JobStatus, NewJob, Outcome
+from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
+from transcriber.migrate import migrate
+from transcriber.migrate import split_sql as _split_sql
+from transcriber.store import DuplicateJob, Store, Transaction, open_store
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEADLINE = 10.0  # seconds any single store call may take before the test calls it a hang
 
 
-def job(job_id: str, duration: float = 3.0, **extra: Any) -> dict[str, Any]:
-    """A row as the upload path inserts it."""
-    return {
-        "job_id": job_id,
-        "status": "queued",
-        "duration": duration,
-        "options": {"language": None, "task": "transcribe"},
-        "upload_path": f"uploads/{job_id}",
-        "upload_bytes": 1234,
-        "upload_sha256": "ab" * 32,
-        "upload_filename": "clip.wav",
-        "upload_format": "wav/pcm_s16le",
-        **extra,
-    }
+def job(job_id: str, duration: float = 3.0) -> NewJob:
+    """A job as the upload path inserts it."""
+    return NewJob(
+        job_id=job_id,
+        duration=duration,
+        options={"language": None, "task": "transcribe"},
+        upload_path=f"uploads/{job_id}",
+        upload_bytes=1234,
+        upload_sha256="ab" * 32,
+        upload_filename="clip.wav",
+        upload_format="wav/pcm_s16le",
+    )
+
+
+class Hook:
+    """A finish hook that runs a function inside the completing transaction."""
+
+    def __init__(self, run: Callable[[Transaction], Awaitable[None]]):
+        self._run = run
+
+    async def on_completed(self, tx: Transaction, job_id: str) -> None:
+        await self._run(tx)
+
+
+def done(text: str) -> Outcome:
+    return Outcome(JobStatus.COMPLETED, text=text)
 
 
 def read(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -58,16 +74,16 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
-async def running(store: Store, job_id: str, **extra: Any) -> dict[str, Any]:
-    await store.insert_job(job(job_id, **extra))
+async def running(store: Store, job_id: str) -> Job:
+    await store.insert_job(job(job_id))
     row = await store.claim_job(job_id)
     assert row is not None
     return row
 
 
 async def set_created(store: Store, job_id: str, created_at: str) -> None:
-    async with store.transaction() as conn:
-        await conn.execute("UPDATE jobs SET created_at = ? WHERE job_id = ?", (created_at, job_id))
+    async with store.transaction() as tx:
+        await tx.execute("UPDATE jobs SET created_at = ? WHERE job_id = ?", (created_at, job_id))
 
 
 # --- migrations and pragmas ------------------------------------------------------------------
@@ -102,11 +118,9 @@ async def test_reopening_applies_nothing_twice(store: Store, db_path: Path) -> N
 
 async def test_wal_and_full_synchronous(store: Store, db_path: Path) -> None:
     assert read(db_path, "PRAGMA journal_mode")[0][0] == "wal"  # persistent in the file
-    async with store.transaction() as conn:  # per connection: ask the store's own
-        cur = await conn.execute("PRAGMA synchronous")
-        synchronous = (await cur.fetchone())[0]  # type: ignore[index]
-        cur = await conn.execute("PRAGMA foreign_keys")
-        foreign_keys = (await cur.fetchone())[0]  # type: ignore[index]
+    async with store.transaction() as tx:  # per connection: ask the store's own
+        synchronous = (await tx.rows("PRAGMA synchronous"))[0]["synchronous"]
+        foreign_keys = (await tx.rows("PRAGMA foreign_keys"))[0]["foreign_keys"]
     assert synchronous == 2  # FULL
     assert foreign_keys == 1
 
@@ -209,13 +223,13 @@ async def test_insert_and_get(store: Store, db_path: Path) -> None:
     await store.insert_job(job("j1", duration=12.5))
     row = await store.get_job("j1")
     assert row is not None
-    assert row["status"] == "queued"
-    assert row["attempts"] == 0
-    assert row["duration"] == 12.5
-    assert row["started_at"] is None and row["finished_at"] is None
-    assert ISO_Z.match(row["created_at"]) and row["updated_at"] == row["created_at"]
-    assert row["summary_status"] == "disabled"
-    assert row["options"] == '{"language": null, "task": "transcribe"}'
+    assert row.status == "queued"
+    assert row.attempts == 0
+    assert row.duration == 12.5
+    assert row.started_at is None and row.finished_at is None
+    assert ISO_Z.match(row.created_at) and row.updated_at == row.created_at
+    assert row.summary_status == "disabled"
+    assert row.options == {"language": None, "task": "transcribe"}
     assert await store.get_job("missing") is None
     # committed: visible to another connection at once
     assert read(db_path, "SELECT status FROM jobs WHERE job_id = 'j1'")[0][0] == "queued"
@@ -223,7 +237,7 @@ async def test_insert_and_get(store: Store, db_path: Path) -> None:
 
 async def test_insert_existing_id_raises(store: Store) -> None:
     await store.insert_job(job("dup"))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(DuplicateJob):
         await store.insert_job(job("dup"))
 
 
@@ -231,42 +245,42 @@ async def test_claim_only_from_queued(store: Store) -> None:
     await store.insert_job(job("c1"))
     claimed = await store.claim_job("c1")
     assert claimed is not None
-    assert claimed["status"] == "running"
-    assert claimed["attempts"] == 1
-    assert claimed["progress"] == 0
-    assert ISO_Z.match(claimed["started_at"])
-    assert claimed["created_at"] <= claimed["started_at"]
+    assert claimed.status == "running"
+    assert claimed.attempts == 1
+    assert claimed.progress == 0
+    assert ISO_Z.match(claimed.started_at or "")
+    assert claimed.created_at <= (claimed.started_at or "")
     assert await store.claim_job("c1") is None  # already running
     assert await store.claim_job("nope") is None
-    assert (await store.get_job("c1"))["attempts"] == 1  # type: ignore[index]
+    assert (await store.get_job("c1")).attempts == 1  # type: ignore[union-attr]
 
 
 async def test_requeue_then_claim_counts_attempts(store: Store) -> None:
     await running(store, "r1")
     await store.requeue_job("r1", refund_attempt=False)
     row = await store.get_job("r1")
-    assert row is not None and row["status"] == "queued" and row["started_at"] is None
-    assert (await store.claim_job("r1"))["attempts"] == 2  # type: ignore[index]
+    assert row is not None and row.status == "queued" and row.started_at is None
+    assert (await store.claim_job("r1")).attempts == 2  # type: ignore[union-attr]
     await store.requeue_job("r1", refund_attempt=True)
-    assert (await store.get_job("r1"))["attempts"] == 1  # type: ignore[index]
+    assert (await store.get_job("r1")).attempts == 1  # type: ignore[union-attr]
 
 
 async def test_finish_only_from_running(store: Store) -> None:
     await store.insert_job(job("f1"))
-    assert await store.finish_job("f1", "completed", {"text": "early"}) is False
-    assert (await store.get_job("f1"))["status"] == "queued"  # type: ignore[index]
+    assert await store.finish_job("f1", done("early")) is False
+    assert (await store.get_job("f1")).status == "queued"  # type: ignore[union-attr]
     await store.claim_job("f1")
-    assert await store.finish_job("f1", "completed", {"text": "hello", "progress": 1.0}) is True
+    assert await store.finish_job("f1", done("hello")) is True
     row = await store.get_job("f1")
     assert row is not None
-    assert row["status"] == "completed" and row["text"] == "hello" and row["progress"] == 1.0
-    assert ISO_Z.match(row["finished_at"]) and row["started_at"] <= row["finished_at"]
-    assert await store.finish_job("f1", "failed", {"error_code": "late"}) is False
-    assert (await store.get_job("f1"))["status"] == "completed"  # type: ignore[index]
+    assert row.status == "completed" and row.text == "hello" and row.progress == 1.0
+    assert ISO_Z.match(row.finished_at or "") and (row.started_at or "") <= (row.finished_at or "")
+    assert await store.finish_job("f1", Outcome(JobStatus.FAILED, error_code="late")) is False
+    assert (await store.get_job("f1")).status == "completed"  # type: ignore[union-attr]
 
 
-async def add_outbox(conn: aiosqlite.Connection, job_id: str) -> None:
-    await conn.execute(
+async def add_outbox(tx: Transaction, job_id: str) -> None:
+    await tx.execute(
         "INSERT INTO summary_outbox (job_id, next_attempt_at, created_at) VALUES (?, ?, ?)",
         (job_id, utcnow(), utcnow()),
     )
@@ -275,11 +289,11 @@ async def add_outbox(conn: aiosqlite.Connection, job_id: str) -> None:
 async def test_finish_hooks_run_in_the_same_transaction(store: Store, db_path: Path) -> None:
     await running(store, "h1")
 
-    async def hook(conn: aiosqlite.Connection) -> None:
-        await add_outbox(conn, "h1")
-        await conn.execute("UPDATE jobs SET summary_status = 'pending' WHERE job_id = 'h1'")
+    async def hook(tx: Transaction) -> None:
+        await add_outbox(tx, "h1")
+        await tx.execute("UPDATE jobs SET summary_status = 'pending' WHERE job_id = 'h1'")
 
-    assert await store.finish_job("h1", "completed", {"text": "t"}, hooks=[hook])
+    assert await store.finish_job("h1", done("t"), hooks=[Hook(hook)])
     row = read(db_path, "SELECT status, summary_status FROM jobs WHERE job_id = 'h1'")[0]
     assert tuple(row) == ("completed", "pending")
     assert len(read(db_path, "SELECT * FROM summary_outbox WHERE job_id = 'h1'")) == 1
@@ -288,18 +302,18 @@ async def test_finish_hooks_run_in_the_same_transaction(store: Store, db_path: P
 async def test_failing_hook_rolls_the_status_back(store: Store, db_path: Path) -> None:
     await running(store, "h2")
 
-    async def bad_hook(conn: aiosqlite.Connection) -> None:
-        await add_outbox(conn, "h2")
+    async def bad_hook(tx: Transaction) -> None:
+        await add_outbox(tx, "h2")
         raise RuntimeError("hook failed")
 
     with pytest.raises(RuntimeError, match="hook failed"):
-        await store.finish_job("h2", "completed", {"text": "t"}, hooks=[bad_hook])
+        await store.finish_job("h2", done("t"), hooks=[Hook(bad_hook)])
     row = await asyncio.wait_for(store.get_job("h2"), DEADLINE)  # the lock was released
     assert row is not None
-    assert row["status"] == "running" and row["text"] is None and row["finished_at"] is None
+    assert row.status == "running" and row.text is None and row.finished_at is None
     assert read(db_path, "SELECT * FROM summary_outbox") == []
     # and the store still takes writes
-    assert await asyncio.wait_for(store.finish_job("h2", "completed", {"text": "ok"}), DEADLINE)
+    assert await asyncio.wait_for(store.finish_job("h2", done("ok")), DEADLINE)
 
 
 async def test_cancel_queued(store: Store) -> None:
@@ -308,11 +322,11 @@ async def test_cancel_queued(store: Store) -> None:
     assert await store.cancel_queued("q1") is True
     row = await store.get_job("q1")
     assert row is not None
-    assert row["status"] == "cancelled" and row["error_code"] == "cancelled"
-    assert row["error_message"] and ISO_Z.match(row["finished_at"])
+    assert row.status == "cancelled" and row.error_code == "cancelled"
+    assert row.error_message and ISO_Z.match(row.finished_at or "")
     assert await store.cancel_queued("q1") is False
     assert await store.cancel_queued("r1") is False
-    assert (await store.get_job("r1"))["status"] == "running"  # type: ignore[index]
+    assert (await store.get_job("r1")).status == "running"  # type: ignore[union-attr]
     assert await store.cancel_queued("missing") is False
 
 
@@ -320,10 +334,10 @@ async def test_request_cancel_only_marks_running_jobs(store: Store) -> None:
     await store.insert_job(job("q1"))
     await running(store, "r1")
     assert await store.request_cancel("q1") is False
-    assert (await store.get_job("q1"))["cancel_requested"] == 0  # type: ignore[index]
+    assert (await store.get_job("q1")).cancel_requested == 0  # type: ignore[union-attr]
     assert await store.request_cancel("r1") is True
     row = await store.get_job("r1")
-    assert row is not None and row["status"] == "running" and row["cancel_requested"] == 1
+    assert row is not None and row.status == "running" and row.cancel_requested == 1
 
 
 async def test_recover_requeues_or_fails_running_jobs(store: Store) -> None:
@@ -333,22 +347,22 @@ async def test_recover_requeues_or_fails_running_jobs(store: Store) -> None:
     await store.claim_job("twice")  # attempts 2
     await store.insert_job(job("waiting"))
     await running(store, "done")
-    await store.finish_job("done", "completed", {"text": "x"})
+    await store.finish_job("done", done("x"))
 
     requeued, failed = await store.recover(max_attempts=2)
 
     assert requeued == ["once"]
-    assert failed == [{"job_id": "twice", "upload_path": "uploads/twice"}]
+    assert [(j.job_id, j.upload_path) for j in failed] == [("twice", "uploads/twice")]
     once = await store.get_job("once")
     assert once is not None
-    assert (once["status"], once["attempts"], once["progress"]) == ("queued", 1, 0)
+    assert (once.status, once.attempts, once.progress) == ("queued", 1, 0)
     twice = await store.get_job("twice")
     assert twice is not None
-    assert twice["status"] == "failed" and twice["error_code"] == "worker_crashed"
-    assert twice["attempts"] == 2 and ISO_Z.match(twice["finished_at"])
-    assert "2 times" in twice["error_message"]
-    assert (await store.get_job("waiting"))["status"] == "queued"  # type: ignore[index]
-    assert (await store.get_job("done"))["status"] == "completed"  # type: ignore[index]
+    assert twice.status == "failed" and twice.error_code == "worker_crashed"
+    assert twice.attempts == 2 and ISO_Z.match(twice.finished_at or "")
+    assert "2 times" in (twice.error_message or "")
+    assert (await store.get_job("waiting")).status == "queued"  # type: ignore[union-attr]
+    assert (await store.get_job("done")).status == "completed"  # type: ignore[union-attr]
     assert await store.recover(max_attempts=2) == ([], [])
 
 
@@ -365,22 +379,22 @@ async def test_list_jobs_newest_first_with_cursor(store: Store) -> None:
         await set_created(store, job_id, stamp)
     await running(store, "z")
     await set_created(store, "z", "2026-01-01T00:00:00.000Z")
-    everything = [r["job_id"] for r in await store.list_jobs(None, 100, None)]
+    everything = [r.job_id for r in await store.list_jobs(None, 100, None)]
     assert everything == ["e", "d", "c", "b", "a", "z"]
 
     pages: list[list[str]] = []
-    cursor = None
+    cursor: tuple[str, str] | None = None
     while True:
         page = await store.list_jobs(None, 2, cursor)
         if not page:
             break
-        pages.append([r["job_id"] for r in page])
-        cursor = {"created_at": page[-1]["created_at"], "job_id": page[-1]["job_id"]}
+        pages.append([r.job_id for r in page])
+        cursor = (page[-1].created_at, page[-1].job_id)
     assert pages == [["e", "d"], ["c", "b"], ["a", "z"]]
 
-    assert [r["job_id"] for r in await store.list_jobs("running", 10, None)] == ["z"]
-    after_c = {"created_at": stamps["c"], "job_id": "c"}
-    assert [r["job_id"] for r in await store.list_jobs("queued", 2, after_c)] == ["b", "a"]
+    assert [r.job_id for r in await store.list_jobs("running", 10, None)] == ["z"]
+    after_c = (stamps["c"], "c")
+    assert [r.job_id for r in await store.list_jobs("queued", 2, after_c)] == ["b", "a"]
     assert await store.list_jobs("failed", 10, None) == []
 
 
@@ -388,7 +402,7 @@ async def test_delete_job_refuses_active_jobs(store: Store) -> None:
     await store.insert_job(job("q"))
     await running(store, "r")
     await running(store, "f")
-    await store.finish_job("f", "failed", {"error_code": "boom", "error_message": "Boom."})
+    await store.finish_job("f", Outcome(JobStatus.FAILED, "boom", "Boom."))
     assert await store.delete_job("q") is False
     assert await store.delete_job("r") is False
     assert await store.get_job("q") is not None and await store.get_job("r") is not None
@@ -401,10 +415,10 @@ async def test_delete_job_refuses_active_jobs(store: Store) -> None:
 async def test_delete_cascades_to_the_outbox(store: Store, db_path: Path) -> None:
     await running(store, "o")
 
-    async def hook(conn: aiosqlite.Connection) -> None:
-        await add_outbox(conn, "o")
+    async def hook(tx: Transaction) -> None:
+        await add_outbox(tx, "o")
 
-    await store.finish_job("o", "completed", {"text": "t"}, hooks=[hook])
+    await store.finish_job("o", done("t"), hooks=[Hook(hook)])
     assert await store.delete_job("o") is True
     assert read(db_path, "SELECT * FROM summary_outbox") == []
 
@@ -416,4 +430,4 @@ async def test_queued_jobs_oldest_first(store: Store) -> None:
         await set_created(store, job_id, stamp)
     await running(store, "busy")
     rows = await store.queued_jobs()
-    assert [(r["job_id"], r["duration"]) for r in rows] == [("early", 7), ("late", 7)]
+    assert [(r.job_id, r.duration) for r in rows] == [("early", 7), ("late", 7)]

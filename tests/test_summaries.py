@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from tests.conftest import MakeClient
 from tests.redis_server import RedisServer
-from tests.support import CLIPS, free_port, submit, wait_status
+from tests.support import CLIPS, Client, free_port, submit, wait_status
 from transcriber.engine import FasterWhisperEngine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,7 +70,7 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-async def wait_summary(client: TestClient, job_id: str, timeout: float = 90) -> dict[str, Any]:
+async def wait_summary(client: Client, job_id: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         body: dict[str, Any] = await (await client.get(f"/status/{job_id}")).json()
@@ -104,7 +103,7 @@ async def test_in_process_summary_without_redis(
     assert (await wait_summary(client, job_id))["summary"]["text"] == summary
 
 
-async def test_disabled_summaries(client: TestClient) -> None:
+async def test_disabled_summaries(client: Client) -> None:
     job_id = (await submit(client, CLIPS / "hello.wav"))["job_id"]
     done = await wait_status(client, job_id)
     assert done["summary"] == {"status": "disabled", "text": None, "error": None}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.wer import edit_distance, normalise, word_error_rate
+from bench.wer import align, normalise, word_error_rate
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,17 @@ def test_word_error_rate(reference: str, hypothesis: str, rate: float) -> None:
 
 
 _words = st.lists(st.sampled_from(["a", "b", "c", "да", "нет"]), max_size=12)
+
+
+def edit_distance(a: list[str], b: list[str]) -> int:
+    """Word edits between two word lists (already normalised words), through the alignment."""
+    return align(" ".join(a), " ".join(b)).edits
+
+
+@given(_words, _words)
+def test_alignment_counts_add_up(a: list[str], b: list[str]) -> None:
+    errors = align(" ".join(a), " ".join(b))
+    assert errors.reference_words - errors.deletions + errors.insertions == errors.hypothesis_words
 
 
 @given(_words, _words)

@@ -58,8 +58,11 @@ class WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "summarizer"],
-                cwd=self.directory, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                cwd=self.directory,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while not redis_client.exists(HEALTH_KEY):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -144,8 +147,7 @@ async def test_same_job_id_runs_once(worker: WorkerProcess, pool: ArqRedis) -> N
 def test_check_passes_while_the_worker_runs(worker: WorkerProcess) -> None:
     own = worker.run(sys.executable, "-m", "summarizer", "--check")
     assert own.returncode == 0, own.stderr
-    arq = worker.run(str(Path(sys.executable).with_name("arq")), "summarizer.worker.WorkerSettings",
-                     "--check")  # fmt: skip
+    arq = worker.run(str(Path(sys.executable).with_name("arq")), "summarizer.worker.WorkerSettings", "--check")
     assert arq.returncode == 0, arq.stderr
 
 

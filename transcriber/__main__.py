@@ -9,16 +9,11 @@ import ctypes
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from transcriber.settings import Settings, SettingsError, load_settings
+from transcriber.settings import SettingsError, load_settings
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
-
-if TYPE_CHECKING:
-    from transcriber.engine import FasterWhisperEngine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,23 +56,14 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.logging.level, settings.logging.format, secrets=settings.server.api_keys)
     _limit_malloc_arenas()
+    from transcriber.engine import EngineLoader
+
     # Start loading the model now, so it overlaps the web stack's imports: a faster cold start.
-    loading = _start_loading(settings)
+    loader = EngineLoader(settings)
+    loader.start()
+    from transcriber.server import serve
 
-    from aiohttp import web
-
-    from transcriber import keys
-    from transcriber.app import create_app
-
-    app = create_app(settings, loader=lambda _settings: loading.result())
-    web.run_app(
-        app,
-        host=args.host or settings.server.host,
-        port=args.port or settings.server.port,
-        shutdown_timeout=settings.server.shutdown_timeout,
-        print=None,
-    )
-    return 1 if app[keys.SCHEDULER].load_error else 0
+    return asyncio.run(serve(settings, loader, host=args.host, port=args.port))
 
 
 def _limit_malloc_arenas() -> None:
@@ -85,15 +71,6 @@ def _limit_malloc_arenas() -> None:
     that is free but never returned (measured: an hour in fast mode peaked ~70 MiB lower)."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
-
-
-def _start_loading(settings: Settings) -> Future[FasterWhisperEngine]:
-    from transcriber.engine import load_engine
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
-    future = pool.submit(load_engine, settings)
-    pool.shutdown(wait=False)
-    return future
 
 
 def _models(args: argparse.Namespace) -> int:

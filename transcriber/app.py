@@ -1,30 +1,28 @@
-"""create_app(): wiring and lifecycles (database, model, scheduler), nothing else."""
+"""create_app(): wiring and lifecycles (database, model, scheduler, summaries), nothing else."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
-import signal
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
-import aiosqlite
 from aiohttp import web
 
-from transcriber import keys, openai_api, openai_errors, openapi, outbox, uploads, views
-from transcriber.engine import Engine, load_engine
-from transcriber.errors import error_middleware
-from transcriber.handoff import SummaryRelay
+from transcriber import keys, openai_api, openai_errors, openapi, upload_files, views
+from transcriber.changes import ChangeFeed
+from transcriber.engine import Engine, EngineLoader
+from transcriber.handoff import ArqHandoff
+from transcriber.handoff_local import InProcessHandoff
+from transcriber.health import Health
+from transcriber.http_errors import error_middleware
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
-from transcriber.models import ModelNotFound
+from transcriber.middlewares import auth_middleware, metrics_middleware
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.store import open_store
-from transcriber.transcript import Transcript
+from transcriber.summaries import Settler, Summaries, SummaryHandoff
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
@@ -32,28 +30,24 @@ IO_THREADS = 32
 
 
 def create_app(
-    settings: Settings,
-    *,
-    engine: Engine | None = None,
-    loader: Callable[[Settings], Engine] = load_engine,
-    on_fatal: Callable[[], None] | None = None,
+    settings: Settings, *, engine: Engine | None = None, loader: EngineLoader | None = None
 ) -> web.Application:
-    """The application; with engine=None, loader(settings) loads the model in the background.
-
-    on_fatal runs when the model cannot be loaded; by default the process stops itself.
-    """
+    """The application. With neither engine nor loader, the configured model loads in the background."""
     metrics = Metrics()
     app = web.Application(
         # OpenAI's error shape on /v1 sits inside ours, so it sees auth failures and its own errors first.
-        middlewares=[metrics.middleware(), error_middleware, openai_errors.error_middleware, views.auth_middleware],
+        middlewares=[metrics_middleware(metrics), error_middleware, openai_errors.error_middleware, auth_middleware],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
-    app[keys.STARTED] = time.monotonic()
+    app[keys.CHANGES] = ChangeFeed()
+    app[keys.LOADER] = EngineLoader.loaded(engine, settings) if engine is not None else loader or EngineLoader(settings)
     app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_scheduling(engine, loader, on_fatal or _stop_process))
+    app.cleanup_ctx.append(_core)
+    app.cleanup_ctx.append(_summary_relay)
+    app.cleanup_ctx.append(_workers)
     views.add_routes(app)
     openai_api.add_routes(app)
     openapi.add_routes(app)
@@ -73,89 +67,64 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     store = await open_store(settings.data_dir / "jobs.db")
     app[keys.STORE] = store
-    known = {r["upload_path"] for r in await store.active_uploads()}
-    removed = await asyncio.to_thread(uploads.sweep, settings.data_dir, known)
+    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, await store.active_uploads())
     if removed:
         log.info("removed %d partial or orphaned upload files", removed)
     yield
     await store.close()
 
 
-def _scheduling(
-    engine: Engine | None, loader: Callable[[Settings], Engine], on_fatal: Callable[[], None]
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
-        scheduler = Scheduler(settings, app[keys.STORE], metrics)
-        app[keys.SCHEDULER] = scheduler
-        app[keys.JOBS] = JobService(settings, app[keys.STORE], scheduler, metrics)
-        metrics.queue_capacity.set(settings.queue.capacity)
-        relay = SummaryRelay(settings.summarizer, app[keys.STORE], settings.data_dir, metrics)
-        app[keys.RELAY] = relay
-        metrics.bind_gauges(lambda: len(scheduler.queue), lambda: len(scheduler.running), lambda: relay.backlog)
-        if settings.summarizer.enabled:
-            scheduler.completion_hooks.append(functools.partial(_want_summary, relay))
-        await scheduler.recover()
-        loading = asyncio.create_task(_load(scheduler, settings, metrics, engine, loader, on_fatal))
-        relaying = asyncio.create_task(relay.run()) if settings.summarizer.enabled else None
-        yield
-        loading.cancel()
-        await scheduler.stop(settings.server.shutdown_timeout)
-        if relaying is not None:
-            relaying.cancel()
-            await asyncio.gather(relaying, return_exceptions=True)
-        await relay.close()
-
-    return lifecycle
+def _handoff(app: web.Application, settler: Settler) -> SummaryHandoff:
+    settings, store = app[keys.SETTINGS].summarizer, app[keys.STORE]
+    if settings.redis_url:
+        return ArqHandoff(settings, store, settler)
+    return InProcessHandoff(settings, store, settler)
 
 
-async def _want_summary(
-    relay: SummaryRelay, conn: aiosqlite.Connection, *, job_id: str, transcript: Transcript
-) -> None:
-    """Completion hook: in the transaction that completes the job, put its summary in the outbox."""
-    await outbox.add_pending(conn, job_id)
-    relay.wake()
+async def _core(app: web.Application) -> AsyncIterator[None]:
+    """The objects handlers use: summaries, scheduler, job service, health."""
+    settings, store, metrics, changes = app[keys.SETTINGS], app[keys.STORE], app[keys.METRICS], app[keys.CHANGES]
+    settler = Settler(store, settings.data_dir, metrics, changes)
+    summaries = Summaries(settings.summarizer, store, _handoff(app, settler))
+    hooks = [summaries] if summaries.enabled else []
+    scheduler = Scheduler(settings, store, metrics, changes, hooks)
+    app[keys.SUMMARIES], app[keys.SCHEDULER] = summaries, scheduler
+    app[keys.JOBS] = JobService(settings, store, scheduler, app[keys.LOADER], metrics, changes)
+    app[keys.HEALTH] = Health(app[keys.LOADER], scheduler, store, summaries)
+    metrics.queue_capacity.set(settings.queue.capacity)
+    metrics.bind_gauges(
+        lambda: scheduler.snapshot().queued, lambda: scheduler.snapshot().running, lambda: summaries.backlog
+    )
+    await scheduler.recover()
+    yield
+    await summaries.close()
 
 
-async def _load(
-    scheduler: Scheduler,
-    settings: Settings,
-    metrics: Metrics,
-    engine: Engine | None,
-    loader: Callable[[Settings], Engine],
-    on_fatal: Callable[[], None],
-) -> None:
-    """Load the model once, off the event loop, then start the workers."""
+async def _summary_relay(app: web.Application) -> AsyncIterator[None]:
+    summaries = app[keys.SUMMARIES]
+    relaying = asyncio.create_task(summaries.run()) if summaries.enabled else None
+    yield
+    if relaying is not None:
+        relaying.cancel()
+        await asyncio.gather(relaying, return_exceptions=True)
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    """Start the workers once the model is loaded; on the way out, stop them first."""
+    starting = asyncio.create_task(_start_when_loaded(app))
+    yield
+    starting.cancel()
+    await app[keys.SCHEDULER].stop(app[keys.SETTINGS].server.shutdown_timeout)
+
+
+async def _start_when_loaded(app: web.Application) -> None:
+    loader, metrics = app[keys.LOADER], app[keys.METRICS]
+    engine = await loader.wait()
     if engine is None:
-        log.info(
-            "loading model %r on %s (%s)",
-            settings.whisper.model,
-            settings.whisper.device,
-            settings.whisper.compute_type,
-        )
-        try:
-            engine = await asyncio.to_thread(loader, settings)
-        except ModelNotFound as exc:
-            _fatal(scheduler, str(exc), on_fatal)
-            return
-        except Exception as exc:  # a broken model file or device must stop the server, clearly
-            _fatal(scheduler, f"loading model {settings.whisper.model!r} failed: {type(exc).__name__}: {exc}", on_fatal)
-            return
+        log.error("%s", loader.error())
+        return
     info = engine.info
     metrics.model_load.set(info.load_seconds)
-    scheduler.start(engine)
-    log.info(
-        "model %s ready in %.2f s (%s, %s, %d workers x %d threads, fast_mode=%s)",
-        info.name, info.load_seconds, info.device, info.compute_type, info.workers, info.cpu_threads, info.fast_mode,
-    )  # fmt: skip
-
-
-def _fatal(scheduler: Scheduler, message: str, on_fatal: Callable[[], None]) -> None:
-    """Report one clear line and stop: a server without a model helps nobody."""
-    scheduler.load_error = message
-    log.error("%s", message)
-    on_fatal()
-
-
-def _stop_process() -> None:
-    os.kill(os.getpid(), signal.SIGTERM)  # run_app turns this into a graceful shutdown
+    app[keys.SCHEDULER].start(engine)
+    shape = f"{info.device}, {info.compute_type}, {info.workers} workers x {info.cpu_threads} threads"
+    log.info("model %s ready in %.2f s (%s, fast_mode=%s)", info.name, info.load_seconds, shape, info.fast_mode)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
 from transcriber import audio
-from transcriber.models import resolve_model
+from transcriber.models import ModelNotFound, resolve_model, tokenizer_languages
 from transcriber.options import JobOptions
+from transcriber.parallelism import derive_parallelism
 from transcriber.settings import Settings, WhisperSettings
 from transcriber.transcript import Decoding, Segment, Transcript, Word
 
@@ -43,6 +46,7 @@ class EngineInfo:
     multilingual: bool
     load_seconds: float
     versions: dict[str, str] = field(default_factory=dict)
+    languages: tuple[str, ...] = ()  # the codes the model's tokenizer knows, multilingual or not
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,22 +63,6 @@ class Engine(Protocol):
     ) -> Transcript: ...
 
 
-def derive_parallelism(whisper: WhisperSettings, device: str, cores: int | None = None) -> tuple[int, int]:
-    """(workers, cpu_threads): jobs at once and threads per job, unless configured."""
-    cores = cores or os.cpu_count() or 1
-    if device == "cuda":
-        workers = whisper.workers or 2
-    else:
-        # Measured (bench/, 2 cores): 2 jobs x 1 thread gave 16% more throughput than 1 x 2,
-        # because decoding, feature extraction and the Python loop around the model are serial.
-        # Two threads per job keep single-job latency reasonable on bigger machines.
-        # Fast mode is for the latency of long files: its batches keep more threads busy per job.
-        per_job = whisper.cpu_threads or (min(cores, 4) if whisper.fast_mode else 1 if cores <= 2 else 2)
-        workers = whisper.workers or max(1, cores // per_job)
-    threads = whisper.cpu_threads or max(1, cores // workers)
-    return workers, threads
-
-
 def load_engine(settings: Settings) -> FasterWhisperEngine:
     """Resolve and load the configured model; blocking, so it runs in a thread at start-up."""
     import ctranslate2
@@ -88,18 +76,82 @@ def load_engine(settings: Settings) -> FasterWhisperEngine:
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     workers, threads = derive_parallelism(whisper, device)
     model = WhisperModel(
-        str(resolved.path), device=device, compute_type=whisper.compute_type,
-        cpu_threads=threads, num_workers=workers, local_files_only=True,
-    )  # fmt: skip
+        str(resolved.path),
+        device=device,
+        compute_type=whisper.compute_type,
+        cpu_threads=threads,
+        num_workers=workers,
+        local_files_only=True,
+    )
     info = EngineInfo(
-        name=resolved.name, path=str(resolved.path), source=resolved.source, device=device,
-        compute_type=whisper.compute_type, workers=workers, cpu_threads=threads,
-        fast_mode=whisper.fast_mode, multilingual=model.model.is_multilingual,
+        name=resolved.name,
+        path=str(resolved.path),
+        source=resolved.source,
+        device=device,
+        compute_type=whisper.compute_type,
+        workers=workers,
+        cpu_threads=threads,
+        fast_mode=whisper.fast_mode,
+        multilingual=model.model.is_multilingual,
         load_seconds=round(time.perf_counter() - started, 3),
         versions={"faster_whisper": version("faster-whisper"), "ctranslate2": ctranslate2.__version__},
-    )  # fmt: skip
+        languages=tokenizer_languages(resolved.path),
+    )
     batched = BatchedInferencePipeline(model) if whisper.fast_mode else None
     return FasterWhisperEngine(model, batched, info, whisper)
+
+
+class EngineLoader:
+    """Loads the engine once in its own thread, started early so it overlaps the web stack's imports.
+
+    The app waits on it before starting workers; /health and the CLI ask it for the outcome.
+    """
+
+    def __init__(self, settings: Settings, load: Callable[[Settings], Engine] = load_engine):
+        self._settings = settings
+        self._load = load
+        self._future: Future[Engine] | None = None
+
+    @classmethod
+    def loaded(cls, engine: Engine, settings: Settings) -> EngineLoader:
+        loader = cls(settings, lambda _settings: engine)
+        loader.start()
+        return loader
+
+    def start(self) -> None:
+        if self._future is not None:
+            return
+        whisper = self._settings.whisper
+        log.info("loading model %r on %s (%s)", whisper.model, whisper.device, whisper.compute_type)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        self._future = pool.submit(self._load, self._settings)
+        pool.shutdown(wait=False)
+
+    async def wait(self) -> Engine | None:
+        """The engine once loaded; None if loading failed (error() says why)."""
+        self.start()
+        assert self._future is not None
+        with contextlib.suppress(Exception):
+            await asyncio.wrap_future(self._future)
+        return self.engine()
+
+    def engine(self) -> Engine | None:
+        if self._future is None or not self._future.done() or self._future.exception() is not None:
+            return None
+        return self._future.result()
+
+    def info(self) -> EngineInfo | None:
+        engine = self.engine()
+        return engine.info if engine is not None else None
+
+    def error(self) -> str | None:
+        """One clear line when loading failed: a missing model says what to do."""
+        if self._future is None or not self._future.done():
+            return None
+        exc = self._future.exception()
+        if exc is None or isinstance(exc, ModelNotFound):
+            return None if exc is None else str(exc)
+        return f"loading model {self._settings.whisper.model!r} failed: {type(exc).__name__}: {exc}"
 
 
 class FasterWhisperEngine:
@@ -141,21 +193,27 @@ class FasterWhisperEngine:
                 seg = _convert(raw, offset)
                 on_segment(seg, language)
                 segments.append(seg)
+        provenance = {"model": self._info.name, "device": self._info.device, "compute_type": self._info.compute_type}
         return Transcript(
-            language=language, language_probability=probability, duration=duration,
-            segments=tuple(segments), settings=self.settings_for(options),
-            provenance={"model": self._info.name, "device": self._info.device,
-                        "compute_type": self._info.compute_type, **self._info.versions},
-        )  # fmt: skip
+            language=language,
+            language_probability=probability,
+            duration=duration,
+            segments=tuple(segments),
+            settings=self.settings_for(options),
+            provenance={**provenance, **self._info.versions},
+        )
 
     def _run(
         self, samples: audio.Samples, options: JobOptions, language: str | None, prompt: str | None
     ) -> tuple[Iterable[Any], Any]:
         common: dict[str, Any] = {
-            "language": language, "task": options.task, "beam_size": self._beam_size,
-            "word_timestamps": options.word_timestamps, "initial_prompt": prompt,
+            "language": language,
+            "task": options.task,
+            "beam_size": self._beam_size,
+            "word_timestamps": options.word_timestamps,
+            "initial_prompt": prompt,
             "hotwords": options.hotwords,
-        }  # fmt: skip
+        }
         if self._batched is not None:
             return self._batched.transcribe(samples, batch_size=self._whisper.batch_size, vad_filter=True, **common)  # type: ignore[no-any-return]
         return self._model.transcribe(samples, **common)  # type: ignore[no-any-return]

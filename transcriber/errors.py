@@ -1,107 +1,101 @@
-"""Typed errors and the one middleware that maps every failure to the contract's JSON error shape."""
+"""Domain errors: what went wrong, with a stable code. The HTTP mapping lives in http_errors."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any, ClassVar
+from enum import StrEnum
 
-from aiohttp import web
-from aiohttp.typedefs import Handler
 
-log = logging.getLogger(__name__)
+class Code(StrEnum):
+    """Every error code a client can see, in one place (the `code` of the JSON error shape)."""
+
+    AUDIO_TOO_LONG = "audio_too_long"
+    DUPLICATE_FIELD = "duplicate_field"
+    EMPTY_FILE = "empty_file"
+    INVALID_BEFORE = "invalid_before"
+    INVALID_FIELD = "invalid_field"
+    INVALID_HOTWORDS = "invalid_hotwords"
+    INVALID_INITIAL_PROMPT = "invalid_initial_prompt"
+    INVALID_JOB_ID = "invalid_job_id"
+    INVALID_LANGUAGE = "invalid_language"
+    INVALID_LIMIT = "invalid_limit"
+    INVALID_MULTIPART = "invalid_multipart"
+    INVALID_STATUS = "invalid_status"
+    INVALID_TASK = "invalid_task"
+    INVALID_WORD_TIMESTAMPS = "invalid_word_timestamps"
+    JOB_ACTIVE = "job_active"
+    JOB_ID_CONFLICT = "job_id_conflict"
+    JOB_NOT_ACTIVE = "job_not_active"
+    JOB_NOT_COMPLETED = "job_not_completed"
+    JOB_NOT_FOUND = "job_not_found"
+    MISSING_FILE = "missing_file"
+    MODEL_LOADING = "model_loading"
+    MULTIPLE_FILES = "multiple_files"
+    NOT_AUDIO = "not_audio"
+    QUEUE_FULL = "queue_full"
+    RESULT_NOT_FOUND = "result_not_found"
+    SHUTTING_DOWN = "shutting_down"
+    SUMMARIES_DISABLED = "summaries_disabled"
+    UNAUTHORIZED = "unauthorized"
+    UNKNOWN_FIELD = "unknown_field"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"
+    UNSUPPORTED_TASK = "unsupported_task"
+    UPLOAD_TIMEOUT = "upload_timeout"
+    UPLOAD_TOO_LARGE = "upload_too_large"
+
+
+def invalid(field: str) -> Code:
+    """The code for a bad value of a form field: invalid_<field>, or invalid_field if unlisted."""
+    try:
+        return Code(f"invalid_{field}")
+    except ValueError:
+        return Code.INVALID_FIELD
 
 
 class ServiceError(Exception):
-    """An error with an HTTP status and a stable snake_case code."""
+    """A failure a client caused or must wait out; `code` is stable, `message` is for people."""
 
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
-
-    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, *, code: Code, retry_after: float | None = None):
         super().__init__(message)
         self.message = message
-        self.code_override = code
-        self.headers = headers or {}
-
-    @property
-    def error_code(self) -> str:
-        return self.code_override or self.code
-
-
-class BadRequest(ServiceError):
-    status, code = 400, "bad_request"
-
-
-class Unauthorized(ServiceError):
-    status, code = 401, "unauthorized"
-
-
-class NotFound(ServiceError):
-    status, code = 404, "not_found"
-
-
-class Conflict(ServiceError):
-    status, code = 409, "conflict"
-
-
-class PayloadTooLarge(ServiceError):
-    status, code = 413, "payload_too_large"
-
-
-class UnsupportedMedia(ServiceError):
-    status, code = 415, "unsupported_media"
-
-
-class Unavailable(ServiceError):
-    """503 with Retry-After: queue full, model loading, shutting down."""
-
-    status, code = 503, "unavailable"
-
-    def __init__(self, message: str, *, code: str, retry_after: float):
-        super().__init__(message, code=code, headers={"Retry-After": str(max(1, round(retry_after)))})
+        self.code = code
         self.retry_after = retry_after
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+class BadRequest(ServiceError):
+    """The request is malformed or names an unknown value."""
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(error_body(code, message), status=status, headers=headers)
+class Unauthorized(ServiceError):
+    """No valid API key."""
 
 
-# aiohttp raises its own HTTP exceptions for routing and protocol errors; give them stable codes.
-_HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media",
-}
+class NotFound(ServiceError):
+    """No such job or result."""
 
 
-def _http_message(request: web.Request, exc: web.HTTPException) -> str:
-    if exc.status == 404:
-        return f"No such endpoint: {request.method} {request.path[:200]}."
-    if exc.status == 405:
-        return f"Method {request.method} is not allowed on {request.path[:200]}."
-    text = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
-    return f"{text}."[:300]
+class Conflict(ServiceError):
+    """The job is in a state that does not allow this."""
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn typed errors, aiohttp's HTTP errors and crashes into the JSON error shape."""
-    try:
-        return await handler(request)
-    except ServiceError as exc:
-        return error_response(exc.status, exc.error_code, exc.message, exc.headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        return error_response(exc.status, code, _http_message(request, exc), headers)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "The server failed to handle this request.")
+class UploadTimeout(ServiceError):
+    """The client did not finish sending in time."""
+
+
+class PayloadTooLarge(ServiceError):
+    """Over the byte or duration limit."""
+
+
+class UnsupportedMedia(ServiceError):
+    """Not decodable audio."""
+
+
+class TooManyRequests(ServiceError):
+    """A per-client limit is reached; retry_after says when to come back."""
+
+
+class Unavailable(ServiceError):
+    """The server cannot take the job now (queue full, model loading, shutting down)."""
+
+
+class InsufficientStorage(ServiceError):
+    """Not enough free disk space."""

@@ -6,17 +6,10 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from transcriber.transcript import Segment, Transcript, Word
-
-CONTENT_TYPES: dict[str, str] = {
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-    "json": "application/json; charset=utf-8",
-}
 
 # Any run of two or more dashes before ">" would still read as a cue arrow once a
 # single "-->" inside it was replaced, so the whole run is rewritten at once.
@@ -160,9 +153,22 @@ def to_json(t: Transcript) -> str:
     return json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Transcript], str]] = {
-    "txt": to_txt,
-    "srt": to_srt,
-    "vtt": to_vtt,
-    "json": to_json,
+@dataclass(frozen=True)
+class OutputFormat:
+    """One result format: its file extension, what it is served as, and how it is rendered."""
+
+    name: str
+    content_type: str
+    render: Callable[[Transcript], str]
+
+
+# The one registry of output formats: result files, download routes and CLI choices read it.
+FORMATS: dict[str, OutputFormat] = {
+    f.name: f
+    for f in (
+        OutputFormat("txt", "text/plain; charset=utf-8", to_txt),
+        OutputFormat("srt", "application/x-subrip; charset=utf-8", to_srt),
+        OutputFormat("vtt", "text/vtt; charset=utf-8", to_vtt),
+        OutputFormat("json", "application/json; charset=utf-8", to_json),
+    )
 }

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
-from transcriber.handoff import SummaryRelay
+from transcriber.changes import ChangeFeed
+from transcriber.engine import EngineLoader
+from transcriber.health import Health
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.store import Store
+from transcriber.summaries import Summaries
+from transcriber.waiters import Waiters
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobService)
-STARTED = web.AppKey("started", float)
-RELAY = web.AppKey("relay", SummaryRelay)
-STOPPING = web.AppKey("stopping", asyncio.Event)  # set when shutdown begins: requests waiting on jobs return
+LOADER = web.AppKey("loader", EngineLoader)
+SUMMARIES = web.AppKey("summaries", Summaries)
+CHANGES = web.AppKey("changes", ChangeFeed)
+HEALTH = web.AppKey("health", Health)
+WAITERS = web.AppKey("waiters", Waiters)  # requests waiting for their job (the OpenAI routes)

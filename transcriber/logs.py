@@ -7,8 +7,9 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
+
+from transcriber.clock import from_epoch
 
 LogFormat = Literal["text", "json"]
 
@@ -85,11 +86,6 @@ class SecretRedactor(logging.Filter):
 _PLAIN = logging.Formatter()
 
 
-def _utc_iso(created: float) -> str:
-    stamp = datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
 class TextFormatter(logging.Formatter):
     """`<UTC time> <LEVEL> <logger>: <message> job_id=<id>`, then the traceback if any."""
 
@@ -97,7 +93,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return _utc_iso(record.created)
+        return from_epoch(record.created)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
@@ -110,7 +106,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": _utc_iso(record.created),
+            "time": from_epoch(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

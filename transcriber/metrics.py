@@ -1,12 +1,9 @@
-"""Prometheus metrics in a registry owned by the app (no global registry), and the HTTP middleware."""
+"""Prometheus metrics in a registry owned by the app (no global registry)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -59,31 +56,6 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-    def middleware(self) -> Middleware:
-        @web.middleware
-        async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-            started = time.perf_counter()
-            route = _route(request)
-            status = 500
-            try:
-                response = await handler(request)
-                status = response.status
-                return response
-            except web.HTTPException as exc:
-                status = exc.status
-                raise
-            finally:
-                self.http.labels(request.method, route, str(status)).inc()
-                self.http_latency.labels(route).observe(time.perf_counter() - started)
-
-        return count_requests
-
-
-def _route(request: web.Request) -> str:
-    """The route template, never the raw path: job ids would explode the label set."""
-    resource = request.match_info.route.resource if request.match_info.route else None
-    return resource.canonical if resource is not None else "unmatched"
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

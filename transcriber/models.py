@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -14,10 +16,25 @@ log = logging.getLogger(__name__)
 
 MODEL_FILES = ("model.bin", "config.json")
 HUB_NAMES = (
-    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
-    "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
-    "distil-small.en", "distil-medium.en", "distil-large-v2", "distil-large-v3",
-)  # fmt: skip
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large",
+    "large-v3-turbo",
+    "turbo",
+    "distil-small.en",
+    "distil-medium.en",
+    "distil-large-v2",
+    "distil-large-v3",
+)
 
 
 class ModelNotFound(Exception):
@@ -147,3 +164,16 @@ def list_models(models_dir: Path) -> list[dict[str, str]]:
     ):
         found.append({"name": "base", "source": "package", "path": "(joined into the models dir on first use)"})
     return found
+
+
+def tokenizer_languages(model_dir: Path) -> tuple[str, ...]:
+    """Language codes from the model's own tokenizer (<|ru|> tokens); English-only models have them too."""
+    document = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    tokens = (t.get("content", "") for t in document.get("added_tokens", []))
+    return tuple(m.group(1) for t in tokens if (m := _LANGUAGE_TOKEN.fullmatch(t)))
+
+
+_LANGUAGE_TOKEN = re.compile(r"<\|([a-z]{2,3})\|>")
+
+
+_LANGUAGE_TOKEN = re.compile(r"<\|([a-z]{2,3})\|>")

@@ -10,6 +10,7 @@ a new one); every answer after acceptance carries the job's id in `x-job-id`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -19,12 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from transcriber import keys, openai_formats, uploads
-from transcriber.errors import Conflict, NotFound, ServiceError
-from transcriber.openai_errors import NO_RETRY, PREFIX, InvalidParam
+from transcriber import keys, openai_formats, upload_files, uploads, waiting
+from transcriber.errors import ServiceError
+from transcriber.job import Job, JobStatus
+from transcriber.openai_errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 from transcriber.results import result_path
-from transcriber.store import Row
-from transcriber.waiting import WaitTimeout, track_shutdown, wait_finished
+from transcriber.waiting import WaitTimeout, wait_finished
 
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "whisper-1"
@@ -42,14 +43,6 @@ TRANSCRIPTION_FORM = uploads.FormFields(
 TRANSLATION_FORM = uploads.FormFields(text=COMMON_FIELDS)
 
 
-class JobFailed(ServiceError):
-    status, code = 500, "job_failed"
-
-
-class WaitExpired(ServiceError):
-    status, code = 504, "timeout"
-
-
 @dataclass(frozen=True)
 class AudioRequest:
     """What the client asked for besides the job itself."""
@@ -61,29 +54,29 @@ class AudioRequest:
 
 def model_names(app: web.Application) -> tuple[str, ...]:
     """whisper-1 and the loaded model's name (the configured one while it loads)."""
-    engine = app[keys.SCHEDULER].engine
-    return (MODEL_ALIAS, engine.info.name if engine is not None else app[keys.SETTINGS].whisper.model)
+    info = app[keys.LOADER].info()
+    return (MODEL_ALIAS, info.name if info is not None else app[keys.SETTINGS].whisper.model)
 
 
-def _model_object(app: web.Application, name: str) -> dict[str, Any]:
-    started = int(time.time() - (time.monotonic() - app[keys.STARTED]))  # this server's start, in epoch
-    return {"id": name, "object": "model", "created": started, "owned_by": OWNER}
+def _model_object(name: str, created: int) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": OWNER}
 
 
-def _unknown_model(name: str) -> NotFound:
-    return NotFound(f"The model '{name[:100]}' does not exist or you do not have access to it.", code="model_not_found")
+def _unknown_model(name: str) -> OpenAIError:
+    message = f"The model '{name[:100]}' does not exist or you do not have access to it."
+    return OpenAIError(404, message, code="model_not_found", param="model")
 
 
-async def list_models(request: web.Request) -> web.Response:
-    data = [_model_object(request.app, name) for name in dict.fromkeys(model_names(request.app))]
+async def list_models(request: web.Request, *, created: int) -> web.Response:
+    data = [_model_object(name, created) for name in dict.fromkeys(model_names(request.app))]
     return web.json_response({"object": "list", "data": data})
 
 
-async def get_model(request: web.Request) -> web.Response:
+async def get_model(request: web.Request, *, created: int) -> web.Response:
     name = request.match_info["model"]
     if name not in model_names(request.app):
         raise _unknown_model(name)
-    return web.json_response(_model_object(request.app, name))
+    return web.json_response(_model_object(name, created))
 
 
 async def transcriptions(request: web.Request) -> web.Response:
@@ -107,14 +100,13 @@ async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> w
     except BaseException:
         await upload.remove()
         raise
-    _, row = await app[keys.JOBS].submit(upload)
-    job_id = row["job_id"]
+    _, job = await app[keys.JOBS].submit(upload)
+    job_id = job.job_id
     try:
         response = await _answer(app, job_id, wanted)
-    except ServiceError as exc:
-        # The job exists now: a retry by the SDK would only transcribe the same file again.
-        exc.headers.update({JOB_ID_HEADER: job_id, NO_RETRY: "false"})
-        raise
+    except (ServiceError, OpenAIError) as exc:
+        response = error_response(exc)
+        response.headers[NO_RETRY] = "false"  # the job exists: a retry would transcribe the file again
     response.headers[JOB_ID_HEADER] = job_id
     if request.transport is None or request.transport.is_closing():
         log.info("job %s: the client left before the answer; the job stays in /jobs", job_id, extra={"job_id": job_id})
@@ -123,19 +115,20 @@ async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> w
 
 async def _answer(app: web.Application, job_id: str, wanted: AudioRequest) -> web.Response:
     try:
-        row = await wait_finished(app, job_id, MAX_WAIT_SECONDS)
+        job = await wait_finished(app, job_id, MAX_WAIT_SECONDS)
     except WaitTimeout:
-        raise WaitExpired(f"Job {job_id} is still in progress; follow it at /status/{job_id}.") from None
-    if row["status"] == "failed":
-        raise JobFailed(f"Transcription failed: {row['error_message'] or row['error_code']}.")
-    if row["status"] == "cancelled":
-        raise Conflict(f"Job {job_id} was cancelled before it finished.", code="job_cancelled")
-    return await render(app[keys.SETTINGS].data_dir, row, wanted)
+        message = f"Job {job_id} is still in progress; follow it at /status/{job_id}."
+        raise OpenAIError(504, message, code="timeout") from None
+    if job.status == JobStatus.FAILED:
+        raise OpenAIError(500, f"Transcription failed: {job.error_message or job.error_code}.", code="job_failed")
+    if job.status == JobStatus.CANCELLED:
+        raise OpenAIError(409, f"Job {job_id} was cancelled before it finished.", code="job_cancelled")
+    return await render(app[keys.SETTINGS].data_dir, job, wanted)
 
 
-async def render(data_dir: Path, row: Row, wanted: AudioRequest) -> web.Response:
+async def render(data_dir: Path, job: Job, wanted: AudioRequest) -> web.Response:
     """The completed job's result in the requested response_format."""
-    job_id, fmt = row["job_id"], wanted.response_format
+    job_id, fmt = job.job_id, wanted.response_format
     if fmt in ("srt", "vtt"):
         text = await asyncio.to_thread(result_path(data_dir, job_id, fmt).read_text, encoding="utf-8")
         return web.Response(text=text, content_type=TEXT_TYPE, charset="utf-8")
@@ -148,25 +141,25 @@ async def render(data_dir: Path, row: Row, wanted: AudioRequest) -> web.Response
     return web.json_response(openai_formats.verbose_body(document, wanted.task, wanted.granularities))
 
 
-def parse_request(upload: uploads.Upload, task: str, models: tuple[str, ...]) -> AudioRequest:
+def parse_request(upload: upload_files.Upload, task: str, models: tuple[str, ...]) -> AudioRequest:
     """Check the OpenAI fields (model, response_format, temperature, stream, granularities)."""
     fields = upload.fields
     model = fields.get("model", "").strip()
     if not model:
-        raise InvalidParam("You must provide a model parameter.", param="model", code="missing_model")
+        raise invalid_param("You must provide a model parameter.", "model", code="missing_model")
     if model not in models:
         raise _unknown_model(model)
     fmt = fields.get("response_format", "").strip() or "json"
     if fmt not in RESPONSE_FORMATS:
-        raise InvalidParam(f"response_format must be one of {', '.join(RESPONSE_FORMATS)}.", param="response_format")
+        raise invalid_param(f"response_format must be one of {', '.join(RESPONSE_FORMATS)}.", "response_format")
     _check_temperature(fields.get("temperature", "").strip())
     if fields.get("stream", "").strip().lower() not in ("", "false"):
-        raise InvalidParam("Streaming is not supported for this model.", param="stream")
+        raise invalid_param("Streaming is not supported for this model.", "stream")
     granularities = _granularities(upload.lists)
     if granularities and fmt != "verbose_json":
-        raise InvalidParam(
+        raise invalid_param(
             "timestamp_granularities[] is only supported with response_format=verbose_json.",
-            param="timestamp_granularities[]",
+            "timestamp_granularities[]",
         )
     return AudioRequest(task, fmt, frozenset(granularities or ("segment",)))
 
@@ -180,21 +173,21 @@ def _check_temperature(value: str) -> None:
     except ValueError:
         number = -1.0
     if not 0.0 <= number <= 1.0:
-        raise InvalidParam("temperature must be a number from 0 to 1.", param="temperature")
+        raise invalid_param("temperature must be a number from 0 to 1.", "temperature")
 
 
 def _granularities(lists: dict[str, list[str]]) -> list[str]:
     values = [v.strip() for name in TRANSCRIPTION_FORM.repeated for v in lists.get(name, [])]
     for value in values:
         if value not in GRANULARITIES:
-            raise InvalidParam(
+            raise invalid_param(
                 f"timestamp_granularities[] must be 'segment' or 'word', not {value[:40]!r}.",
-                param="timestamp_granularities[]",
+                "timestamp_granularities[]",
             )
     return values
 
 
-def job_fields(upload: uploads.Upload, task: str, wanted: AudioRequest, job_id: str | None) -> dict[str, str]:
+def job_fields(upload: upload_files.Upload, task: str, wanted: AudioRequest, job_id: str | None) -> dict[str, str]:
     """The /transcribe form fields this request amounts to."""
     fields = {"task": task, "word_timestamps": "true" if "word" in wanted.granularities else "false"}
     for ours, theirs in (("language", "language"), ("initial_prompt", "prompt")):
@@ -206,8 +199,9 @@ def job_fields(upload: uploads.Upload, task: str, wanted: AudioRequest, job_id: 
 
 
 def add_routes(app: web.Application) -> None:
-    track_shutdown(app)
+    waiting.install(app)
+    created = int(time.time())  # the models' `created`: when this server started
     app.router.add_post(f"{PREFIX}/audio/transcriptions", transcriptions)
     app.router.add_post(f"{PREFIX}/audio/translations", translations)
-    app.router.add_get(f"{PREFIX}/models", list_models)
-    app.router.add_get(f"{PREFIX}/models/{{model}}", get_model)
+    app.router.add_get(f"{PREFIX}/models", functools.partial(list_models, created=created))
+    app.router.add_get(f"{PREFIX}/models/{{model}}", functools.partial(get_model, created=created))

@@ -3,41 +3,52 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from transcriber.errors import BadRequest, ServiceError
+from transcriber.errors import Code, ServiceError
+from transcriber.http_errors import retry_headers, status_of
 
 log = logging.getLogger(__name__)
 PREFIX = "/v1"
+# OpenAI's SDKs obey this header; without it they retry 409 and 5xx answers by themselves.
+NO_RETRY = "x-should-retry"
 
 # The form fields an error code of ours points at, so that `param` names what to fix.
 _FILE_CODES = frozenset(
-    {"missing_file", "empty_file", "multiple_files", "not_audio", "upload_too_large", "audio_too_long"}
+    {
+        Code.MISSING_FILE,
+        Code.EMPTY_FILE,
+        Code.MULTIPLE_FILES,
+        Code.NOT_AUDIO,
+        Code.UPLOAD_TOO_LARGE,
+        Code.AUDIO_TOO_LONG,
+    }
 )
 _PARAM_ALIASES = {"initial_prompt": "prompt", "word_timestamps": "timestamp_granularities[]", "task": "model"}
-# OpenAI's SDKs obey this header; without it they retry 409 and 5xx answers by themselves.
-NO_RETRY = "x-should-retry"
-_PASSED_HEADERS = ("retry-after", "x-job-id", NO_RETRY)
 
 
-class InvalidParam(BadRequest):
-    """A 400 that names the offending OpenAI parameter."""
+class OpenAIError(Exception):
+    """A failure only the /v1 routes report, already in OpenAI's terms."""
 
-    code = "invalid_value"
+    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
 
-    def __init__(self, message: str, *, param: str, code: str | None = None):
-        super().__init__(message, code=code)
-        self.param = param
+
+def invalid_param(message: str, param: str, code: str = "invalid_value") -> OpenAIError:
+    return OpenAIError(400, message, code=code, param=param)
 
 
 def openai_error(
     status: int, message: str, *, kind: str, param: str | None = None, code: str | None = None
 ) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return web.json_response(body, status=status)
+    response = web.json_response(body, status=status)
+    if status == 409:
+        response.headers[NO_RETRY] = "false"  # the same request would conflict again
+    return response
 
 
 def _kind(status: int) -> str:
@@ -46,32 +57,26 @@ def _kind(status: int) -> str:
     return "invalid_request_error" if status < 500 else "server_error"
 
 
-def _param(exc: ServiceError) -> str | None:
-    if isinstance(exc, InvalidParam):
-        return exc.param
-    code = exc.error_code
+def _param(code: Code) -> str | None:
     if code in _FILE_CODES:
         return "file"
     for prefix in ("invalid_", "unsupported_"):
-        if code.startswith(prefix):
+        if code.startswith(prefix) and code != Code.INVALID_FIELD:
             name = code.removeprefix(prefix)
             return _PARAM_ALIASES.get(name, name)
     return None
 
 
-def _from_service_error(exc: ServiceError) -> web.Response:
-    if exc.status == 401:
-        response = openai_error(
-            401,
-            "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
-            kind="invalid_request_error",
-            code="invalid_api_key",
-        )
-    else:
-        response = openai_error(exc.status, exc.message, kind=_kind(exc.status), param=_param(exc), code=exc.error_code)
-    response.headers.update({k: v for k, v in exc.headers.items() if k.lower() in _PASSED_HEADERS})
-    if exc.status == 409:
-        response.headers[NO_RETRY] = "false"  # the same request would conflict again
+def error_response(exc: ServiceError | OpenAIError) -> web.Response:
+    """The OpenAI-shaped answer for one of our domain errors or an OpenAI-only one."""
+    if isinstance(exc, OpenAIError):
+        return openai_error(exc.status, exc.message, kind=_kind(exc.status), param=exc.param, code=exc.code)
+    status = status_of(exc)
+    if status == 401:
+        message = "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."
+        return openai_error(401, message, kind="invalid_request_error", code="invalid_api_key")
+    response = openai_error(status, exc.message, kind=_kind(status), param=_param(exc.code), code=str(exc.code))
+    response.headers.update(retry_headers(exc))
     return response
 
 
@@ -82,14 +87,10 @@ def _from_http_error(request: web.Request, exc: web.HTTPException) -> web.Respon
         message = f"Method {request.method} is not allowed on {request.path[:200]}."
     else:
         message = exc.reason
-    response = openai_error(exc.status, message, kind=_kind(exc.status), code=_http_code(exc.status))
+    codes = {404: "unknown_url", 405: "method_not_allowed", 413: "upload_too_large"}
+    response = openai_error(exc.status, message, kind=_kind(exc.status), code=codes.get(exc.status))
     response.headers.update({k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")})
     return response
-
-
-def _http_code(status: int) -> str | None:
-    codes: dict[int, Any] = {404: "unknown_url", 405: "method_not_allowed", 413: "upload_too_large"}
-    return codes.get(status)
 
 
 def is_openai_path(path: str) -> bool:
@@ -103,8 +104,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     try:
         return await handler(request)
-    except ServiceError as exc:
-        return _from_service_error(exc)
+    except (ServiceError, OpenAIError) as exc:
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from faster_whisper.tokenizer import _LANGUAGE_CODES  # the languages the Whisper tokenizer knows
-
-from transcriber.errors import BadRequest
+from transcriber.errors import BadRequest, Code, invalid
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 TEXT_FIELDS = ("job_id", "language", "task", "word_timestamps", "initial_prompt", "hotwords")
 MAX_PROMPT_CHARS = 2000
-LANGUAGES = frozenset(_LANGUAGE_CODES)
 
 
 @dataclass(frozen=True)
@@ -36,15 +34,15 @@ def check_job_id(job_id: str) -> str:
     if not JOB_ID_RE.fullmatch(job_id):
         raise BadRequest(
             "job_id must be 1-128 characters of letters, digits and . _ : - starting with a letter or digit.",
-            code="invalid_job_id",
+            code=Code.INVALID_JOB_ID,
         )
     return job_id
 
 
-def parse_options(fields: dict[str, str], *, multilingual: bool) -> JobOptions:
-    """Validate the optional form fields; unknown values are a 400, never silently ignored."""
+def parse_options(fields: dict[str, str], *, languages: Collection[str], multilingual: bool) -> JobOptions:
+    """Validate the optional form fields against what the model knows; unknown values are a 400."""
     return JobOptions(
-        language=_language(fields.get("language", "").strip().lower(), multilingual),
+        language=_language(fields.get("language", "").strip().lower(), languages, multilingual),
         task=_task(fields.get("task", "").strip().lower() or "transcribe", multilingual),
         word_timestamps=_boolean("word_timestamps", fields.get("word_timestamps", "")),
         initial_prompt=_prompt("initial_prompt", fields.get("initial_prompt")),
@@ -52,24 +50,24 @@ def parse_options(fields: dict[str, str], *, multilingual: bool) -> JobOptions:
     )
 
 
-def _language(value: str, multilingual: bool) -> str | None:
+def _language(value: str, languages: Collection[str], multilingual: bool) -> str | None:
     if value in ("", "auto"):
         return None
-    if value not in LANGUAGES:
-        raise BadRequest(f"language {value!r} is not an ISO 639-1 code Whisper knows.", code="invalid_language")
+    if value not in languages:
+        raise BadRequest(f"language {value!r} is not an ISO 639-1 code Whisper knows.", code=Code.INVALID_LANGUAGE)
     if not multilingual and value != "en":
         raise BadRequest(
             f"The loaded model is English-only and cannot transcribe language {value!r}.",
-            code="unsupported_language",
+            code=Code.UNSUPPORTED_LANGUAGE,
         )
     return value
 
 
 def _task(value: str, multilingual: bool) -> str:
     if value not in ("transcribe", "translate"):
-        raise BadRequest("task must be 'transcribe' or 'translate'.", code="invalid_task")
+        raise BadRequest("task must be 'transcribe' or 'translate'.", code=Code.INVALID_TASK)
     if value == "translate" and not multilingual:
-        raise BadRequest("The loaded model is English-only and cannot translate.", code="unsupported_task")
+        raise BadRequest("The loaded model is English-only and cannot translate.", code=Code.UNSUPPORTED_TASK)
     return value
 
 
@@ -79,12 +77,12 @@ def _boolean(name: str, value: str) -> bool:
         return False
     if text in ("true", "1", "yes"):
         return True
-    raise BadRequest(f"{name} must be true or false.", code=f"invalid_{name}")
+    raise BadRequest(f"{name} must be true or false.", code=invalid(name))
 
 
 def _prompt(name: str, value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     if len(value) > MAX_PROMPT_CHARS:
-        raise BadRequest(f"{name} is longer than {MAX_PROMPT_CHARS} characters.", code=f"invalid_{name}")
+        raise BadRequest(f"{name} is longer than {MAX_PROMPT_CHARS} characters.", code=invalid(name))
     return value

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import aiosqlite
-
-from transcriber.store import Row, Store, utcnow
+from transcriber.clock import utc_after, utcnow
+from transcriber.job import SummaryStatus
+from transcriber.store import Row, Store, Transaction
 
 
-def later(seconds: float) -> str:
-    moment = datetime.now(UTC) + timedelta(seconds=seconds)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-async def add_pending(conn: aiosqlite.Connection, job_id: str) -> None:
+async def add_pending(tx: Transaction, job_id: str) -> None:
     """Inside the caller's transaction: the job's summary is wanted (again)."""
     now = utcnow()
-    await conn.execute(
+    await tx.execute(
         "UPDATE jobs SET summary_status = 'pending', summary_text = NULL, summary_error = NULL,"
         " summary_updated_at = ? WHERE job_id = ?",
         (now, job_id),
     )
-    await conn.execute(
+    await tx.execute(
         "INSERT INTO summary_outbox (job_id, state, attempts, next_attempt_at, created_at)"
         " VALUES (?, 'pending', 0, ?, ?) ON CONFLICT (job_id) DO UPDATE SET state = 'pending',"
         " attempts = 0, next_attempt_at = excluded.next_attempt_at, last_error = NULL",
@@ -32,11 +25,10 @@ async def add_pending(conn: aiosqlite.Connection, job_id: str) -> None:
 
 async def request(store: Store, job_id: str) -> bool:
     """Ask for a new summary of a completed job; False if the job is not completed."""
-    async with store.transaction() as conn:
-        cur = await conn.execute("SELECT 1 FROM jobs WHERE job_id = ? AND status = 'completed'", (job_id,))
-        if await cur.fetchone() is None:
+    async with store.transaction() as tx:
+        if not await tx.rows("SELECT 1 FROM jobs WHERE job_id = ? AND status = 'completed'", (job_id,)):
             return False
-        await add_pending(conn, job_id)
+        await add_pending(tx, job_id)
     return True
 
 
@@ -55,40 +47,44 @@ async def backlog(store: Store) -> int:
     return int(rows[0]["n"])
 
 
-async def mark(store: Store, job_id: str, state: str, summary_status: str) -> None:
-    """Move an outbox row to state and show summary_status on the job."""
-    async with store.transaction() as conn:
-        await conn.execute("UPDATE summary_outbox SET state = ? WHERE job_id = ?", (state, job_id))
-        await _set_status(conn, job_id, summary_status)
+async def mark(store: Store, job_id: str, state: str, summary_status: SummaryStatus) -> bool:
+    """Move an outbox row to state and show summary_status on the job; True if the job changed."""
+    async with store.transaction() as tx:
+        await tx.execute("UPDATE summary_outbox SET state = ? WHERE job_id = ?", (state, job_id))
+        return await _set_status(tx, job_id, summary_status)
 
 
-async def show(store: Store, job_id: str, summary_status: str) -> None:
-    async with store.transaction() as conn:
-        await _set_status(conn, job_id, summary_status)
+async def show(store: Store, job_id: str, summary_status: SummaryStatus) -> bool:
+    async with store.transaction() as tx:
+        return await _set_status(tx, job_id, summary_status)
 
 
-async def _set_status(conn: aiosqlite.Connection, job_id: str, summary_status: str) -> None:
-    await conn.execute(
-        "UPDATE jobs SET summary_status = ?, summary_updated_at = ? WHERE job_id = ? AND summary_status != ?",
-        (summary_status, utcnow(), job_id, summary_status),
+async def _set_status(tx: Transaction, job_id: str, summary_status: SummaryStatus) -> bool:
+    return (
+        await tx.execute(
+            "UPDATE jobs SET summary_status = ?, summary_updated_at = ? WHERE job_id = ? AND summary_status != ?",
+            (str(summary_status), utcnow(), job_id, str(summary_status)),
+        )
+        > 0
     )
 
 
 async def retry_later(store: Store, job_id: str, delay: float, error: str) -> None:
-    async with store.transaction() as conn:
-        await conn.execute(
+    async with store.transaction() as tx:
+        await tx.execute(
             "UPDATE summary_outbox SET state = 'pending', attempts = attempts + 1,"
             " next_attempt_at = ?, last_error = ? WHERE job_id = ?",
-            (later(delay), error[:500], job_id),
+            (utc_after(delay), error[:500], job_id),
         )
 
 
 async def settle(store: Store, job_id: str, summary: str | None, error: str | None) -> None:
     """Store the outcome and drop the outbox row, in one transaction."""
-    async with store.transaction() as conn:
-        await conn.execute(
+    status = SummaryStatus.COMPLETED if error is None else SummaryStatus.FAILED
+    async with store.transaction() as tx:
+        await tx.execute(
             "UPDATE jobs SET summary_status = ?, summary_text = ?, summary_error = ?,"
             " summary_updated_at = ? WHERE job_id = ?",
-            ("completed" if error is None else "failed", summary, error, utcnow(), job_id),
+            (str(status), summary, error, utcnow(), job_id),
         )
-        await conn.execute("DELETE FROM summary_outbox WHERE job_id = ?", (job_id,))
+        await tx.execute("DELETE FROM summary_outbox WHERE job_id = ?", (job_id,))

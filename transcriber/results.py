@@ -6,10 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from transcriber.formats import RENDERERS
+from transcriber.formats import FORMATS
 from transcriber.transcript import Transcript
-
-FORMATS = ("txt", "srt", "vtt", "json")
 
 
 def results_dir(data_dir: Path, job_id: str) -> Path:
@@ -29,8 +27,8 @@ def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
     tmp = final.parent / f".{job_id}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for fmt in FORMATS:
-        _write_synced(tmp / f"transcript.{fmt}", RENDERERS[fmt](transcript))
+    for fmt in FORMATS.values():
+        _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript))
     old = final.parent / f".{job_id}.old"
     if final.exists():
         os.replace(final, old)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from summarizer.config import SummarizerSettings, summarizer_settings_from
+from summarizer.configfile import ConfigError, load_config
 
 Device = Literal["cpu", "cuda", "auto"]
 MAX_PORT = 65535
 LogFormat = Literal["text", "json"]
 
 
-class SettingsError(ValueError):
-    """A config file or environment value that cannot be used; the message names it."""
+# One error type for every configuration problem, server and worker alike.
+SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,7 @@ T = TypeVar("T")
 def load_settings(config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the config file (explicit, $TRANSCRIBER_CONFIG, ./config.toml) and env."""
     env = os.environ if environ is None else environ
-    path = config_path or _default_config_path(env)
-    raw = _read_toml(path) if path else {}
+    raw, path = load_config(env, config_path)
     return settings_from(raw, env, base_dir=path.resolve().parent if path else Path.cwd())
 
 
@@ -147,25 +146,6 @@ def settings_from(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path
     except ValueError as exc:
         raise SettingsError(f"[summarizer] {exc}") from exc
     return Settings(data_dir=data_dir, summarizer=summarizer, **sections)
-
-
-def _default_config_path(env: Mapping[str, str]) -> Path | None:
-    if env.get("TRANSCRIBER_CONFIG"):
-        return Path(env["TRANSCRIBER_CONFIG"])
-    local = Path("config.toml")
-    return local if local.is_file() else None
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
-    except UnicodeDecodeError:
-        raise SettingsError(f"config file {path} is not UTF-8 text") from None
 
 
 def _section(name: str, table: Any, env: Mapping[str, str]) -> Any:

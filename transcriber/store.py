@@ -1,30 +1,49 @@
-"""The job database: migrations and one small function per SQL statement, on one connection."""
+"""The job database: one small method per SQL statement, on one connection, returning Jobs."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-ACTIVE = ("queued", "running")
-FINISHED = ("completed", "failed", "cancelled")
+from transcriber.clock import utcnow
+from transcriber.job import FINISHED, Job, JobStatus, NewJob, Outcome
+from transcriber.migrate import MIGRATIONS, migrate
+
 Row = dict[str, Any]
 Params = Sequence[Any] | Mapping[str, Any]
-Hook = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 
-def utcnow() -> str:
-    """ISO 8601 UTC with milliseconds: sorts as text, reads well in the sqlite3 shell."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class DuplicateJob(Exception):
+    """A job with this id exists already (a concurrent request committed it first)."""
+
+
+class Transaction:
+    """A write transaction as the hooks that join it see it: statements, no commit or rollback."""
+
+    def __init__(self, conn: aiosqlite.Connection):
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cur = await self._conn.execute(sql, params)
+        return cur.rowcount
+
+    async def rows(self, sql: str, params: Params = ()) -> list[Row]:
+        cur = await self._conn.execute(sql, params)
+        return [dict(r) for r in await cur.fetchall()]
+
+
+class FinishHook(Protocol):
+    """Work that must commit together with a job's completion (the summary outbox)."""
+
+    async def on_completed(self, tx: Transaction, job_id: str) -> None: ...
 
 
 class Store:
@@ -35,29 +54,24 @@ class Store:
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield Transaction(self._conn)
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
 
-    async def _write(self, sql: str, params: Params = ()) -> int:
-        async with self.transaction() as conn:
-            cur = await conn.execute(sql, params)
-            return cur.rowcount
+    async def write(self, sql: str, params: Params = ()) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
 
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._lock:
             cur = await self._conn.execute(sql, params)
             return [dict(r) for r in await cur.fetchall()]
-
-    async def row(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self.rows(sql, params)
-        return rows[0] if rows else None
 
     async def close(self) -> None:
         await self._conn.close()
@@ -65,23 +79,27 @@ class Store:
     async def ping(self) -> None:
         await self.rows("SELECT 1")
 
-    # --- jobs -------------------------------------------------------------------------------
+    async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
+        return [Job.from_row(r) for r in await self.rows(sql, params)]
 
-    async def insert_job(self, job: Row) -> None:
-        """Insert a new queued job; raises sqlite3.IntegrityError if the id exists."""
+    async def insert_job(self, job: NewJob) -> None:
+        """Insert a new queued job; raises DuplicateJob if the id exists."""
         now = utcnow()
-        job = {**job, "options": json.dumps(job["options"]), "created_at": now, "updated_at": now}
-        cols = ", ".join(job)
-        marks = ", ".join(f":{k}" for k in job)
-        await self._write(f"INSERT INTO jobs ({cols}) VALUES ({marks})", job)
+        row = {**asdict(job), "options": json.dumps(job.options), "created_at": now, "updated_at": now}
+        cols, marks = ", ".join(row), ", ".join(f":{k}" for k in row)
+        try:
+            await self.write(f"INSERT INTO jobs ({cols}) VALUES ({marks})", row)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateJob(job.job_id) from exc
 
-    async def get_job(self, job_id: str) -> Row | None:
-        return await self.row("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+    async def get_job(self, job_id: str) -> Job | None:
+        found = await self._jobs("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return found[0] if found else None
 
-    async def claim_job(self, job_id: str) -> Row | None:
+    async def claim_job(self, job_id: str) -> Job | None:
         """Move a queued job to running and count the attempt; None if it is no longer queued."""
         now = utcnow()
-        changed = await self._write(
+        changed = await self.write(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
             " updated_at = ?, progress = 0 WHERE job_id = ? AND status = 'queued'",
             (now, now, job_id),
@@ -89,31 +107,29 @@ class Store:
         return await self.get_job(job_id) if changed else None
 
     async def set_progress(self, job_id: str, progress: float, language: str | None) -> None:
-        await self._write(
+        await self.write(
             "UPDATE jobs SET progress = ?, language = coalesce(?, language), updated_at = ?"
             " WHERE job_id = ? AND status = 'running'",
             (progress, language, utcnow(), job_id),
         )
 
-    async def finish_job(self, job_id: str, status: str, fields: Row, hooks: Sequence[Hook] = ()) -> bool:
-        """Record a terminal status with its fields; hooks run in the same transaction."""
+    async def finish_job(self, job_id: str, outcome: Outcome, hooks: Sequence[FinishHook] = ()) -> bool:
+        """Record a terminal status; on completion the hooks run in the same transaction."""
         now = utcnow()
-        values = {**fields, "status": status, "finished_at": now, "updated_at": now}
+        values = {**outcome.columns(), "finished_at": now, "updated_at": now}
         sets = ", ".join(f"{k} = :{k}" for k in values)
-        async with self.transaction() as conn:
-            cur = await conn.execute(
-                f"UPDATE jobs SET {sets} WHERE job_id = :job_id AND status = 'running'",
-                {**values, "job_id": job_id},
-            )
-            if cur.rowcount == 0:
+        async with self.transaction() as tx:
+            sql = f"UPDATE jobs SET {sets} WHERE job_id = :job_id AND status = 'running'"
+            if await tx.execute(sql, {**values, "job_id": job_id}) == 0:
                 return False
-            for hook in hooks:
-                await hook(conn)
+            if outcome.status == JobStatus.COMPLETED:
+                for hook in hooks:
+                    await hook.on_completed(tx, job_id)
         return True
 
     async def requeue_job(self, job_id: str, *, refund_attempt: bool) -> None:
         """Put a running job back in the queue (shutdown interrupted it)."""
-        await self._write(
+        await self.write(
             "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL,"
             " attempts = attempts - ?, updated_at = ? WHERE job_id = ? AND status = 'running'",
             (1 if refund_attempt else 0, utcnow(), job_id),
@@ -121,7 +137,7 @@ class Store:
 
     async def cancel_queued(self, job_id: str) -> bool:
         now = utcnow()
-        changed = await self._write(
+        changed = await self.write(
             "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ?,"
             " updated_at = ?, error_code = 'cancelled', error_message = 'Cancelled by request.'"
             " WHERE job_id = ? AND status = 'queued'",
@@ -130,67 +146,61 @@ class Store:
         return changed > 0
 
     async def request_cancel(self, job_id: str) -> bool:
-        changed = await self._write(
+        changed = await self.write(
             "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE job_id = ? AND status = 'running'",
             (utcnow(), job_id),
         )
         return changed > 0
 
     async def delete_job(self, job_id: str) -> bool:
-        placeholders = ", ".join("?" for _ in FINISHED)
-        changed = await self._write(
-            f"DELETE FROM jobs WHERE job_id = ? AND status IN ({placeholders})", (job_id, *FINISHED)
-        )
+        marks = ", ".join("?" for _ in FINISHED)
+        changed = await self.write(f"DELETE FROM jobs WHERE job_id = ? AND status IN ({marks})", (job_id, *FINISHED))
         return changed > 0
 
-    async def recover(self, max_attempts: int) -> tuple[list[str], list[Row]]:
+    async def recover(self, max_attempts: int) -> tuple[list[str], list[Job]]:
         """After a restart: running jobs go back to queued, unless they crashed us too often."""
         now = utcnow()
         message = f"The job was running when the server stopped {max_attempts} times; not retrying."
-        async with self.transaction() as conn:
-            cur = await conn.execute(
+        async with self.transaction() as tx:
+            failed = await tx.rows(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, updated_at = ?,"
                 " error_code = 'worker_crashed', error_message = ?"
-                " WHERE status = 'running' AND attempts >= ? RETURNING job_id, upload_path",
+                " WHERE status = 'running' AND attempts >= ? RETURNING *",
                 (now, now, message, max_attempts),
             )
-            failed = [dict(r) for r in await cur.fetchall()]
-            cur = await conn.execute(
+            requeued = await tx.rows(
                 "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, updated_at = ?"
                 " WHERE status = 'running' RETURNING job_id",
                 (now,),
             )
-            requeued = [r[0] for r in await cur.fetchall()]
-        return requeued, failed
+        return [r["job_id"] for r in requeued], [Job.from_row(r) for r in failed]
 
-    async def active_uploads(self) -> list[Row]:
-        return await self.rows("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL")
+    async def active_uploads(self) -> set[str]:
+        rows = await self.rows("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL")
+        return {r["upload_path"] for r in rows}
 
-    async def queued_jobs(self) -> list[Row]:
-        return await self.rows(
-            "SELECT job_id, duration, created_at FROM jobs WHERE status = 'queued' ORDER BY created_at"
-        )
+    async def queued_jobs(self) -> list[Job]:
+        return await self._jobs("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at")
 
-    async def list_jobs(self, status: str | None, limit: int, before: Row | None) -> list[Row]:
+    async def list_jobs(self, status: str | None, limit: int, before: tuple[str, str] | None) -> list[Job]:
+        """Newest first; `before` is the (created_at, job_id) cursor of the previous page's last job."""
         where, params = [], []
         if status:
             where.append("status = ?")
             params.append(status)
         if before:
             where.append("(created_at, job_id) < (?, ?)")
-            params += [before["created_at"], before["job_id"]]
+            params += list(before)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return await self.rows(
-            f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?",
-            (*params, limit),
-        )
+        sql = f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?"
+        return await self._jobs(sql, (*params, limit))
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
 
 
-async def open_store(path: Path, migrations_dir: Path = MIGRATIONS_DIR) -> Store:
+async def open_store(path: Path, migrations: Path = MIGRATIONS) -> Store:
     """Open (creating if needed) the database in WAL mode and apply pending migrations."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(path, isolation_level=None)
@@ -199,65 +209,8 @@ async def open_store(path: Path, migrations_dir: Path = MIGRATIONS_DIR) -> Store
         await conn.execute(f"PRAGMA {pragma}")
     store = Store(conn)
     try:
-        await migrate(store, migrations_dir)
+        await migrate(store, migrations)
     except BaseException:
         await conn.close()
         raise
     return store
-
-
-async def migrate(store: Store, migrations_dir: Path) -> list[str]:
-    """Apply forward-only NNNN_name.sql files not yet recorded, each in its own transaction."""
-    async with store.transaction() as conn:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations"
-            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        cur = await conn.execute("SELECT version FROM schema_migrations")
-        done = {r[0] for r in await cur.fetchall()}
-    applied = []
-    for version, name, script in await asyncio.to_thread(_migration_files, migrations_dir):
-        if version not in done:
-            await _apply(store, version, name, script)
-            applied.append(name)
-    return applied
-
-
-def _migration_files(migrations_dir: Path) -> list[tuple[int, str, str]]:
-    files = sorted(migrations_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))
-    return [(int(f.name[:4]), f.name, f.read_text(encoding="utf-8")) for f in files]
-
-
-async def _apply(store: Store, version: int, name: str, script: str) -> None:
-    statements = [s for s in _split_sql(script) if s.strip()]
-    async with store.transaction() as conn:
-        for statement in statements:
-            await conn.execute(statement)
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (version, name, utcnow()),
-        )
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements at each ';' that ends one (complete_statement knows quotes
-    and comments); a statement keeps the rest of its line when that is only whitespace."""
-    statements: list[str] = []
-    current = ""
-    pieces = script.split(";")
-    for i, raw in enumerate(pieces):
-        piece = raw
-        if not current and statements and (eol := _LINE_END.match(raw)):
-            statements[-1] += eol.group()
-            piece = raw[eol.end() :]
-        current += piece if i == len(pieces) - 1 else piece + ";"
-        if i < len(pieces) - 1 and sqlite3.complete_statement(current):
-            statements.append(current)
-            current = ""
-    if _COMMENTS.sub("", current).strip():
-        raise ValueError("migration ends with an incomplete SQL statement")
-    return [s for s in statements if _COMMENTS.sub("", s).strip(" \n\t;")]
-
-
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-_LINE_END = re.compile(r"[ \t]*\n")

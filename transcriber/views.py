@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import hmac
-import time
-from importlib.metadata import version
-from typing import Any
-
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from transcriber import keys, uploads
-from transcriber.errors import NotFound, Unauthorized
-from transcriber.formats import CONTENT_TYPES
+from transcriber.errors import Code, NotFound
+from transcriber.formats import FORMATS
+from transcriber.job import JobStatus
 from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
-from transcriber.results import FORMATS, result_path
-
-OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
-DB_PING_TIMEOUT = 2.0
+from transcriber.results import result_path
 
 
 async def transcribe(request: web.Request) -> web.Response:
@@ -28,41 +19,40 @@ async def transcribe(request: web.Request) -> web.Response:
     upload = await uploads.receive(
         request, settings.data_dir, settings.max_upload_bytes, settings.server.upload_timeout
     )
-    created, row = await service.submit(upload)
+    created, job = await service.submit(upload)
     if not created:
-        return web.json_response(service.status_body(row), status=200)
-    url = f"/status/{row['job_id']}"
-    body = {"job_id": row["job_id"], "status": row["status"], "status_url": url}
+        return web.json_response(service.document(job), status=200)
+    url = f"/status/{job.job_id}"
+    body = {"job_id": job.job_id, "status": str(job.status), "status_url": url}
     return web.json_response(body, status=202, headers={"Location": url})
 
 
 async def status(request: web.Request) -> web.Response:
-    service = request.app[keys.JOBS]
-    row = await service.get(request.match_info["job_id"])
-    return web.json_response(service.status_body(row))
+    return web.json_response(await request.app[keys.JOBS].status_document(request.match_info["job_id"]))
 
 
 async def history(request: web.Request) -> web.Response:
     service, query = request.app[keys.JOBS], request.query
-    rows = await service.history(query.get("status"), query.get("limit"), query.get("before"))
+    jobs = await service.history(query.get("status"), query.get("limit"), query.get("before"))
     nxt = None
-    if rows and len(rows) == int(query.get("limit") or DEFAULT_PAGE):
-        params = {k: v for k, v in query.items() if k != "before"} | {"before": rows[-1]["job_id"]}
+    if jobs and len(jobs) == int(query.get("limit") or DEFAULT_PAGE):
+        params = {k: v for k, v in query.items() if k != "before"} | {"before": jobs[-1].job_id}
         nxt = str(request.rel_url.with_query(params))
-    return web.json_response({"jobs": [service.status_body(r) for r in rows], "next": nxt})
+    return web.json_response({"jobs": [service.document(j) for j in jobs], "next": nxt})
 
 
 async def cancel(request: web.Request) -> web.Response:
     service = request.app[keys.JOBS]
-    row = await service.cancel(request.match_info["job_id"])
-    return web.json_response(service.status_body(row), status=200 if row["status"] == "cancelled" else 202)
+    job = await service.cancel(request.match_info["job_id"])
+    return web.json_response(service.document(job), status=200 if job.status == JobStatus.CANCELLED else 202)
 
 
 async def summarize(request: web.Request) -> web.Response:
-    service = request.app[keys.JOBS]
-    row = await service.resummarize(request.match_info["job_id"])
-    request.app[keys.RELAY].wake()
-    return web.json_response(service.status_body(row), status=202)
+    service, job_id = request.app[keys.JOBS], request.match_info["job_id"]
+    job = await service.get(job_id)
+    await request.app[keys.SUMMARIES].resummarize(job_id, job.status)
+    request.app[keys.CHANGES].job_changed(job_id)
+    return web.json_response(await service.status_document(job_id), status=202)
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -73,75 +63,22 @@ async def delete(request: web.Request) -> web.Response:
 
 async def transcript_file(request: web.Request) -> web.StreamResponse:
     job_id, fmt = request.match_info["job_id"], request.match_info["fmt"]
-    row = await request.app[keys.JOBS].get(job_id)
+    job = await request.app[keys.JOBS].get(job_id)
     path = result_path(request.app[keys.SETTINGS].data_dir, job_id, fmt)
-    if fmt not in FORMATS or row["status"] != "completed" or not path.is_file():
-        raise NotFound(f"Job {job_id!r} has no {fmt} transcript (status: {row['status']}).", code="result_not_found")
-    return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES[fmt]})
+    if fmt not in FORMATS or job.status != JobStatus.COMPLETED or not path.is_file():
+        message = f"Job {job_id!r} has no {fmt} transcript (status: {job.status})."
+        raise NotFound(message, code=Code.RESULT_NOT_FOUND)
+    return web.FileResponse(path, headers={"Content-Type": FORMATS[fmt].content_type})
 
 
 async def health(request: web.Request) -> web.Response:
-    body = await health_body(request.app)
+    body = await request.app[keys.HEALTH].body()
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
-
-
-async def health_body(app: web.Application) -> dict[str, Any]:
-    scheduler, problems = app[keys.SCHEDULER], []
-    try:
-        await asyncio.wait_for(app[keys.STORE].ping(), DB_PING_TIMEOUT)
-    except Exception as exc:  # any failure to answer means the database is unusable
-        problems.append(f"database: {type(exc).__name__}")
-    if scheduler.load_error:
-        problems.append(f"model: {scheduler.load_error}")
-    problems += [f"job {job_id} made no progress within its deadline" for job_id in scheduler.stalled()]
-    state = "loading" if scheduler.engine is None and not scheduler.load_error else "ok"
-    if problems:
-        state = "degraded"
-    engine = scheduler.engine
-    return {
-        "status": state,
-        "model": None if engine is None else {
-            "name": engine.info.name, "device": engine.info.device, "compute_type": engine.info.compute_type,
-            "load_seconds": engine.info.load_seconds, "workers": engine.info.workers,
-            "cpu_threads": engine.info.cpu_threads, "fast_mode": engine.info.fast_mode,
-        },
-        "queue": {"queued": len(scheduler.queue), "running": len(scheduler.running), "capacity": scheduler.capacity},
-        "summaries": _summaries(app),
-        "problems": problems,
-        "uptime_seconds": round(time.monotonic() - app[keys.STARTED], 1),
-        "version": version("transcriber"),
-    }  # fmt: skip
-
-
-def _summaries(app: web.Application) -> dict[str, Any]:
-    """Summary backlog and Redis reachability: these degrade summaries, never transcription."""
-    settings, relay = app[keys.SETTINGS].summarizer, app[keys.RELAY]
-    if not settings.enabled:
-        return {"enabled": False}
-    return {
-        "enabled": True,
-        "backend": settings.backend,
-        "mode": relay.mode,
-        "backlog": relay.backlog,
-        "redis_reachable": relay.redis_ok,
-    }
 
 
 async def metrics(request: web.Request) -> web.Response:
     body = request.app[keys.METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer API keys when configured; /health and /metrics stay open for probes and scrapers."""
-    api_keys = request.app[keys.SETTINGS].server.api_keys
-    if api_keys and request.path not in OPEN_PATHS:
-        given = request.headers.get("Authorization", "")
-        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
-        if not any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys):
-            raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code="unauthorized")
-    return await handler(request)
 
 
 def add_routes(app: web.Application) -> None:

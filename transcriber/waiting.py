@@ -9,10 +9,12 @@ import time
 from aiohttp import web
 
 from transcriber import keys
-from transcriber.errors import Unavailable
-from transcriber.store import FINISHED, Row
+from transcriber.errors import Code, Unavailable
+from transcriber.job import FINISHED, Job
+from transcriber.waiters import Waiters
 
-POLL_SECONDS = 0.2
+# Waiters wake on the change feed; this only bounds the damage of a change that was never reported.
+SAFETY_POLL_SECONDS = 5.0
 RESTART_SECONDS = 30  # Retry-After when the server goes down under a waiting request
 
 
@@ -20,37 +22,37 @@ class WaitTimeout(Exception):
     """The job did not finish within the deadline; it is still queued or running."""
 
 
-def track_shutdown(app: web.Application) -> None:
-    """Let waiting requests answer at once when shutdown begins, instead of holding it up."""
-    app[keys.STOPPING] = asyncio.Event()
+def install(app: web.Application) -> None:
+    """Listen to the app's change feed; wake every waiter when shutdown begins instead of holding it up."""
+    waiters = Waiters()
+    app[keys.WAITERS] = waiters
+    app[keys.CHANGES].subscribe(waiters.job_changed)
 
     async def stopping(app: web.Application) -> None:
-        app[keys.STOPPING].set()
+        waiters.stop()
 
     app.on_shutdown.append(stopping)
 
 
-async def wait_finished(app: web.Application, job_id: str, timeout: float) -> Row:
-    """The job's row once it is completed, failed or cancelled.
+async def wait_finished(app: web.Application, job_id: str, timeout: float) -> Job:
+    """The job once it is completed, failed or cancelled.
 
-    The one place that waits: it polls the store for now and will wait on the change feed
-    (transcriber.changes) once that is wired into the app. Raises NotFound if the job is deleted
-    meanwhile, WaitTimeout after `timeout` seconds and Unavailable when the server shuts down
-    (the job is then finished or put back in the queue by the scheduler, as any job).
+    Raises NotFound if the job is deleted meanwhile, WaitTimeout after `timeout` seconds and
+    Unavailable when the server shuts down (the scheduler then finishes or requeues the job).
     """
-    service, stopping = app[keys.JOBS], app[keys.STOPPING]
+    service, waiters = app[keys.JOBS], app[keys.WAITERS]
     deadline = time.monotonic() + timeout
-    while True:
-        row = await service.get(job_id)
-        if row["status"] in FINISHED:
-            return row
-        if stopping.is_set():
-            raise Unavailable(
-                f"The server is shutting down; job {job_id} resumes after the restart (see /status/{job_id}).",
-                code="shutting_down",
-                retry_after=RESTART_SECONDS,
-            )
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(job_id)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), POLL_SECONDS)
+    with waiters.watch(job_id) as changed:
+        while True:
+            changed.clear()  # before reading, so that a change committed after the read still wakes us
+            job = await service.get(job_id)
+            if job.status in FINISHED:
+                return job
+            if waiters.stopping:
+                message = f"The server is shutting down; job {job_id} resumes after the restart (see /status/{job_id})."
+                raise Unavailable(message, code=Code.SHUTTING_DOWN, retry_after=RESTART_SECONDS)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimeout(job_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(left, SAFETY_POLL_SECONDS))

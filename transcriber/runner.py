@@ -1,0 +1,170 @@
+"""Running one claimed job: the engine in a pool thread, live progress, and the recorded outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transcriber.changes import ChangeFeed
+from transcriber.engine import Engine
+from transcriber.estimates import Estimator
+from transcriber.job import Job, JobStatus, Outcome
+from transcriber.metrics import Metrics
+from transcriber.options import JobOptions
+from transcriber.results import write_results
+from transcriber.store import FinishHook, Store
+from transcriber.transcript import Segment, Transcript
+
+log = logging.getLogger(__name__)
+PROGRESS_WRITE_INTERVAL = 2.0
+PROGRESS_EVENT_INTERVAL = 0.25
+
+
+class JobCancelled(Exception):
+    """Raised in the worker thread at a segment boundary when a cancel was requested."""
+
+
+class JobInterrupted(Exception):
+    """Raised in the worker thread at a segment boundary when the server shuts down."""
+
+
+@dataclass
+class RunningJob:
+    """Live state of a running job; written on the event loop, flags read from the worker thread."""
+
+    job_id: str
+    duration: float
+    started: float = field(default_factory=time.monotonic)
+    last_progress: float = field(default_factory=time.monotonic)
+    progress: float = 0.0
+    language: str | None = None
+    texts: list[str] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    interrupt: threading.Event = field(default_factory=threading.Event)
+    last_write: float = 0.0
+    last_event: float = 0.0
+    logged_progress: float = 0.0
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise JobCancelled
+        if self.interrupt.is_set():
+            raise JobInterrupted
+
+
+@dataclass(frozen=True)
+class RunnerDeps:
+    store: Store
+    metrics: Metrics
+    estimator: Estimator
+    changes: ChangeFeed
+    data_dir: Path
+    hooks: Sequence[FinishHook]
+    spawn: Callable[[Awaitable[Any]], None]
+
+
+class JobRunner:
+    """Transcribes a job with the engine off the event loop and records what came of it."""
+
+    def __init__(self, engine: Engine, pool: Executor, deps: RunnerDeps):
+        self._engine = engine
+        self._pool = pool
+        self._deps = deps
+
+    async def run(self, job: Job, run: RunningJob) -> bool:
+        """True once the job is finished (completed, failed, cancelled); False if requeued."""
+        loop = asyncio.get_running_loop()
+        options = JobOptions.from_dict(job.options)
+        path = self._deps.data_dir / (job.upload_path or "")
+
+        def on_segment(segment: Segment, language: str | None) -> None:
+            run.check()
+            loop.call_soon_threadsafe(self._on_progress, run, segment, language)
+
+        started = time.perf_counter()
+        try:
+            transcript = await loop.run_in_executor(self._pool, self._transcribe, path, run, options, on_segment)
+        except JobCancelled:
+            await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request."))
+        except JobInterrupted:
+            await self._deps.store.requeue_job(run.job_id, refund_attempt=True)
+            self._deps.changes.job_changed(run.job_id)
+            log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
+            return False
+        except Exception as exc:
+            log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
+            await self._finish(run, Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
+        else:
+            await self._complete(run, transcript, time.perf_counter() - started)
+        return True
+
+    def _transcribe(
+        self, path: Path, run: RunningJob, options: JobOptions, on_segment: Callable[[Segment, str | None], None]
+    ) -> Transcript:
+        """Runs in a pool thread: the model call and the segment iteration both stay off the loop."""
+        run.check()
+        transcript = self._engine.transcribe(path, run.duration, options, on_segment)
+        run.check()
+        write_results(self._deps.data_dir, run.job_id, transcript)
+        return transcript
+
+    def _on_progress(self, run: RunningJob, segment: Segment, language: str | None) -> None:
+        now = time.monotonic()
+        run.last_progress, run.language = now, language
+        run.texts.append(segment.text.strip())
+        if run.duration > 0:
+            run.progress = min(0.99, max(run.progress, segment.end / run.duration))
+        if now - run.last_write >= PROGRESS_WRITE_INTERVAL:
+            run.last_write = now
+            self._deps.spawn(self._deps.store.set_progress(run.job_id, run.progress, language))
+        if now - run.last_event >= PROGRESS_EVENT_INTERVAL:
+            run.last_event = now
+            self._deps.changes.job_changed(run.job_id)
+        if run.progress >= run.logged_progress + 0.1:
+            run.logged_progress = run.progress - run.progress % 0.1
+            done = f"{run.progress * 100:.0f}% ({segment.end:.1f} of {run.duration:.1f} s)"
+            log.info("job %s: %s", run.job_id, done, extra={"job_id": run.job_id})
+
+    async def _complete(self, run: RunningJob, transcript: Transcript, seconds: float) -> None:
+        info = self._engine.info
+        outcome = Outcome(
+            JobStatus.COMPLETED,
+            text=transcript.text,
+            language=transcript.language,
+            language_probability=transcript.language_probability,
+            model=info.name,
+            processing_seconds=round(seconds, 3),
+            engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),
+        )
+        await self._deps.store.finish_job(run.job_id, outcome, self._deps.hooks)
+        self._observe(run.duration, seconds)
+        self._deps.changes.job_changed(run.job_id)
+        took = f"{seconds:.2f} s ({run.duration:.1f} s audio, language {transcript.language})"
+        log.info("job %s: completed in %s", run.job_id, took, extra={"job_id": run.job_id})
+
+    async def _finish(self, run: RunningJob, outcome: Outcome) -> None:
+        await self._deps.store.finish_job(run.job_id, outcome)
+        self._deps.metrics.jobs.labels(str(outcome.status)).inc()
+        self._deps.changes.job_changed(run.job_id)
+        log.info("job %s: %s (%s)", run.job_id, outcome.status, outcome.error_message, extra={"job_id": run.job_id})
+
+    def _observe(self, duration: float, seconds: float) -> None:
+        metrics = self._deps.metrics
+        metrics.jobs.labels("completed").inc()
+        metrics.processing.observe(seconds)
+        metrics.audio_seconds.inc(duration)
+        rtf = self._deps.estimator.observe(duration, seconds)
+        if rtf is not None:
+            metrics.rtf.observe(rtf)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
