@@ -6,6 +6,7 @@ import asyncio
 import io
 import re
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -23,8 +24,21 @@ HELLO = CLIPS / "hello.wav"
 SDK_TRANSLATIONS = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
 
 
-def sdk(server: ServerProcess, key: str = API_KEY) -> OpenAI:
-    return OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=120)
+MakeSDK = Callable[..., OpenAI]
+
+
+@pytest.fixture
+def sdk() -> Iterator[MakeSDK]:
+    """sdk(server, key=...): the official client pointed at a server, closed after the test."""
+    made: list[OpenAI] = []
+
+    def make(server: ServerProcess, key: str = API_KEY) -> OpenAI:
+        made.append(OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=120))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
 
 
 async def get(server: ServerProcess, path: str, **params: Any) -> tuple[int, Any]:
@@ -39,7 +53,7 @@ def words_of(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
 
 
-def test_json_and_text(tiny_server: ServerProcess) -> None:
+def test_json_and_text(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     client = sdk(tiny_server)
     with HELLO.open("rb") as fh:
         result = client.audio.transcriptions.create(model="whisper-1", file=fh)
@@ -50,7 +64,7 @@ def test_json_and_text(tiny_server: ServerProcess) -> None:
     assert {"hello", "welcome"} <= words_of(text)
 
 
-def test_srt_and_vtt(tiny_server: ServerProcess) -> None:
+def test_srt_and_vtt(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     client = sdk(tiny_server)
     with HELLO.open("rb") as fh:
         srt = client.audio.transcriptions.create(model="whisper-1", file=fh, response_format="srt")
@@ -61,7 +75,7 @@ def test_srt_and_vtt(tiny_server: ServerProcess) -> None:
     assert "welcome" in vtt.lower() and "welcome" in srt.lower()
 
 
-def test_verbose_json_words_and_segments(tiny_server: ServerProcess) -> None:
+def test_verbose_json_words_and_segments(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     with HELLO.open("rb") as fh:
         result = sdk(tiny_server).audio.transcriptions.create(
             model="whisper-1", file=fh, response_format="verbose_json", timestamp_granularities=["word", "segment"]
@@ -80,7 +94,7 @@ def test_verbose_json_words_and_segments(tiny_server: ServerProcess) -> None:
     assert starts == sorted(starts)
 
 
-def test_verbose_json_defaults_to_segments_only(tiny_server: ServerProcess) -> None:
+def test_verbose_json_defaults_to_segments_only(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     with HELLO.open("rb") as fh:
         result = sdk(tiny_server).audio.transcriptions.create(
             model="whisper-1", file=fh, response_format="verbose_json", language="en", prompt="Welcome."
@@ -93,14 +107,14 @@ def test_verbose_json_defaults_to_segments_only(tiny_server: ServerProcess) -> N
     assert only_words.words and only_words.segments is None
 
 
-def test_wrong_key_is_authentication_error(tiny_server: ServerProcess) -> None:
+def test_wrong_key_is_authentication_error(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     with pytest.raises(openai.AuthenticationError) as caught, HELLO.open("rb") as fh:
         sdk(tiny_server, key="wrong").audio.transcriptions.create(model="whisper-1", file=fh)
     assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
     assert caught.value.type == "invalid_request_error"
 
 
-def test_unknown_model_is_not_found(tiny_server: ServerProcess) -> None:
+def test_unknown_model_is_not_found(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     with pytest.raises(openai.NotFoundError) as caught, HELLO.open("rb") as fh:
         sdk(tiny_server).audio.transcriptions.create(model="gpt-4o-transcribe", file=fh)
     assert caught.value.code == "model_not_found" and "gpt-4o-transcribe" in caught.value.message
@@ -108,7 +122,7 @@ def test_unknown_model_is_not_found(tiny_server: ServerProcess) -> None:
         sdk(tiny_server).models.retrieve("whisper-2")
 
 
-def test_models(tiny_server: ServerProcess) -> None:
+def test_models(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     client = sdk(tiny_server)
     assert [m.id for m in client.models.list()] == ["whisper-1", "tiny.en"]
     model = client.models.retrieve("tiny.en")
@@ -143,7 +157,7 @@ async def test_bad_input_is_400_in_openai_shape(
 
 
 @SDK_TRANSLATIONS
-def test_not_audio_and_english_only_translation(tiny_server: ServerProcess) -> None:
+def test_not_audio_and_english_only_translation(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     client = sdk(tiny_server)
     with pytest.raises(openai.APIStatusError) as caught:
         client.audio.transcriptions.create(model="whisper-1", file=("noise.wav", b"not audio at all"))
@@ -160,7 +174,7 @@ async def test_own_error_shape_stays_outside_v1(tiny_server: ServerProcess) -> N
     assert status == 404 and body["error"]["type"] == "invalid_request_error"
 
 
-async def test_each_request_is_a_job_in_jobs(tiny_server: ServerProcess) -> None:
+async def test_each_request_is_a_job_in_jobs(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
     def call() -> Any:
         with HELLO.open("rb") as fh:
             return sdk(tiny_server).audio.transcriptions.with_raw_response.create(model="whisper-1", file=fh)
@@ -178,11 +192,14 @@ async def test_client_disconnect_leaves_the_job_running_and_findable(tiny_server
     clip = speech_wav(tmp_path / "long.wav", ["speech.ogg", "speech.mp3", "speech.ogg"])
     headers = {"Authorization": f"Bearer {API_KEY}", "X-Job-Id": "left-early"}
     async with aiohttp.ClientSession(headers=headers) as session:
-        form = aiohttp.FormData({"model": "whisper-1"})
-        form.add_field("file", io.BytesIO(clip.read_bytes()), filename="long.wav")
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(1.5):
-                await session.post(f"{tiny_server.url}/v1/audio/transcriptions", data=form)
+        _, writer = await asyncio.open_connection("127.0.0.1", tiny_server.port)
+        body = _multipart({"model": "whisper-1"}, clip.read_bytes())
+        sent = {**headers, "Content-Type": f"multipart/form-data; boundary={B}"}
+        writer.write(_raw_request(tiny_server.port, sent, body))
+        await writer.drain()
+        await _wait_status(session, tiny_server, "left-early", ("queued", "running"))
+        writer.close()  # the client goes away before the answer
+        await writer.wait_closed()
         status = await _wait_completed(session, tiny_server, "left-early")
         assert "market" in status["text"].lower()
         # The same request again, with the same id, is answered from that job: no second job.
@@ -191,6 +208,34 @@ async def test_client_disconnect_leaves_the_job_running_and_findable(tiny_server
         async with session.post(f"{tiny_server.url}/v1/audio/transcriptions", data=again) as resp:
             assert resp.status == 200 and resp.headers["x-job-id"] == "left-early"
             assert (await resp.text()).strip() == status["text"]
+
+
+B = "openai-test-boundary"
+
+
+def _multipart(fields: dict[str, str], audio: bytes) -> bytes:
+    parts = [f'--{B}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    head = f'--{B}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'.encode()
+    return b"".join([*parts, head, audio, f"\r\n--{B}--\r\n".encode()])
+
+
+def _raw_request(port: int, headers: dict[str, str], body: bytes) -> bytes:
+    lines = ["POST /v1/audio/transcriptions HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _wait_status(
+    session: aiohttp.ClientSession, server: ServerProcess, job_id: str, want: tuple[str, ...]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        async with session.get(f"{server.url}/status/{job_id}") as resp:
+            body: dict[str, Any] = await resp.json()
+        if body.get("status") in want:
+            return body
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
 
 
 async def _wait_completed(session: aiohttp.ClientSession, server: ServerProcess, job_id: str) -> dict[str, Any]:
@@ -206,7 +251,7 @@ async def _wait_completed(session: aiohttp.ClientSession, server: ServerProcess,
 
 
 @SDK_TRANSLATIONS
-def test_translation_with_multilingual_base(base_server: ServerProcess) -> None:
+def test_translation_with_multilingual_base(base_server: ServerProcess, sdk: MakeSDK) -> None:
     client = sdk(base_server)
     with (CLIPS / "russian.ogg").open("rb") as fh:
         result = client.audio.translations.create(model="whisper-1", file=fh)
