@@ -1,18 +1,25 @@
-"""Shared fixtures: the real tiny.en engine (loaded once), app clients on real SQLite in tmp dirs."""
+"""Shared fixtures: the real tiny.en engine (loaded once), app clients on real SQLite in tmp dirs,
+a real PostgreSQL server (started once) with a fresh database per test, and stores of both kinds."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.pg_server import PgServer, find_bindir
 from tests.server_process import ServerProcess
+from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
 from tests.support import Client, FakeEngine, make_settings
 from transcriber.app import create_app
 from transcriber.engine import Engine, FasterWhisperEngine, load_engine
+from transcriber.store import Store, open_store
+from transcriber.store_pg import open_pg_store
 
 AiohttpClient = Callable[..., Awaitable[Client]]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -71,3 +78,75 @@ def base_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     yield from _serve(
         tmp_path_factory.mktemp("base-server") / "data", WHISPER_MODEL="base", TRANSCRIBER_API_KEYS=API_KEY
     )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL cluster for the session (initdb once); skipped only if not installed."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql/*/bin)")
+    server = PgServer(bindir)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_server: PgServer) -> str:
+    """A database with every migration applied, copied (CREATE DATABASE ... TEMPLATE) per test."""
+    pg_server.psql("postgres", "CREATE DATABASE migrated TEMPLATE template0")
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, outside any test's
+        thread.submit(asyncio.run, _migrate(pg_server.url("migrated"))).result()
+    return "migrated"
+
+
+async def _migrate(url: str) -> None:
+    await (await open_pg_store(url)).close()
+
+
+def _database(pg_server: PgServer, template: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    pg_server.psql("postgres", f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield pg_server.url(name)
+    pg_server.psql("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer, pg_migrated: str) -> Iterator[str]:
+    """A fresh database with the current schema, dropped after the test."""
+    yield from _database(pg_server, pg_migrated)
+
+
+@pytest.fixture
+def pg_empty_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database (no migrations yet), dropped after the test."""
+    yield from _database(pg_server, "template0")
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_and_peek(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Store, Peek]]:
+    """A migrated store of either backend, and a reader on its own connection."""
+    if request.param == "sqlite":
+        db = tmp_path / "data" / "jobs.db"
+        opened = await open_store(db)
+        peek = sqlite_peek(db)
+    else:
+        url = request.getfixturevalue("pg_url")
+        opened = await open_pg_store(url)
+        peek = pg_peek(url)
+    yield opened, peek
+    await opened.close()
+
+
+@pytest.fixture
+def store(store_and_peek: tuple[Store, Peek]) -> Store:
+    return store_and_peek[0]
+
+
+@pytest.fixture
+def peek(store_and_peek: tuple[Store, Peek]) -> Peek:
+    return store_and_peek[1]

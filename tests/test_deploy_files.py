@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVERS = ("transcriber", "transcriber-gpu", "transcriber-2", "transcriber-3")
+SERVERS = ("transcriber", "transcriber-gpu", "transcriber-1", "transcriber-2", "transcriber-3")
+POOL = ("transcriber-1", "transcriber-2", "transcriber-3")  # profile scale: one PostgreSQL
 API_ENV = (
     "TRANSCRIBE_SERVER_PORT",
     "WHISPER_MODEL",
@@ -199,9 +200,15 @@ def test_named_volumes_are_declared_and_data_is_never_shared(
     for name, svc in services.items():
         for source in volume_mounts(svc).values():
             assert source.startswith((".", "/")) or source in declared, (name, source)
-    data = [volume_mounts(services[name])["/data"] for name in SERVERS]
-    # Two servers on one data dir would share a job database and recover each other's jobs.
+    data = [volume_mounts(services[name])["/data"] for name in SERVERS if name not in POOL]
+    # Two SQLite servers on one data dir would share a job database and recover each other's jobs.
     assert len(set(data)) == len(data)
+    # The scale pool shares one data volume, which is safe only because its store is PostgreSQL.
+    assert {volume_mounts(services[name])["/data"] for name in POOL} == {"shared"}
+    assert "shared" not in data
+    for name in POOL:
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgresql://"), name
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy", name
     for name in SERVERS:
         assert volume_mounts(services[name])["/models"] == "models"
     assert volume_mounts(services["transcriber"])["/data"] == "data"
@@ -267,17 +274,21 @@ def test_nginx_upstreams_are_compose_replicas(services: dict[str, dict[str, Any]
     assert len(hosts) >= 2
 
 
-def test_nginx_pins_jobs_by_id() -> None:
-    conf = nginx_conf()
-    assert re.search(r"hash\s+\$job_key\s+consistent;", conf)
-    assert "$http_x_job_id" in conf
-    for location in ("location = /transcribe", "location /status/", "location /jobs/"):
-        block = nginx_block(location)
-        assert "proxy_pass http://transcriber_by_job;" in block, location
-        assert "proxy_next_upstream off;" in block, location
-    assert "$header_job_id" in nginx_block("location = /transcribe")
-    assert "transcriber_any" in nginx_block("location = /jobs")  # no redirect to /jobs/
-    assert nginx_block("http")
+def test_nginx_round_robins_over_the_pool() -> None:
+    conf = re.sub(r"#.*", "", nginx_conf())
+    # Any replica answers for any job: no routing by job id, one pool, plain round-robin.
+    for routing in ("hash", "X-Job-Id", "x_job_id", "least_conn", "ip_hash"):
+        assert routing not in conf, routing
+    assert set(nginx_upstreams()) == {"transcriber"}
+    assert {h for h, _ in nginx_upstreams()["transcriber"]} == set(POOL)
+    assert "proxy_pass http://transcriber;" in nginx_block("location /")
+
+
+def test_postgres_in_the_scale_profile(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    postgres = services["postgres"]
+    assert postgres["profiles"] == ["scale"]
+    assert volume_mounts(postgres)["/var/lib/postgresql/data"] == "pgdata" and "pgdata" in compose["volumes"]
+    assert check_words(postgres["healthcheck"]["test"])[1] == "pg_isready"
 
 
 def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
@@ -305,7 +316,7 @@ def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
 def test_scaling_doc_matches_the_config() -> None:
     doc = (ROOT / "docs" / "scaling.md").read_text()
     conf = nginx_conf()
-    for phrase in ("X-Job-Id", "deploy/nginx.conf", "status_url", "--profile scale", "hash $job_key consistent"):
+    for phrase in ("deploy/nginx.conf", "--profile scale", "DATABASE_URL", "SKIP LOCKED", "LISTEN", "lease"):
         assert phrase in doc, phrase
     for code in re.findall(r'"code": "(\w+)"', conf):
         assert code in doc, code
@@ -316,7 +327,15 @@ def test_scaling_doc_matches_the_config() -> None:
 def test_readme_has_operations_section() -> None:
     readme = (ROOT / "README.md").read_text()
     doc = readme[readme.index("## Operations") :]
-    for phrase in ("docker compose up -d", "--profile gpu", "arq --check", "/metrics", ".backup"):
+    for phrase in (
+        "docker compose up -d",
+        "--profile gpu",
+        "arq --check",
+        "/metrics",
+        ".backup",
+        "psql",
+        "DATABASE_URL",
+    ):
         assert phrase in doc, phrase
 
 

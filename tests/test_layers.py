@@ -17,6 +17,8 @@ CORE = [
     "transcriber.job",
     "transcriber.status",
     "transcriber.changes",
+    "transcriber.events",
+    "transcriber.eventqueue",
     "transcriber.jobs",
     "transcriber.upload_files",
     "transcriber.openai_formats",

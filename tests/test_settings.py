@@ -120,6 +120,14 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
     ("TRANSCRIBER_QUEUE_CAPACITY", 5, "7", "queue.capacity", 7),
     ("TRANSCRIBER_LOG_LEVEL", "INFO", "debug", "logging.level", "DEBUG"),
     ("TRANSCRIBER_LOG_FORMAT", "text", "json", "logging.format", "json"),
+    ("TRANSCRIBER_LEASE_SECONDS", 30, "4.5", "database.lease_seconds", 4.5),
+    (
+        "DATABASE_URL",
+        "postgresql://file/db",
+        "postgresql://env:5432/jobs",
+        "database.url",
+        "postgresql://env:5432/jobs",
+    ),
 ]
 
 
@@ -296,6 +304,8 @@ BAD_ENV: list[tuple[str, str]] = [
     ("TRANSCRIBER_QUEUE_CAPACITY", "lots"),
     ("TRANSCRIBER_LOG_LEVEL", "chatty"),
     ("REDIS_URL", "http://not-redis:6379"),
+    ("DATABASE_URL", "mysql://db/jobs"),
+    ("DATABASE_URL", "/var/lib/jobs.db"),
 ]
 
 

@@ -1,4 +1,7 @@
-"""The job database on real SQLite files: migrations, pragmas, job transitions, listing."""
+"""The job database on real SQLite files and a real PostgreSQL: migrations, job transitions, listing.
+
+Every job-level test runs on both backends (the `store` fixture of conftest.py); the SQLite file,
+pragmas and statement splitting are tested on SQLite alone, PostgreSQL's own parts in test_store_pg.py."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.store_backends import Peek, job
 from transcriber.clock import utcnow
-from transcriber.job import Job, JobStatus, NewJob, Outcome
+from transcriber.job import Job, JobStatus, Outcome
 from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
 from transcriber.migrate import migrate
 from transcriber.migrate import split_sql as _split_sql
@@ -21,20 +25,6 @@ from transcriber.store import DuplicateJob, Store, Transaction, open_store
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEADLINE = 10.0  # seconds any single store call may take before the test calls it a hang
-
-
-def job(job_id: str, duration: float = 3.0) -> NewJob:
-    """A job as the upload path inserts it."""
-    return NewJob(
-        job_id=job_id,
-        duration=duration,
-        options={"language": None, "task": "transcribe"},
-        upload_path=f"uploads/{job_id}",
-        upload_bytes=1234,
-        upload_sha256="ab" * 32,
-        upload_filename="clip.wav",
-        upload_format="wav/pcm_s16le",
-    )
 
 
 class Hook:
@@ -68,7 +58,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(db_path: Path) -> AsyncIterator[Store]:
     opened = await open_store(db_path)
     yield opened
     await opened.close()
@@ -89,7 +79,7 @@ async def set_created(store: Store, job_id: str, created_at: str) -> None:
 # --- migrations and pragmas ------------------------------------------------------------------
 
 
-async def test_migrations_create_the_tables(store: Store, db_path: Path) -> None:
+async def test_migrations_create_the_tables(sqlite_store: Store, db_path: Path) -> None:
     assert {"jobs", "summary_outbox", "schema_migrations"} <= tables(db_path)
     applied = read(db_path, "SELECT version, name, applied_at FROM schema_migrations ORDER BY 1")
     files = sorted(p.name for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
@@ -101,11 +91,11 @@ async def test_migrations_create_the_tables(store: Store, db_path: Path) -> None
     assert wanted <= columns
 
 
-async def test_reopening_applies_nothing_twice(store: Store, db_path: Path) -> None:
+async def test_reopening_applies_nothing_twice(sqlite_store: Store, db_path: Path) -> None:
     before = read(db_path, "SELECT version, name, applied_at FROM schema_migrations ORDER BY 1")
-    await store.insert_job(job("kept"))
-    assert await migrate(store, MIGRATIONS_DIR) == []
-    await store.close()
+    await sqlite_store.insert_job(job("kept"))
+    assert await migrate(sqlite_store, MIGRATIONS_DIR) == []
+    await sqlite_store.close()
     again = await open_store(db_path)
     try:
         assert await migrate(again, MIGRATIONS_DIR) == []
@@ -116,9 +106,9 @@ async def test_reopening_applies_nothing_twice(store: Store, db_path: Path) -> N
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
 
 
-async def test_wal_and_full_synchronous(store: Store, db_path: Path) -> None:
+async def test_wal_and_full_synchronous(sqlite_store: Store, db_path: Path) -> None:
     assert read(db_path, "PRAGMA journal_mode")[0][0] == "wal"  # persistent in the file
-    async with store.transaction() as tx:  # per connection: ask the store's own
+    async with sqlite_store.transaction() as tx:  # per connection: ask the store's own
         synchronous = (await tx.rows("PRAGMA synchronous"))[0]["synchronous"]
         foreign_keys = (await tx.rows("PRAGMA foreign_keys"))[0]["foreign_keys"]
     assert synchronous == 2  # FULL
@@ -219,7 +209,7 @@ def test_utcnow_is_iso_utc_with_z() -> None:
     assert abs(datetime.now(UTC) - parsed) < timedelta(seconds=5)
 
 
-async def test_insert_and_get(store: Store, db_path: Path) -> None:
+async def test_insert_and_get(store: Store, peek: Peek) -> None:
     await store.insert_job(job("j1", duration=12.5))
     row = await store.get_job("j1")
     assert row is not None
@@ -232,13 +222,16 @@ async def test_insert_and_get(store: Store, db_path: Path) -> None:
     assert row.options == {"language": None, "task": "transcribe"}
     assert await store.get_job("missing") is None
     # committed: visible to another connection at once
-    assert read(db_path, "SELECT status FROM jobs WHERE job_id = 'j1'")[0][0] == "queued"
+    assert await peek("SELECT status FROM jobs WHERE job_id = 'j1'") == [{"status": "queued"}]
 
 
 async def test_insert_existing_id_raises(store: Store) -> None:
     await store.insert_job(job("dup"))
     with pytest.raises(DuplicateJob):
         await store.insert_job(job("dup"))
+    with pytest.raises(DuplicateJob):  # concurrent inserts of one id: one wins, one learns it
+        await asyncio.gather(store.insert_job(job("race")), store.insert_job(job("race")))
+    assert await store.count_by_status() == {"queued": 2}
 
 
 async def test_claim_only_from_queued(store: Store) -> None:
@@ -286,7 +279,7 @@ async def add_outbox(tx: Transaction, job_id: str) -> None:
     )
 
 
-async def test_finish_hooks_run_in_the_same_transaction(store: Store, db_path: Path) -> None:
+async def test_finish_hooks_run_in_the_same_transaction(store: Store, peek: Peek) -> None:
     await running(store, "h1")
 
     async def hook(tx: Transaction) -> None:
@@ -294,12 +287,12 @@ async def test_finish_hooks_run_in_the_same_transaction(store: Store, db_path: P
         await tx.execute("UPDATE jobs SET summary_status = 'pending' WHERE job_id = 'h1'")
 
     assert await store.finish_job("h1", done("t"), hooks=[Hook(hook)])
-    row = read(db_path, "SELECT status, summary_status FROM jobs WHERE job_id = 'h1'")[0]
-    assert tuple(row) == ("completed", "pending")
-    assert len(read(db_path, "SELECT * FROM summary_outbox WHERE job_id = 'h1'")) == 1
+    rows = await peek("SELECT status, summary_status FROM jobs WHERE job_id = 'h1'")
+    assert rows == [{"status": "completed", "summary_status": "pending"}]
+    assert len(await peek("SELECT * FROM summary_outbox WHERE job_id = 'h1'")) == 1
 
 
-async def test_failing_hook_rolls_the_status_back(store: Store, db_path: Path) -> None:
+async def test_failing_hook_rolls_the_status_back(store: Store, peek: Peek) -> None:
     await running(store, "h2")
 
     async def bad_hook(tx: Transaction) -> None:
@@ -311,7 +304,7 @@ async def test_failing_hook_rolls_the_status_back(store: Store, db_path: Path) -
     row = await asyncio.wait_for(store.get_job("h2"), DEADLINE)  # the lock was released
     assert row is not None
     assert row.status == "running" and row.text is None and row.finished_at is None
-    assert read(db_path, "SELECT * FROM summary_outbox") == []
+    assert await peek("SELECT * FROM summary_outbox") == []
     # and the store still takes writes
     assert await asyncio.wait_for(store.finish_job("h2", done("ok")), DEADLINE)
 
@@ -412,7 +405,7 @@ async def test_delete_job_refuses_active_jobs(store: Store) -> None:
     assert await store.count_by_status() == {"queued": 1, "running": 1}
 
 
-async def test_delete_cascades_to_the_outbox(store: Store, db_path: Path) -> None:
+async def test_delete_cascades_to_the_outbox(store: Store, peek: Peek) -> None:
     await running(store, "o")
 
     async def hook(tx: Transaction) -> None:
@@ -420,7 +413,7 @@ async def test_delete_cascades_to_the_outbox(store: Store, db_path: Path) -> Non
 
     await store.finish_job("o", done("t"), hooks=[Hook(hook)])
     assert await store.delete_job("o") is True
-    assert read(db_path, "SELECT * FROM summary_outbox") == []
+    assert await peek("SELECT * FROM summary_outbox") == []
 
 
 async def test_queued_jobs_oldest_first(store: Store) -> None:

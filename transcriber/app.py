@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, openai_api, openai_errors, openapi, upload_files, views
+from transcriber import keys, openai_api, openai_errors, openapi, sse, upload_files, views, webpage
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
 from transcriber.handoff import ArqHandoff
@@ -21,7 +21,7 @@ from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
-from transcriber.store import open_store
+from transcriber.storage import open_job_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,12 @@ def create_app(
     app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_core)
+    app.cleanup_ctx.append(_change_bridge)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
     views.add_routes(app)
+    sse.setup(app)
+    webpage.setup(app)
     openai_api.add_routes(app)
     openapi.add_routes(app)
     return app
@@ -65,9 +68,12 @@ async def _io_threads(app: web.Application) -> AsyncIterator[None]:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    store = await open_store(settings.data_dir / "jobs.db")
+    store = await open_job_store(settings)
     app[keys.STORE] = store
-    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, await store.active_uploads())
+    # A shared data directory holds other servers' uploads in flight: only old leftovers go.
+    min_age = settings.server.upload_timeout if store.shared else 0.0
+    known = await store.active_uploads()
+    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, known, min_age)
     if removed:
         log.info("removed %d partial or orphaned upload files", removed)
     yield
@@ -98,6 +104,20 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     await scheduler.recover()
     yield
     await summaries.close()
+
+
+async def _change_bridge(app: web.Application) -> AsyncIterator[None]:
+    """Several servers on one PostgreSQL: each one's change feed hears about every job."""
+    url = app[keys.SETTINGS].database.url
+    if not url:
+        yield
+        return
+    from transcriber.change_bridge import ChangeBridge
+
+    bridge = ChangeBridge(url, app[keys.CHANGES])
+    bridge.start()
+    yield
+    await bridge.close()
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:

@@ -8,7 +8,9 @@ from enum import StrEnum
 class Code(StrEnum):
     """Every error code a client can see, in one place (the `code` of the JSON error shape)."""
 
+    AUDIO_NOT_FOUND = "audio_not_found"
     AUDIO_TOO_LONG = "audio_too_long"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     DUPLICATE_FIELD = "duplicate_field"
     EMPTY_FILE = "empty_file"
     INVALID_BEFORE = "invalid_before"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from typing import Any
 
 from arq import ArqRedis, create_pool
@@ -59,6 +60,7 @@ class ArqHandoff:
         self._settings = settings
         self._store = store
         self._settler = settler
+        self._owner = f"relay-{uuid.uuid4().hex}"  # claims outbox rows when many servers share them
         self._pool: ArqRedis | None = None
         self._down_logged = False
         self.redis_ok: bool | None = False
@@ -67,9 +69,9 @@ class ArqHandoff:
         pool = await self._connect()  # also keeps /health's view of Redis current
         if pool is None:
             return
-        for row in await outbox.due(self._store, "pending"):
+        for row in await outbox.due(self._store, "pending", owner=self._owner):
             await self._enqueue(pool, row)
-        for row in await outbox.due(self._store, "enqueued"):
+        for row in await outbox.due(self._store, "enqueued", owner=self._owner):
             await self._collect(pool, row["job_id"])
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 from summarizer import core
 from summarizer.config import SummarizerSettings
@@ -25,9 +26,10 @@ class InProcessHandoff:
         self._settings = settings
         self._store = store
         self._settler = settler
+        self._owner = f"relay-{uuid.uuid4().hex}"  # claims outbox rows when many servers share them
 
     async def process(self) -> None:
-        for row in await outbox.due(self._store, "pending", limit=1):
+        for row in await outbox.due(self._store, "pending", limit=1, owner=self._owner):
             await self._summarize(row)
 
     async def close(self) -> None:

@@ -85,9 +85,10 @@ class JobService:
         return True, await self.get(job_id)
 
     def _accepted(self, job: NewJob) -> None:
+        # The change first: live events render `queued` before a free worker can claim the job.
+        self._changes.job_changed(job.job_id)
         self._scheduler.enqueue(job.job_id, job.duration)
         self._metrics.jobs.labels("accepted").inc()
-        self._changes.job_changed(job.job_id)
         what = f"{job.upload_bytes} bytes, {job.duration:.1f} s of {job.upload_format}"
         log.info("job %s: accepted %s", job.job_id, what, extra={"job_id": job.job_id})
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from transcriber.changes import ChangeFeed
 from transcriber.engine import EngineLoader
+from transcriber.events import EventBroker
 from transcriber.health import Health
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
@@ -24,4 +25,5 @@ LOADER = web.AppKey("loader", EngineLoader)
 SUMMARIES = web.AppKey("summaries", Summaries)
 CHANGES = web.AppKey("changes", ChangeFeed)
 HEALTH = web.AppKey("health", Health)
+EVENTS = web.AppKey("events", EventBroker)
 WAITERS = web.AppKey("waiters", Waiters)  # requests waiting for their job (the OpenAI routes)

@@ -21,6 +21,8 @@ _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctim
 # RFC 6750 tokens are b64token; matching up to a quote, comma or semicolon also catches tokens
 # quoted inside reprs and header dumps.
 _BEARER = re.compile(r"(?i)\b(Bearer\s+)[^\s\"',;]+")
+# ?access_token=KEY (the web page's event stream, player and downloads), even URL-encoded.
+_ACCESS_TOKEN = re.compile(r"(access_token=)[^&\s\"']+")
 
 # Chatty at INFO (per-request or per-file lines) and of no use to an operator unless debugging.
 _QUIET_UNLESS_DEBUG = ("faster_whisper", "httpx", "httpcore", "urllib3", "huggingface_hub")
@@ -43,6 +45,7 @@ class SecretRedactor(logging.Filter):
 
     def redact(self, text: str) -> str:
         text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
+        text = _ACCESS_TOKEN.sub(rf"\g<1>{REDACTED}", text)
         return self._secrets.sub(REDACTED, text) if self._secrets else text
 
     def filter(self, record: logging.LogRecord) -> bool:

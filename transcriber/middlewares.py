@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import time
 
 from aiohttp import web
@@ -13,6 +14,8 @@ from transcriber.errors import Code, Unauthorized
 from transcriber.metrics import Metrics
 
 OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
+# GET routes a browser opens without headers (EventSource, <audio>, download links).
+TOKEN_IN_QUERY = re.compile(r"/events|/jobs/[^/]+/(events|audio|transcript\.[a-z]+)")
 
 
 def metrics_middleware(metrics: Metrics) -> Middleware:
@@ -48,6 +51,19 @@ def bearer_token(request: web.Request) -> str:
     return given[7:].strip() if given[:7].lower() == "bearer " else ""
 
 
+def query_token(request: web.Request) -> str:
+    """`?access_token=KEY`, only on the GET routes a browser cannot send headers to; elsewhere only
+    the header counts, so keys stay out of most URLs and logs."""
+    if request.method == "GET" and TOKEN_IN_QUERY.fullmatch(request.path):
+        return request.query.get("access_token", "")
+    return ""
+
+
+def is_page(request: web.Request) -> bool:
+    """The web page itself holds no data; it asks for the key before it calls the API."""
+    return request.method in ("GET", "HEAD") and (request.path == "/" or request.path.startswith("/static/"))
+
+
 def key_matches(token: str, api_keys: tuple[str, ...]) -> bool:
     """Constant-time comparison against every configured key."""
     return any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys)
@@ -55,8 +71,9 @@ def key_matches(token: str, api_keys: tuple[str, ...]) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer API keys when configured; /health, /metrics and /openapi.json stay open (probes, scrapers, docs)."""
+    """Bearer API keys when configured; /health, /metrics, /openapi.json and the page's static files stay open."""
     api_keys = request.app[keys.SETTINGS].server.api_keys
-    if api_keys and request.path not in OPEN_PATHS and not key_matches(bearer_token(request), api_keys):
+    needed = api_keys and request.path not in OPEN_PATHS and not is_page(request)
+    if needed and not key_matches(bearer_token(request) or query_token(request), api_keys):
         raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code=Code.UNAUTHORIZED)
     return await handler(request)

@@ -1,4 +1,7 @@
-"""SQL of the summary outbox and of the summary columns of a job, one function per statement."""
+"""SQL of the summary outbox and of the summary columns of a job, one function per statement.
+
+Written in the SQL that SQLite and PostgreSQL share (`?` placeholders, ON CONFLICT, RETURNING); it
+runs through the store's Transaction and rows(), which the PostgreSQL store adapts to its driver."""
 
 from __future__ import annotations
 
@@ -32,14 +35,10 @@ async def request(store: Store, job_id: str) -> bool:
     return True
 
 
-async def due(store: Store, state: str, limit: int = 50) -> list[Row]:
-    """Outbox rows in a state whose next attempt is due, with the transcript to summarize."""
-    return await store.rows(
-        "SELECT o.job_id, o.attempts, j.text, j.language FROM summary_outbox o"
-        " JOIN jobs j USING (job_id) WHERE o.state = ? AND o.next_attempt_at <= ?"
-        " ORDER BY o.next_attempt_at LIMIT ?",
-        (state, utcnow(), limit),
-    )
+async def due(store: Store, state: str, limit: int = 50, owner: str = "") -> list[Row]:
+    """Outbox rows in a state whose next attempt is due, with the transcript to summarize; a shared
+    store claims them for owner, so that exactly one server relays each summary."""
+    return await store.due_outbox(state, limit, owner)
 
 
 async def backlog(store: Store) -> int:

@@ -68,6 +68,7 @@ class RunnerDeps:
     data_dir: Path
     hooks: Sequence[FinishHook]
     spawn: Callable[[Awaitable[Any]], None]
+    owner: str | None = None  # lease holder on a shared store: writes only while it holds the job
 
 
 class JobRunner:
@@ -94,7 +95,7 @@ class JobRunner:
         except JobCancelled:
             await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request."))
         except JobInterrupted:
-            await self._deps.store.requeue_job(run.job_id, refund_attempt=True)
+            await self._deps.store.requeue_job(run.job_id, refund_attempt=True, owner=self._deps.owner)
             self._deps.changes.job_changed(run.job_id)
             log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
             return False
@@ -143,14 +144,14 @@ class JobRunner:
             processing_seconds=round(seconds, 3),
             engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),
         )
-        await self._deps.store.finish_job(run.job_id, outcome, self._deps.hooks)
+        await self._deps.store.finish_job(run.job_id, outcome, self._deps.hooks, owner=self._deps.owner)
         self._observe(run.duration, seconds)
         self._deps.changes.job_changed(run.job_id)
         took = f"{seconds:.2f} s ({run.duration:.1f} s audio, language {transcript.language})"
         log.info("job %s: completed in %s", run.job_id, took, extra={"job_id": run.job_id})
 
     async def _finish(self, run: RunningJob, outcome: Outcome) -> None:
-        await self._deps.store.finish_job(run.job_id, outcome)
+        await self._deps.store.finish_job(run.job_id, outcome, owner=self._deps.owner)
         self._deps.metrics.jobs.labels(str(outcome.status)).inc()
         self._deps.changes.job_changed(run.job_id)
         log.info("job %s: %s (%s)", run.job_id, outcome.status, outcome.error_message, extra={"job_id": run.job_id})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transcriber.changes import ChangeFeed
+from transcriber.claims import make_source
 from transcriber.clock import epoch
 from transcriber.engine import Engine
 from transcriber.errors import Code, Unavailable
@@ -60,6 +61,7 @@ class Scheduler:
         self._changes = changes
         self._hooks = hooks
         self._queue = JobQueue()
+        self._source = make_source(store, settings.database, self._queue, settings.queue.max_attempts, self)
         self._running: dict[str, RunningJob] = {}
         self._estimator = Estimator.for_device("cpu", settings.queue.stall_seconds)
         self._runner: JobRunner | None = None
@@ -70,19 +72,34 @@ class Scheduler:
         self._worker_count = 1
 
     async def recover(self) -> None:
-        """Re-queue what a previous process accepted but did not finish."""
-        requeued, failed = await self._store.recover(self._settings.queue.max_attempts)
+        """Re-queue what a previous process (or, shared, a dead server) accepted but did not finish."""
+        await self._source.recover()
+
+    # SourceEvents: what the job source reports about the jobs running here.
+
+    def running_ids(self) -> list[str]:
+        return list(self._running)
+
+    def cancel_requested(self, job_id: str) -> None:
+        if (run := self._running.get(job_id)) is not None and not run.cancel.is_set():
+            log.info("job %s: cancel requested through another server", job_id, extra={"job_id": job_id})
+            run.cancel.set()
+
+    def lease_lost(self, job_id: str) -> None:
+        """Another server took the job over (this one could not renew in time): stop, write nothing."""
+        if (run := self._running.get(job_id)) is not None and not run.interrupt.is_set():
+            log.warning("job %s: lease lost; another server runs it now", job_id, extra={"job_id": job_id})
+            run.interrupt.set()
+
+    def gave_up(self, failed: Sequence[Job]) -> None:
         for job in failed:
             crashes = self._settings.queue.max_attempts
             log.error(
                 "job %s: failed, it was running during %d crashes", job.job_id, crashes, extra={"job_id": job.job_id}
             )
             self._metrics.jobs.labels("failed").inc()
+            self._changes.job_changed(job.job_id)
             self._cleanup_upload(job)
-        for job in await self._store.queued_jobs():
-            self._queue.put(job.job_id, job.duration, epoch(job.created_at))
-        if requeued or len(self._queue):
-            log.info("recovered %d queued jobs (%d were running)", len(self._queue), len(requeued))
 
     def start(self, engine: Engine) -> None:
         info = engine.info
@@ -90,10 +107,18 @@ class Scheduler:
         self._worker_count = info.workers
         self._pool = ThreadPoolExecutor(max_workers=info.workers, thread_name_prefix="whisper")
         deps = RunnerDeps(
-            self._store, self._metrics, self._estimator, self._changes, self._settings.data_dir, self._hooks, self.spawn
+            self._store,
+            self._metrics,
+            self._estimator,
+            self._changes,
+            self._settings.data_dir,
+            self._hooks,
+            self.spawn,
+            self._source.owner,
         )
         self._runner = JobRunner(engine, self._pool, deps)
         self._workers = [asyncio.create_task(self._worker_loop(), name=f"worker-{i}") for i in range(info.workers)]
+        self._source.start()
 
     def admit(self, extra_seconds: float = 0.0) -> None:
         """Raise 503 unless a new job can be queued now."""
@@ -102,13 +127,13 @@ class Scheduler:
         if self._closing:
             raise Unavailable("The server is shutting down.", code=Code.SHUTTING_DOWN, retry_after=10)
         capacity = self._settings.queue.capacity
-        if len(self._queue) >= capacity:
-            wait = self._estimator.retry_after(self._queue.total_seconds() + extra_seconds, self._worker_count)
+        if self._source.queued() >= capacity:
+            wait = self._estimator.retry_after(self._source.queued_seconds() + extra_seconds, self._worker_count)
             message = f"The queue is full ({capacity} jobs); try again later."
             raise Unavailable(message, code=Code.QUEUE_FULL, retry_after=wait)
 
     def enqueue(self, job_id: str, duration: float) -> None:
-        self._queue.put(job_id, duration, time.time())
+        self._source.added(job_id, duration, time.time())
 
     def live(self, job_id: str) -> LiveJob | None:
         run = self._running.get(job_id)
@@ -138,7 +163,7 @@ class Scheduler:
         return SchedulerSnapshot(
             self._runner is not None,
             self._closing,
-            len(self._queue),
+            self._source.queued(),
             len(self._running),
             self._settings.queue.capacity,
             stalled,
@@ -147,28 +172,30 @@ class Scheduler:
     async def cancel(self, job_id: str) -> str:
         """'cancelled' for a queued job, 'cancelling' for a running one, '' if neither."""
         if await self._store.cancel_queued(job_id):
-            self._queue.remove(job_id)
+            self._source.removed(job_id)
             self._metrics.jobs.labels("cancelled").inc()
             self._changes.job_changed(job_id)
             log.info("job %s: cancelled while queued", job_id, extra={"job_id": job_id})
             return "cancelled"
         run = self._running.get(job_id)
-        if run is not None and await self._store.request_cancel(job_id):
-            run.cancel.set()
+        # shared store: the job may run on another server, which sees the mark at its next segment
+        if (run is not None or self._source.owner) and await self._store.request_cancel(job_id):
+            if run is not None:
+                run.cancel.set()
             log.info("job %s: cancel requested while running", job_id, extra={"job_id": job_id})
             return "cancelling"
         return ""
 
     async def _worker_loop(self) -> None:
-        while (job_id := await self._queue.get()) is not None:
+        while (job := await self._source.next()) is not None:
             try:
-                await self._run(job_id)
+                await self._run(job)
             except Exception:  # a failed job is data; the worker must live on
-                log.exception("job %s: worker error", job_id, extra={"job_id": job_id})
+                log.exception("job %s: worker error", job.job_id, extra={"job_id": job.job_id})
 
-    async def _run(self, job_id: str) -> None:
-        job = await self._store.claim_job(job_id)
-        if job is None or self._runner is None:
+    async def _run(self, job: Job) -> None:
+        job_id = job.job_id
+        if self._runner is None:
             return
         run = RunningJob(job_id, job.duration)
         self._running[job_id] = run
@@ -195,7 +222,7 @@ class Scheduler:
     async def stop(self, timeout: float) -> None:
         """Stop taking jobs; let running ones finish within timeout, then requeue them."""
         self._closing = True
-        self._queue.stop_workers(len(self._workers))
+        self._source.stop(len(self._workers))
         if self._workers:
             _, pending = await asyncio.wait(self._workers, timeout=timeout)
             if pending:
@@ -206,5 +233,6 @@ class Scheduler:
                 task.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=BACKGROUND_GRACE)
+        await self._source.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

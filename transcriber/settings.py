@@ -15,6 +15,7 @@ from summarizer.configfile import ConfigError, load_config
 Device = Literal["cpu", "cuda", "auto"]
 MAX_PORT = 65535
 LogFormat = Literal["text", "json"]
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 # One error type for every configuration problem, server and worker alike.
@@ -68,6 +69,12 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite at <data_dir>/jobs.db; postgresql://...: shared by many servers
+    lease_seconds: float = 30.0  # PostgreSQL: a dead server's running jobs run again after this
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -75,6 +82,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
 
     @property
@@ -103,6 +111,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),
     "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
+    "DATABASE_URL": ("database", "url"),
+    "TRANSCRIBER_LEASE_SECONDS": ("database", "lease_seconds"),
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -117,6 +127,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "limits": LimitsSettings,
     "queue": QueueSettings,
     "logging": LoggingSettings,
+    "database": DatabaseSettings,
 }
 
 T = TypeVar("T")
@@ -178,6 +189,8 @@ def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> A
         raise SettingsError(f"{where}: must be a finite number")
     if isinstance(result, int | float) and not isinstance(result, bool) and result < 0:
         raise SettingsError(f"{where}: must not be negative")
+    if (section, key) == ("database", "url") and result and not str(result).startswith(DATABASE_SCHEMES):
+        raise SettingsError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
     if (section, key) == ("server", "port") and result > MAX_PORT:
         raise SettingsError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
     return result

@@ -1,4 +1,8 @@
-"""The job database: one small method per SQL statement, on one connection, returning Jobs."""
+"""The job database: one small method per SQL statement, on one connection, returning Jobs.
+
+This is the embedded SQLite store, and the base of the PostgreSQL one (store_pg.py): the SQL here
+keeps to what both dialects share, so the shared store inherits every statement and only swaps
+the connection handling and adds claims and leases."""
 
 from __future__ import annotations
 
@@ -48,6 +52,10 @@ class FinishHook(Protocol):
 
 class Store:
     """All reads and writes of jobs.db; one connection, serialised by a lock (one writer)."""
+
+    shared = False  # one server per jobs.db; True for a database many servers use at once
+    # recover() takes back the running jobs that also match this: here all (no other server runs any)
+    STALE = ""
 
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
@@ -113,26 +121,33 @@ class Store:
             (progress, language, utcnow(), job_id),
         )
 
-    async def finish_job(self, job_id: str, outcome: Outcome, hooks: Sequence[FinishHook] = ()) -> bool:
-        """Record a terminal status; on completion the hooks run in the same transaction."""
+    async def finish_job(
+        self, job_id: str, outcome: Outcome, hooks: Sequence[FinishHook] = (), owner: str | None = None
+    ) -> bool:
+        """Record a terminal status; on completion the hooks run in the same transaction.
+        With owner (shared store), only while that server still holds the job's lease."""
         now = utcnow()
         values = {**outcome.columns(), "finished_at": now, "updated_at": now}
         sets = ", ".join(f"{k} = :{k}" for k in values)
         async with self.transaction() as tx:
-            sql = f"UPDATE jobs SET {sets} WHERE job_id = :job_id AND status = 'running'"
-            if await tx.execute(sql, {**values, "job_id": job_id}) == 0:
+            sql = (
+                f"UPDATE jobs SET {sets} WHERE job_id = :job_id AND status = 'running'"
+                " AND coalesce(lease_owner, '') = coalesce(:owner, lease_owner, '')"
+            )
+            if await tx.execute(sql, {**values, "job_id": job_id, "owner": owner}) == 0:
                 return False
             if outcome.status == JobStatus.COMPLETED:
                 for hook in hooks:
                     await hook.on_completed(tx, job_id)
         return True
 
-    async def requeue_job(self, job_id: str, *, refund_attempt: bool) -> None:
-        """Put a running job back in the queue (shutdown interrupted it)."""
+    async def requeue_job(self, job_id: str, *, refund_attempt: bool, owner: str | None = None) -> None:
+        """Put a running job back in the queue (shutdown interrupted it); with owner, only its own."""
         await self.write(
-            "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL,"
-            " attempts = attempts - ?, updated_at = ? WHERE job_id = ? AND status = 'running'",
-            (1 if refund_attempt else 0, utcnow(), job_id),
+            "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, lease_owner = NULL,"
+            " lease_expires_at = NULL, attempts = attempts - ?, updated_at = ? WHERE job_id = ?"
+            " AND status = 'running' AND coalesce(lease_owner, '') = coalesce(?, lease_owner, '')",
+            (1 if refund_attempt else 0, utcnow(), job_id, owner),
         )
 
     async def cancel_queued(self, job_id: str) -> bool:
@@ -158,19 +173,20 @@ class Store:
         return changed > 0
 
     async def recover(self, max_attempts: int) -> tuple[list[str], list[Job]]:
-        """After a restart: running jobs go back to queued, unless they crashed us too often."""
+        """After a restart: running jobs go back to queued, unless they crashed us too often.
+        On a shared store only those whose server's lease ran out (STALE)."""
         now = utcnow()
         message = f"The job was running when the server stopped {max_attempts} times; not retrying."
         async with self.transaction() as tx:
             failed = await tx.rows(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, updated_at = ?,"
                 " error_code = 'worker_crashed', error_message = ?"
-                " WHERE status = 'running' AND attempts >= ? RETURNING *",
+                f" WHERE status = 'running' AND attempts >= ?{self.STALE} RETURNING *",
                 (now, now, message, max_attempts),
             )
             requeued = await tx.rows(
-                "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, updated_at = ?"
-                " WHERE status = 'running' RETURNING job_id",
+                "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL, updated_at = ?,"
+                f" lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running'{self.STALE} RETURNING job_id",
                 (now,),
             )
         return [r["job_id"] for r in requeued], [Job.from_row(r) for r in failed]
@@ -194,6 +210,16 @@ class Store:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?"
         return await self._jobs(sql, (*params, limit))
+
+    async def due_outbox(self, state: str, limit: int, owner: str) -> list[Row]:
+        """Summary outbox rows in state whose next attempt is due, with the transcript to summarize;
+        the shared store claims them for owner (one server: nothing to claim)."""
+        return await self.rows(
+            "SELECT o.job_id, o.attempts, j.text, j.language FROM summary_outbox o"
+            " JOIN jobs j USING (job_id) WHERE o.state = ? AND o.next_attempt_at <= ?"
+            " ORDER BY o.next_attempt_at LIMIT ?",
+            (state, utcnow(), limit),
+        )
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")

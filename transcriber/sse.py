@@ -1,0 +1,105 @@
+"""Server-sent events over HTTP: GET /events and GET /jobs/{job_id}/events, fed by the broker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from transcriber import keys
+from transcriber.eventqueue import Body, StreamClosed, Subscription
+from transcriber.events import RETRY_MS, EventBroker
+from transcriber.jobs import JobService
+
+log = logging.getLogger(__name__)
+SNAPSHOT_RECENT = 100  # finished jobs a fresh /events stream starts with, besides every active one
+SNAPSHOT_ACTIVE = 500
+HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",  # nginx: pass events through as they come
+}
+
+
+def setup(app: web.Application) -> None:
+    """Routes, the broker's lifecycle, and ending the streams first on shutdown."""
+    app.router.add_get("/events", all_events, allow_head=False)
+    app.router.add_get("/jobs/{job_id}/events", job_events, allow_head=False)
+    app.cleanup_ctx.append(_broker)
+    app.on_shutdown.append(_end_streams)
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    service = app[keys.JOBS]
+
+    async def snapshot() -> list[Body]:
+        return await _snapshot(service)
+
+    enabled = app[keys.SETTINGS].summarizer.enabled
+    broker = EventBroker(service.status_document, snapshot, summaries_enabled=enabled)
+    app[keys.EVENTS] = broker
+    app[keys.CHANGES].subscribe(broker.job_changed)
+    yield
+    broker.close()
+
+
+async def _end_streams(app: web.Application) -> None:
+    if keys.EVENTS in app:
+        app[keys.EVENTS].close()
+
+
+async def _snapshot(service: JobService) -> list[Body]:
+    """Every active job and the most recent finished ones, oldest first."""
+    jobs = [
+        *await service.history("running", str(SNAPSHOT_ACTIVE), None),
+        *await service.history("queued", str(SNAPSHOT_ACTIVE), None),
+        *await service.history(None, str(SNAPSHOT_RECENT), None),
+    ]
+    unique = {job.job_id: job for job in jobs}
+    ordered = sorted(unique.values(), key=lambda j: (j.created_at, j.job_id))
+    return [service.document(job) for job in ordered]
+
+
+def _last_event_id(request: web.Request) -> str | None:
+    """EventSource resends it as a header; a fresh page can pass it in the query instead."""
+    return request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+
+
+async def all_events(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, None)
+
+
+async def job_events(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, request.match_info["job_id"])
+
+
+async def _stream(request: web.Request, job_id: str | None) -> web.StreamResponse:
+    broker = request.app[keys.EVENTS]
+    sub, first = await broker.open(job_id, _last_event_id(request))  # 404 before any byte is sent
+    response = web.StreamResponse(headers=HEADERS)
+    try:
+        await response.prepare(request)
+        await response.write(f"retry: {RETRY_MS}\n\n".encode())
+        for event in first:
+            await response.write(event.wire)
+            if job_id is not None and event.final:
+                return response
+        await _follow(response, sub, broker)
+    except (ConnectionError, StreamClosed):
+        pass  # the client left, fell behind, or the server is stopping: it reconnects and resumes
+    finally:
+        broker.close_subscription(sub)
+    return response
+
+
+async def _follow(response: web.StreamResponse, sub: Subscription, broker: EventBroker) -> None:
+    """Live events until the job's last one; a comment line when nothing happened for a while."""
+    while True:
+        event = await sub.next(broker.keepalive)
+        if event is None:
+            await response.write(b": keep-alive\n\n")
+            continue
+        await response.write(event.wire)
+        if sub.job_id is not None and event.final:
+            return
