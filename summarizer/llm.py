@@ -15,6 +15,7 @@ import aiohttp
 
 from summarizer.config import OpenAISettings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
+from summarizer.languages import language_name
 from summarizer.sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -27,55 +28,6 @@ _MIN_CHUNK_CHARS: Final = 200
 _MESSAGE_CHARS: Final = 300
 _RETRYABLE_STATUSES: Final = frozenset({408, 429})
 _THINKING: Final = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
-SAME_LANGUAGE: Final = "the same language as the transcript"
-LANGUAGE_NAMES: Final[Mapping[str, str]] = {
-    "ar": "Arabic",
-    "be": "Belarusian",
-    "bg": "Bulgarian",
-    "cs": "Czech",
-    "da": "Danish",
-    "de": "German",
-    "el": "Greek",
-    "en": "English",
-    "es": "Spanish",
-    "et": "Estonian",
-    "fa": "Persian",
-    "fi": "Finnish",
-    "fr": "French",
-    "he": "Hebrew",
-    "hi": "Hindi",
-    "hu": "Hungarian",
-    "hy": "Armenian",
-    "id": "Indonesian",
-    "it": "Italian",
-    "ja": "Japanese",
-    "ka": "Georgian",
-    "kk": "Kazakh",
-    "ko": "Korean",
-    "lt": "Lithuanian",
-    "lv": "Latvian",
-    "nl": "Dutch",
-    "no": "Norwegian",
-    "pl": "Polish",
-    "pt": "Portuguese",
-    "ro": "Romanian",
-    "ru": "Russian",
-    "sk": "Slovak",
-    "sr": "Serbian",
-    "sv": "Swedish",
-    "tr": "Turkish",
-    "uk": "Ukrainian",
-    "uz": "Uzbek",
-    "vi": "Vietnamese",
-    "zh": "Chinese",
-}
-
-
-def language_name(code: str | None) -> str:
-    """A name the model understands for an ISO 639-1 code; unknown names pass through."""
-    if not code or code.strip().lower() == "auto":
-        return SAME_LANGUAGE
-    return LANGUAGE_NAMES.get(code.strip().lower(), code.strip())
 
 
 def estimate_tokens(text: str) -> int:

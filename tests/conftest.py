@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.pg_server import PgServer, find_bindir
 from tests.server_process import ServerProcess
@@ -23,6 +24,10 @@ from transcriber.store_pg import open_pg_store
 
 AiohttpClient = Callable[..., Awaitable[Client]]
 MakeClient = Callable[..., Awaitable[Client]]
+
+# Property tests check behaviour, not speed: on a shared 2-core machine a slow example is no failure.
+hypothesis_settings.register_profile("shared-machine", deadline=None)
+hypothesis_settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")

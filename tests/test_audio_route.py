@@ -11,7 +11,7 @@ from transcriber.webpage import STATIC
 
 
 async def test_audio_is_served_with_ranges_while_kept(make_client: MakeClient) -> None:
-    client = await make_client(FakeEngine(), queue={"keep_uploads": True})
+    client = await make_client(FakeEngine(), retention={"keep_audio": True})
     await submit(client, CLIPS / "speech.ogg", job_id="kept")
     await wait_status(client, "kept")
     original = (CLIPS / "speech.ogg").read_bytes()
@@ -26,7 +26,7 @@ async def test_audio_is_served_with_ranges_while_kept(make_client: MakeClient) -
 
 
 async def test_audio_not_kept_or_unknown_is_404(make_client: MakeClient, tmp_path: Path) -> None:
-    client = await make_client(FakeEngine(), queue={"keep_uploads": False})
+    client = await make_client(FakeEngine(), retention={"keep_audio": False})
     await submit(client, CLIPS / "hello.wav", job_id="dropped")
     await wait_status(client, "dropped")
     resp = await client.get("/jobs/dropped/audio")

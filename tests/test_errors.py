@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -35,8 +36,12 @@ async def assert_clean_and_healthy(client: Client, data_dir: Path) -> None:
     while incoming.exists() and any(incoming.iterdir()):
         assert time.monotonic() < deadline, f"partial uploads left: {list(incoming.iterdir())}"
         await asyncio.sleep(0.05)
-    uploads = [p for p in (data_dir / "uploads").glob("*") if p.is_file()]
-    assert uploads == [], uploads
+    uploads = {f"uploads/{p.name}" for p in (data_dir / "uploads").glob("*") if p.is_file()}
+    kept = set()  # the uploads of accepted jobs stay ([retention] keep_audio); nothing else may
+    if uploads:
+        with sqlite3.connect(data_dir / "jobs.db") as db:
+            kept = {r[0] for r in db.execute("SELECT upload_path FROM jobs")}
+    assert uploads <= kept, uploads - kept
     health = await client.get("/health")
     assert health.status == 200, await health.text()
 

@@ -39,7 +39,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
     settings = settings_from({}, {}, base_dir=tmp_path)
-    assert settings.server.host == "0.0.0.0"
+    assert settings.server.host == "127.0.0.1"
     assert settings.server.port == 8002
     assert settings.server.api_keys == ()
     assert settings.whisper.model == "base"
@@ -120,6 +120,11 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
     ("TRANSCRIBER_QUEUE_CAPACITY", 5, "7", "queue.capacity", 7),
     ("TRANSCRIBER_LOG_LEVEL", "INFO", "debug", "logging.level", "DEBUG"),
     ("TRANSCRIBER_LOG_FORMAT", "text", "json", "logging.format", "json"),
+    ("TRANSCRIBER_ISOLATE_KEYS", False, "true", "server.isolate_keys", True),
+    ("TRANSCRIBER_ADMIN_KEYS", ["file-admin"], "ops:a1,a2", "server.admin_keys", ("ops:a1", "a2")),
+    ("TRANSCRIBER_MIN_FREE_DISK_MB", 10, "0", "limits.min_free_disk_mb", 0),
+    ("TRANSCRIBER_KEEP_DAYS", 30, "7.5", "retention.keep_days", 7.5),
+    ("TRANSCRIBER_KEEP_AUDIO", True, "false", "retention.keep_audio", False),
     ("TRANSCRIBER_LEASE_SECONDS", 30, "4.5", "database.lease_seconds", 4.5),
     (
         "DATABASE_URL",

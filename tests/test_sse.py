@@ -155,7 +155,7 @@ async def test_queued_jobs_get_their_new_position_when_the_queue_moves(make_clie
 async def test_api_keys_apply_and_access_token_works_on_browser_get_routes(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    client = await make_client(FakeEngine(), server={"api_keys": ["sekret"]}, queue={"keep_uploads": True})
+    client = await make_client(FakeEngine(), server={"api_keys": ["sekret"]}, retention={"keep_audio": True})
     assert (await client.get("/events")).status == 401
     assert (await client.get("/events?access_token=wrong")).status == 401
     bearer = {"Authorization": "Bearer sekret"}

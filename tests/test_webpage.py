@@ -59,7 +59,7 @@ async def test_upload_watch_live_read_play_download_and_screenshots(
     browser: Browser, make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path
 ) -> None:
     client = await make_client(
-        tiny_engine, queue={"keep_uploads": True}, summarizer={"enabled": True, "max_sentences": 1}
+        tiny_engine, retention={"keep_audio": True}, summarizer={"enabled": True, "max_sentences": 1}
     )
     page, errors = await open_page(browser, client, "en-US")
     await expect(page.locator("h1")).to_have_text("Transcriber")

@@ -1,4 +1,4 @@
-"""Command line: `serve`, `models list`, `submit`; parse settings once, configure logging, run."""
+"""Command line: `serve`, `models list`, `submit`, `prune`; parse settings once, configure logging, run."""
 
 from __future__ import annotations
 
@@ -47,14 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     submit_p.add_argument("--no-wait", dest="wait", action="store_false", help="print the job id and return")
     submit_p.add_argument("--format", default="txt", choices=["txt", "srt", "vtt", "json"])
     submit_p.set_defaults(run=_submit)
+    prune_p = sub.add_parser("prune", help="remove finished jobs (row, audio, results) older than DAYS")
+    prune_p.add_argument("--older-than", type=float, metavar="DAYS", help="default: [retention] keep_days")
+    prune_p.set_defaults(run=_prune)
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
     from transcriber.logs import configure_logging
+    from transcriber.owners import secrets_of
 
     settings = load_settings(args.config)
-    configure_logging(settings.logging.level, settings.logging.format, secrets=settings.server.api_keys)
+    configure_logging(settings.logging.level, settings.logging.format, secrets=secrets_of(settings.server))
     _limit_malloc_arenas()
     from transcriber.engine import EngineLoader
 
@@ -99,6 +103,12 @@ def _submit(args: argparse.Namespace) -> int:
             url, args.file, fields, wait=args.wait, fmt=args.format, api_key=os.environ.get("TRANSCRIBER_API_KEY")
         )
     )
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from transcriber.retention import prune_command
+
+    return asyncio.run(prune_command(load_settings(args.config), args.older_than, sys.stdout))
 
 
 if __name__ == "__main__":

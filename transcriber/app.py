@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, openai_api, openai_errors, openapi, sse, upload_files, views, webpage
+from transcriber import keys, openai_api, openai_errors, openapi, retention, sse, upload_files, views, webpage
+from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
 from transcriber.handoff import ArqHandoff
@@ -19,6 +20,7 @@ from transcriber.http_errors import error_middleware
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
+from transcriber.owners import Keyring
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.storage import open_job_store
@@ -36,7 +38,12 @@ def create_app(
     metrics = Metrics()
     app = web.Application(
         # OpenAI's error shape on /v1 sits inside ours, so it sees auth failures and its own errors first.
-        middlewares=[metrics_middleware(metrics), error_middleware, openai_errors.error_middleware, auth_middleware],
+        middlewares=[
+            metrics_middleware(metrics),
+            error_middleware,
+            openai_errors.error_middleware,
+            auth_middleware(Keyring(settings.server)),
+        ],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[keys.SETTINGS] = settings
@@ -49,6 +56,7 @@ def create_app(
     app.cleanup_ctx.append(_change_bridge)
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
+    app.cleanup_ctx.append(_retention)
     views.add_routes(app)
     sse.setup(app)
     webpage.setup(app)
@@ -96,6 +104,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     scheduler = Scheduler(settings, store, metrics, changes, hooks)
     app[keys.SUMMARIES], app[keys.SCHEDULER] = summaries, scheduler
     app[keys.JOBS] = JobService(settings, store, scheduler, app[keys.LOADER], metrics, changes)
+    app[keys.ADMISSION] = Admission(settings.limits, store, settings.data_dir)
     app[keys.HEALTH] = Health(app[keys.LOADER], scheduler, store, summaries)
     metrics.queue_capacity.set(settings.queue.capacity)
     metrics.bind_gauges(
@@ -118,6 +127,13 @@ async def _change_bridge(app: web.Application) -> AsyncIterator[None]:
     bridge.start()
     yield
     await bridge.close()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(retention.run(app[keys.STORE], app[keys.SETTINGS]))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:

@@ -30,22 +30,26 @@ class AudioInfo:
 
 
 def probe(path: Path, max_seconds: float) -> AudioInfo:
-    """Open the file, decode its first seconds of audio, and find the duration.
+    """Open the file, decode its first seconds of audio, and measure its length.
 
-    The container's duration is trusted when present; otherwise (raw streams, some
-    Ogg and ADTS files) the audio is decoded to count samples, stopping past max_seconds.
+    The length is the sum of the demuxed packets' durations, never the header's claim: an MP3
+    whose Xing frame count or an Ogg whose last granule is edited would otherwise pass as
+    short. Packets without a duration are decoded to count their samples. Measuring stops
+    once past max_seconds, so a hostile file costs at most that much demuxing.
     """
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = _audio_stream(container)
             info = _stream_info(container, stream)
-            limit = PROBE_SECONDS if info.duration > 0 else max_seconds + 1
-            decoded = _decode_seconds(container, stream, limit)
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError, OSError) as exc:
+            decoded, measured = _measure(container, stream, max_seconds)
+    # AttributeError: PyAV's stream.rate when a broken header left the stream without a codec context
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError, OSError, AttributeError) as exc:
         raise NotAudio(f"the file is not decodable audio ({_reason(exc)})") from exc
     if decoded < MIN_SECONDS:
         raise NotAudio("the file holds no decodable audio (less than 0.1 s)")
-    duration = info.duration if info.duration > 0 else decoded
+    duration = max(measured, decoded)
+    if duration > max_seconds:  # measuring stopped early; a longer claim is then the better guess
+        duration = max(duration, info.duration)
     return AudioInfo(duration, info.format, info.codec, info.sample_rate, info.channels)
 
 
@@ -65,14 +69,32 @@ def _stream_info(container: av.container.InputContainer, stream: av.audio.stream
     return AudioInfo(duration, container.format.name, codec, stream.rate or 0, stream.channels or 0)
 
 
-def _decode_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream, limit: float) -> float:
-    seconds = 0.0
-    for frame in container.decode(stream):
-        if frame.sample_rate:
-            seconds += frame.samples / frame.sample_rate
-        if seconds > limit:
+def _measure(
+    container: av.container.InputContainer, stream: av.audio.stream.AudioStream, limit: float
+) -> tuple[float, float]:
+    """(seconds decoded from the start, seconds measured in all), stopping past limit."""
+    decoded = measured = 0.0
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue  # a flush packet
+        seconds = float(packet.duration * packet.time_base) if packet.duration and packet.time_base else 0.0
+        if decoded < PROBE_SECONDS or seconds <= 0:
+            got = _decoded_seconds(packet, strict=decoded < PROBE_SECONDS)
+            decoded += got
+            seconds = seconds or got
+        measured += seconds
+        if measured > limit:
             break
-    return seconds
+    return decoded, measured
+
+
+def _decoded_seconds(packet: av.Packet[av.audio.stream.AudioStream], *, strict: bool) -> float:
+    try:
+        return sum(f.samples / f.sample_rate for f in packet.decode() if f.sample_rate)
+    except av.error.InvalidDataError:
+        if strict:
+            raise
+        return 0.0  # a damaged packet later on: the decoder skips it during transcription too
 
 
 def _reason(exc: BaseException) -> str:
@@ -80,8 +102,31 @@ def _reason(exc: BaseException) -> str:
     return text[:120] or type(exc).__name__
 
 
-def decode(path: Path) -> Iterator[Samples]:
-    """Decode to mono float32 at 16 kHz, block by block; memory stays bounded by the block."""
+class AudioTooLong(Exception):
+    """Decoding went past the cap: the file is longer than it measured at upload."""
+
+
+def decode_cap(measured: float) -> float:
+    """How far decoding may go for a job measured at upload: its length with a little slack
+    (encoder padding, packet rounding), so a file whose packets lie cannot run past its limit."""
+    return measured * 1.05 + 2.0
+
+
+def decode(path: Path, max_seconds: float | None = None) -> Iterator[Samples]:
+    """Decode to mono float32 at 16 kHz, block by block; memory stays bounded by the block.
+
+    With max_seconds, raises AudioTooLong as soon as more than that has been decoded.
+    """
+    limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    total = 0
+    for block in _decode_all(path):
+        total += len(block)
+        if limit is not None and total > limit:
+            raise AudioTooLong(f"the audio decodes to more than {max_seconds:.0f} s")
+        yield block
+
+
+def _decode_all(path: Path) -> Iterator[Samples]:
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = _audio_stream(container)

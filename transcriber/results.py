@@ -27,8 +27,12 @@ def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
     tmp = final.parent / f".{job_id}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for fmt in FORMATS.values():
-        _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript))
+    try:
+        for fmt in FORMATS.values():
+            _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript))
+    except BaseException:  # a full disk: leave no half set behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = final.parent / f".{job_id}.old"
     if final.exists():
         os.replace(final, old)

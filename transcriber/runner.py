@@ -15,6 +15,7 @@ from typing import Any
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine
 from transcriber.estimates import Estimator
+from transcriber.failures import known_failure
 from transcriber.job import Job, JobStatus, Outcome
 from transcriber.metrics import Metrics
 from transcriber.options import JobOptions
@@ -100,8 +101,9 @@ class JobRunner:
             log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
             return False
         except Exception as exc:
-            log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
-            await self._finish(run, Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
+            if (known := known_failure(exc)) is None:
+                log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
+            await self._finish(run, known or Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
         else:
             await self._complete(run, transcript, time.perf_counter() - started)
         return True

@@ -211,7 +211,7 @@ class Scheduler:
             self._cleanup_upload(job)
 
     def _cleanup_upload(self, job: Job) -> None:
-        if not self._settings.queue.keep_uploads and job.upload_path:
+        if not self._settings.retention.keep_audio and job.upload_path:
             (self._settings.data_dir / job.upload_path).unlink(missing_ok=True)
 
     def spawn(self, coro: Awaitable[Any]) -> None:

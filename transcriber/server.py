@@ -10,6 +10,7 @@ from aiohttp import web
 
 from transcriber.app import create_app
 from transcriber.engine import EngineLoader
+from transcriber.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
 from transcriber.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,10 +19,12 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings, loader: EngineLoader, *, host: str | None, port: int | None) -> int:
     """The exit status: 0 after a requested stop, 1 when the model could not be loaded."""
     app = create_app(settings, loader=loader)
-    runner = web.AppRunner(app)
+    quiet_protocol_errors()
+    runner = web.AppRunner(app, **protocol_options(settings.server))
     await runner.setup()
     try:
         address = (host or settings.server.host, port or settings.server.port)
+        warn_if_exposed(address[0], settings.server)
         site = web.TCPSite(runner, *address, shutdown_timeout=settings.server.shutdown_timeout)
         await site.start()
         return await _until_stopped(loader)

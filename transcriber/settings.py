@@ -24,11 +24,17 @@ SettingsError = ConfigError
 
 @dataclass(frozen=True)
 class ServerSettings:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # closed by default; the container images set 0.0.0.0 explicitly
     port: int = 8002
     api_keys: tuple[str, ...] = ()
     shutdown_timeout: float = 30.0
     upload_timeout: float = 3600.0
+    # Security (docs/security.md): per-key job isolation, keys that see every job, the time a
+    # client gets to send its request headers, and whether /health shows details without a key.
+    isolate_keys: bool = False
+    admin_keys: tuple[str, ...] = ()
+    header_timeout: float = 30.0
+    public_health: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class WhisperSettings:
 class LimitsSettings:
     max_upload_mb: int = 2048
     max_audio_seconds: float = 14400.0
+    min_free_disk_mb: int = 1024
+    max_concurrent_uploads: int = 16  # 0: no cap
+    max_queued_per_key: int = 100  # 0: no cap
+    upload_idle_seconds: float = 60.0  # an upload that sends nothing this long is cut off
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,13 @@ class QueueSettings:
     capacity: int = 1000
     max_attempts: int = 2
     stall_seconds: float = 120.0
-    keep_uploads: bool = False
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_days: float = 0.0  # 0: keep finished jobs forever
+    keep_audio: bool = True  # false: the upload is deleted once its job ends
+    prune_interval_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ class Settings:
     whisper: WhisperSettings = field(default_factory=WhisperSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
@@ -109,6 +126,11 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_MAX_UPLOAD_MB": ("limits", "max_upload_mb"),
     "TRANSCRIBER_MAX_AUDIO_SECONDS": ("limits", "max_audio_seconds"),
     "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),
+    "TRANSCRIBER_ISOLATE_KEYS": ("server", "isolate_keys"),
+    "TRANSCRIBER_ADMIN_KEYS": ("server", "admin_keys"),
+    "TRANSCRIBER_MIN_FREE_DISK_MB": ("limits", "min_free_disk_mb"),
+    "TRANSCRIBER_KEEP_DAYS": ("retention", "keep_days"),
+    "TRANSCRIBER_KEEP_AUDIO": ("retention", "keep_audio"),
     "TRANSCRIBER_LOG_LEVEL": ("logging", "level"),
     "TRANSCRIBER_LOG_FORMAT": ("logging", "format"),
     "DATABASE_URL": ("database", "url"),
@@ -126,6 +148,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "whisper": WhisperSettings,
     "limits": LimitsSettings,
     "queue": QueueSettings,
+    "retention": RetentionSettings,
     "logging": LoggingSettings,
     "database": DatabaseSettings,
 }

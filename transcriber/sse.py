@@ -11,6 +11,8 @@ from transcriber import keys
 from transcriber.eventqueue import Body, StreamClosed, Subscription
 from transcriber.events import RETRY_MS, EventBroker
 from transcriber.jobs import JobService
+from transcriber.middlewares import scope_of
+from transcriber.visible import VisibleJobs
 
 log = logging.getLogger(__name__)
 SNAPSHOT_RECENT = 100  # finished jobs a fresh /events stream starts with, besides every active one
@@ -75,17 +77,21 @@ async def job_events(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, job_id: str | None) -> web.StreamResponse:
-    broker = request.app[keys.EVENTS]
+    broker, visible = request.app[keys.EVENTS], VisibleJobs(request.app[keys.JOBS], scope_of(request))
+    if job_id is not None:
+        await request.app[keys.JOBS].get(job_id, scope_of(request))  # another key's job: 404
     sub, first = await broker.open(job_id, _last_event_id(request))  # 404 before any byte is sent
     response = web.StreamResponse(headers=HEADERS)
     try:
         await response.prepare(request)
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
         for event in first:
+            if not await visible(event.job_id):
+                continue
             await response.write(event.wire)
             if job_id is not None and event.final:
                 return response
-        await _follow(response, sub, broker)
+        await _follow(response, sub, broker, visible)
     except (ConnectionError, StreamClosed):
         pass  # the client left, fell behind, or the server is stopping: it reconnects and resumes
     finally:
@@ -93,12 +99,14 @@ async def _stream(request: web.Request, job_id: str | None) -> web.StreamRespons
     return response
 
 
-async def _follow(response: web.StreamResponse, sub: Subscription, broker: EventBroker) -> None:
+async def _follow(response: web.StreamResponse, sub: Subscription, broker: EventBroker, visible: VisibleJobs) -> None:
     """Live events until the job's last one; a comment line when nothing happened for a while."""
     while True:
         event = await sub.next(broker.keepalive)
         if event is None:
             await response.write(b": keep-alive\n\n")
+            continue
+        if not await visible(event.job_id):
             continue
         await response.write(event.wire)
         if sub.job_id is not None and event.final:

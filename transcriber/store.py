@@ -198,9 +198,14 @@ class Store:
     async def queued_jobs(self) -> list[Job]:
         return await self._jobs("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at")
 
-    async def list_jobs(self, status: str | None, limit: int, before: tuple[str, str] | None) -> list[Job]:
+    async def list_jobs(
+        self, status: str | None, limit: int, before: tuple[str, str] | None, owner: str | None = None
+    ) -> list[Job]:
         """Newest first; `before` is the (created_at, job_id) cursor of the previous page's last job."""
         where, params = [], []
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
         if status:
             where.append("status = ?")
             params.append(status)
@@ -210,6 +215,19 @@ class Store:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?"
         return await self._jobs(sql, (*params, limit))
+
+    async def finished_before(self, cutoff: str, limit: int) -> list[Job]:
+        """Finished jobs that ended before cutoff, oldest first (retention)."""
+        marks = ", ".join("?" for _ in FINISHED)
+        sql = f"SELECT * FROM jobs WHERE status IN ({marks}) AND finished_at < ? ORDER BY finished_at LIMIT ?"
+        return await self._jobs(sql, (*FINISHED, cutoff, limit))
+
+    async def job_ids(self) -> set[str]:
+        return {r["job_id"] for r in await self.rows("SELECT job_id FROM jobs")}
+
+    async def count_queued(self, owner: str) -> int:
+        rows = await self.rows("SELECT count(*) AS n FROM jobs WHERE owner = ? AND status = 'queued'", (owner,))
+        return int(rows[0]["n"])
 
     async def due_outbox(self, state: str, limit: int, owner: str) -> list[Row]:
         """Summary outbox rows in state whose next attempt is due, with the transcript to summarize;

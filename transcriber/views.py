@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from aiohttp import web
 
 from transcriber import keys, uploads
 from transcriber.errors import Code, NotFound
 from transcriber.formats import FORMATS
-from transcriber.job import JobStatus
+from transcriber.job import Job, JobStatus
 from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
+from transcriber.middlewares import caller_of, scope_of
+from transcriber.owners import OPEN
 from transcriber.results import result_path
+from transcriber.upload_files import Upload
+
+T = TypeVar("T")
+
+
+async def accept_upload(
+    request: web.Request, prepare: Callable[[Upload], T], form: uploads.FormFields = uploads.JOB_FORM
+) -> tuple[bool, Job, T]:
+    """The one path of every upload route: admission, the streamed upload, then the job service.
+
+    prepare(upload) may check and rewrite the received fields before the job is submitted.
+    """
+    settings, service, caller = request.app[keys.SETTINGS], request.app[keys.JOBS], caller_of(request) or OPEN
+    request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
+    admission = request.app[keys.ADMISSION]
+    await admission.check(caller, request.content_length)  # 429 / 507 before reading, too
+    with admission.upload_slot():
+        upload = await uploads.receive(
+            request,
+            settings.data_dir,
+            settings.max_upload_bytes,
+            settings.server.upload_timeout,
+            idle_timeout=settings.limits.upload_idle_seconds,
+            form=form,
+        )
+        try:
+            prepared = prepare(upload)
+        except BaseException:
+            await upload.remove()
+            raise
+        created, job = await service.submit(upload, caller)
+    return created, job, prepared
 
 
 async def transcribe(request: web.Request) -> web.Response:
-    settings, service = request.app[keys.SETTINGS], request.app[keys.JOBS]
-    request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
-    upload = await uploads.receive(
-        request, settings.data_dir, settings.max_upload_bytes, settings.server.upload_timeout
-    )
-    created, job = await service.submit(upload)
+    service = request.app[keys.JOBS]
+    created, job, _ = await accept_upload(request, lambda upload: None)
     if not created:
         return web.json_response(service.document(job), status=200)
     url = f"/status/{job.job_id}"
@@ -28,12 +61,13 @@ async def transcribe(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[keys.JOBS].status_document(request.match_info["job_id"]))
+    jobs = request.app[keys.JOBS]
+    return web.json_response(await jobs.status_document(request.match_info["job_id"], scope_of(request)))
 
 
 async def history(request: web.Request) -> web.Response:
     service, query = request.app[keys.JOBS], request.query
-    jobs = await service.history(query.get("status"), query.get("limit"), query.get("before"))
+    jobs = await service.history(query.get("status"), query.get("limit"), query.get("before"), scope_of(request))
     nxt = None
     if jobs and len(jobs) == int(query.get("limit") or DEFAULT_PAGE):
         params = {k: v for k, v in query.items() if k != "before"} | {"before": jobs[-1].job_id}
@@ -43,13 +77,13 @@ async def history(request: web.Request) -> web.Response:
 
 async def cancel(request: web.Request) -> web.Response:
     service = request.app[keys.JOBS]
-    job = await service.cancel(request.match_info["job_id"])
+    job = await service.cancel(request.match_info["job_id"], scope_of(request))
     return web.json_response(service.document(job), status=200 if job.status == JobStatus.CANCELLED else 202)
 
 
 async def summarize(request: web.Request) -> web.Response:
     service, job_id = request.app[keys.JOBS], request.match_info["job_id"]
-    job = await service.get(job_id)
+    job = await service.get(job_id, scope_of(request))
     await request.app[keys.SUMMARIES].resummarize(job_id, job.status)
     request.app[keys.CHANGES].job_changed(job_id)
     return web.json_response(await service.status_document(job_id), status=202)
@@ -57,13 +91,13 @@ async def summarize(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
-    await request.app[keys.JOBS].delete(job_id)
+    await request.app[keys.JOBS].delete(job_id, scope_of(request))
     return web.json_response({"job_id": job_id, "deleted": True})
 
 
 async def transcript_file(request: web.Request) -> web.StreamResponse:
     job_id, fmt = request.match_info["job_id"], request.match_info["fmt"]
-    job = await request.app[keys.JOBS].get(job_id)
+    job = await request.app[keys.JOBS].get(job_id, scope_of(request))
     path = result_path(request.app[keys.SETTINGS].data_dir, job_id, fmt)
     if fmt not in FORMATS or job.status != JobStatus.COMPLETED or not path.is_file():
         message = f"Job {job_id!r} has no {fmt} transcript (status: {job.status})."
@@ -73,7 +107,10 @@ async def transcript_file(request: web.Request) -> web.StreamResponse:
 
 async def health(request: web.Request) -> web.Response:
     body = await request.app[keys.HEALTH].body()
-    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+    status = 200 if body["status"] == "ok" else 503
+    if caller_of(request) is None and not request.app[keys.SETTINGS].server.public_health:
+        body = {"status": body["status"]}  # job ids, paths and errors only for a valid key
+    return web.json_response(body, status=status)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from transcriber import keys
 from transcriber.errors import Code, NotFound
+from transcriber.middlewares import scope_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 # PyAV demuxer names (the first part of upload_format) -> what an <audio> element is told.
@@ -42,7 +43,7 @@ async def index(request: web.Request) -> web.FileResponse:
 async def job_audio(request: web.Request) -> web.FileResponse:
     """The upload as it was received; Range requests work, so a player can seek."""
     job_id = request.match_info["job_id"]
-    job = await request.app[keys.JOBS].get(job_id)
+    job = await request.app[keys.JOBS].get(job_id, scope_of(request))
     path = request.app[keys.SETTINGS].data_dir / job.upload_path if job.upload_path else None
     if path is None or not path.is_file():
         raise NotFound(f"The audio of job {job_id!r} is no longer kept.", code=Code.AUDIO_NOT_FOUND)

@@ -1,0 +1,68 @@
+"""Admission before an upload is read: concurrent upload slots, per-key queued jobs, free disk space."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from transcriber.errors import Code, InsufficientStorage, TooManyRequests, Unavailable
+from transcriber.owners import Caller
+from transcriber.settings import LimitsSettings
+from transcriber.store import Store
+
+MIB = 1024 * 1024
+UPLOADS_RETRY_AFTER = 5.0
+QUOTA_RETRY_AFTER = 30.0
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def free_bytes(data_dir: Path) -> int:
+    """Free space on the file system that holds data_dir (or its nearest existing parent)."""
+    folder = data_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def disk_full_error() -> InsufficientStorage:
+    return InsufficientStorage("The server is out of disk space; nothing was kept.", code=Code.INSUFFICIENT_STORAGE)
+
+
+class Admission:
+    """Refuses work the server cannot hold: counts uploads in flight, asks the store and the disk."""
+
+    def __init__(self, limits: LimitsSettings, store: Store, data_dir: Path):
+        self._limits = limits
+        self._store = store
+        self._data_dir = data_dir
+        self._uploading = 0
+
+    async def check(self, caller: Caller, content_length: int | None) -> None:
+        """429 when the caller's key has its maximum of queued jobs; 507 when the disk is short."""
+        cap = self._limits.max_queued_per_key
+        if caller.key_id is not None and cap and await self._store.count_queued(caller.key_id) >= cap:
+            message = f"This API key already has {cap} queued jobs; wait for some to finish."
+            raise TooManyRequests(message, code=Code.TOO_MANY_QUEUED, retry_after=QUOTA_RETRY_AFTER)
+        need = self._limits.min_free_disk_mb * MIB + (content_length or 0)
+        if free_bytes(self._data_dir) < need:
+            raise disk_full_error()
+
+    @contextmanager
+    def upload_slot(self) -> Iterator[None]:
+        """Hold one of max_concurrent_uploads while the body streams in; 503 when none is free."""
+        cap = self._limits.max_concurrent_uploads
+        if cap and self._uploading >= cap:
+            message = f"{cap} uploads are in progress already; try again shortly."
+            raise Unavailable(message, code=Code.TOO_MANY_UPLOADS, retry_after=UPLOADS_RETRY_AFTER)
+        self._uploading += 1
+        try:
+            yield
+        finally:
+            self._uploading -= 1

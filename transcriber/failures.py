@@ -1,0 +1,19 @@
+"""Known ways a job fails that are the input's or the machine's doing, with their stable codes."""
+
+from __future__ import annotations
+
+from transcriber.admission import is_disk_full
+from transcriber.audio import AudioTooLong
+from transcriber.errors import Code
+from transcriber.job import JobStatus, Outcome
+
+
+def known_failure(exc: BaseException) -> Outcome | None:
+    """The failed outcome for an expected failure (no traceback needed), or None."""
+    if isinstance(exc, AudioTooLong):
+        message = f"The audio is longer than it measured at upload ({exc}); it was not transcribed."
+        return Outcome(JobStatus.FAILED, Code.AUDIO_TOO_LONG, message)
+    if is_disk_full(exc):
+        message = "The server ran out of disk space while writing the results; submit the job again later."
+        return Outcome(JobStatus.FAILED, Code.DISK_FULL, message)
+    return None

@@ -1,0 +1,100 @@
+"""Retention: finished jobs older than keep_days go (row, upload, results), on a schedule or on demand.
+
+Order makes an interrupted prune harmless: a job's row is deleted (committed) first and its files
+after, so a crash in between leaves only files no row refers to, which the start-up sweep removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+from typing import TextIO
+
+from transcriber.clock import utc_after
+from transcriber.job import Job
+from transcriber.results import remove_results
+from transcriber.settings import Settings
+from transcriber.store import Store
+
+log = logging.getLogger(__name__)
+DAY = 86400.0
+BATCH = 200
+
+
+async def prune(store: Store, data_dir: Path, older_than_days: float) -> list[str]:
+    """Remove finished jobs that finished more than older_than_days ago; returns their ids."""
+    cutoff = utc_after(-older_than_days * DAY)
+    removed: list[str] = []
+    while batch := await store.finished_before(cutoff, BATCH):
+        for job in batch:
+            if await store.delete_job(job.job_id):  # the row first: files without a row are swept
+                await asyncio.to_thread(remove_files, data_dir, job)
+                removed.append(job.job_id)
+                log.info("job %s: removed by retention", job.job_id, extra={"job_id": job.job_id})
+        if len(batch) < BATCH:
+            break
+    return removed
+
+
+def remove_files(data_dir: Path, job: Job) -> None:
+    remove_results(data_dir, job.job_id)
+    if job.upload_path:
+        (data_dir / job.upload_path).unlink(missing_ok=True)
+
+
+def discard_upload(settings: Settings, job: Job) -> None:
+    """keep_audio = false: the upload goes once its job has ended."""
+    if not settings.retention.keep_audio and job.upload_path and not job.status.active:
+        (settings.data_dir / job.upload_path).unlink(missing_ok=True)
+
+
+def sweep_results(data_dir: Path, job_ids: set[str]) -> int:
+    """At start-up: result folders (and half-written temporary ones) whose job row is gone."""
+    removed = 0
+    folder = data_dir / "results"
+    for path in folder.iterdir() if folder.is_dir() else ():
+        name = path.name
+        if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".old")):
+            name = name[1:-4]
+        if path.is_dir() and name not in job_ids:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+async def run(store: Store, settings: Settings) -> None:
+    """The schedule: sweep orphans once, then prune every prune_interval_seconds while keep_days > 0."""
+    orphans = await asyncio.to_thread(sweep_results, settings.data_dir, await store.job_ids())
+    if orphans:
+        log.info("removed %d result folders without a job", orphans)
+    keep_days = settings.retention.keep_days
+    while keep_days > 0:
+        try:
+            removed = await prune(store, settings.data_dir, keep_days)
+        except Exception:  # a failed pass (database busy, disk error) must not end retention
+            log.exception("retention pass failed; trying again at the next interval")
+        else:
+            if removed:
+                log.info("retention removed %d jobs older than %g days", len(removed), keep_days)
+        await asyncio.sleep(settings.retention.prune_interval_seconds)
+
+
+async def prune_command(settings: Settings, older_than: float | None, out: TextIO) -> int:
+    """`transcriber prune`: prune now and print each removed job id; 2 when no age is known."""
+    days = settings.retention.keep_days if older_than is None else older_than
+    if days <= 0 and older_than is None:
+        out.write("transcriber prune: give --older-than DAYS or set [retention] keep_days\n")
+        return 2
+    from transcriber.storage import open_job_store  # SQLite or the shared PostgreSQL, as serve does
+
+    store = await open_job_store(settings)
+    try:
+        removed = await prune(store, settings.data_dir, days)
+    finally:
+        await store.close()
+    for job_id in removed:
+        out.write(f"removed {job_id}\n")
+    out.write(f"removed {len(removed)} finished jobs older than {days:g} days\n")
+    return 0
