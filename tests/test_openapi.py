@@ -110,7 +110,9 @@ def _fuzz(operation: Any, base_url: str, statuses: Counter[int]) -> None:
             case.body["model"] = "whisper-1"  # past the model check, into the other fields' validation
         response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
         statuses[response.status_code] += 1
-        assert response.status_code < 500, f"{label}: {response.status_code} {response.text[:300]}"
+        # /health's 503 is its documented answer (loading or degraded), not a server error
+        health_503 = label == "GET /health" and response.status_code == 503
+        assert response.status_code < 500 or health_503, f"{label}: {response.status_code} {response.text[:300]}"
         assert str(response.status_code) in documented, f"{label}: undocumented {response.status_code}"
 
     check()
