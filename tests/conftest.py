@@ -14,6 +14,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from tests.pg_server import PgServer, find_bindir
+from tests.server_process import ServerProcess
 from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
 from tests.support import Client, FakeEngine, make_settings
 from transcriber.app import create_app
@@ -62,6 +63,33 @@ async def client(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> C
 @pytest.fixture
 def fake_engine() -> FakeEngine:
     return FakeEngine()
+
+
+API_KEY = "test-key"
+
+
+def _serve(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(data_dir, None, **env)
+    server.start()
+    try:
+        asyncio.run(server.wait_ready(timeout=180))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`transcriber serve` with tiny.en and one API key, as a subprocess shared by the session."""
+    yield from _serve(tmp_path_factory.mktemp("tiny-server") / "data", TRANSCRIBER_API_KEYS=API_KEY)
+
+
+@pytest.fixture(scope="session")
+def base_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The multilingual base model (pip-shipped), loaded once for the session, for translation."""
+    yield from _serve(
+        tmp_path_factory.mktemp("base-server") / "data", WHISPER_MODEL="base", TRANSCRIBER_API_KEYS=API_KEY
+    )
 
 
 @pytest.fixture(scope="session")

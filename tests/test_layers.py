@@ -23,6 +23,8 @@ CORE = [
     "transcriber.upload_files",
     "transcriber.netguard",
     "transcriber.webhook_store",
+    "transcriber.openai_formats",
+    "transcriber.waiters",
 ]
 
 

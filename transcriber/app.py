@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, retention, sse, upload_files, views, webpage
+from transcriber import keys, openai_api, openai_errors, openapi, retention, sse, upload_files, views, webpage
 from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
 from transcriber.engine import Engine, EngineLoader
@@ -39,7 +39,13 @@ def create_app(
     """The application. With neither engine nor loader, the configured model loads in the background."""
     metrics = Metrics()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware, auth_middleware(Keyring(settings.server))],
+        # OpenAI's error shape on /v1 sits inside ours, so it sees auth failures and its own errors first.
+        middlewares=[
+            metrics_middleware(metrics),
+            error_middleware,
+            openai_errors.error_middleware,
+            auth_middleware(Keyring(settings.server)),
+        ],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[keys.SETTINGS] = settings
@@ -58,6 +64,8 @@ def create_app(
     views.add_routes(app)
     sse.setup(app)
     webpage.setup(app)
+    openai_api.add_routes(app)
+    openapi.add_routes(app)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from transcriber.cleanup import Scores
-from transcriber.transcript import Segment, Word
+from transcriber.transcript import Decoding, Segment, Word
 
 
 def convert(raw: Any, offset: float, language: str | None, word_timestamps: bool) -> Segment:
@@ -13,7 +13,22 @@ def convert(raw: Any, offset: float, language: str | None, word_timestamps: bool
     words = None
     if raw.words is not None and word_timestamps:  # the silence guard may ask for words unasked
         words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in raw.words)
-    return Segment(raw.start + offset, raw.end + offset, raw.text, words, language=language)
+    return Segment(
+        raw.start + offset, raw.end + offset, raw.text, words, language=language, decoding=_decoding(raw, offset)
+    )
+
+
+def _decoding(raw: Any, offset: float) -> Decoding:
+    """The decoder's own figures; seek counts 10 ms frames from the start of the file, as Whisper's
+    does within one chunk."""
+    return Decoding(
+        seek=raw.seek + round(offset * 100),
+        tokens=tuple(raw.tokens),
+        temperature=raw.temperature or 0.0,
+        avg_logprob=raw.avg_logprob,
+        compression_ratio=raw.compression_ratio,
+        no_speech_prob=raw.no_speech_prob,
+    )
 
 
 def scores(raw: Any) -> Scores:

@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from transcriber.transcript import Segment, Transcript, Word, turns
@@ -127,6 +127,8 @@ def _segment_json(index: int, s: Segment) -> dict[str, Any]:
         body["speaker"] = s.speaker
     if s.words:
         body["words"] = [_word_json(w) for w in s.words]
+    if s.decoding is not None:
+        body["decoding"] = _json_safe(asdict(s.decoding))
     return body
 
 

@@ -15,6 +15,7 @@ from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.store import Store
 from transcriber.summaries import Summaries
+from transcriber.waiters import Waiters
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -27,3 +28,4 @@ CHANGES = web.AppKey("changes", ChangeFeed)
 HEALTH = web.AppKey("health", Health)
 EVENTS = web.AppKey("events", EventBroker)
 ADMISSION = web.AppKey("admission", Admission)
+WAITERS = web.AppKey("waiters", Waiters)  # requests waiting for their job (the OpenAI routes)

@@ -12,7 +12,7 @@ from transcriber.errors import Code, Unauthorized
 from transcriber.metrics import Metrics
 from transcriber.owners import OPEN, Caller, Keyring
 
-OPEN_PATHS = ("/health", "/metrics")
+OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
 # GET routes a browser opens without headers (EventSource, <audio>, download links).
 TOKEN_IN_QUERY = re.compile(r"/events|/jobs/[^/]+/(events|audio|transcript\.[a-z]+)")
 
@@ -78,7 +78,7 @@ def is_page(request: web.Request) -> bool:
 
 
 def auth_middleware(keyring: Keyring) -> Middleware:
-    """Bearer API keys when configured; /health, /metrics and the page's static files stay open."""
+    """Bearer API keys when configured; /health, /metrics, /openapi.json and the page's static files stay open."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -15,6 +15,18 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Decoding:
+    """What the decoder reported for a segment; OpenAI's verbose_json shows these to clients."""
+
+    seek: int
+    tokens: tuple[int, ...]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     start: float
     end: float
@@ -22,6 +34,7 @@ class Segment:
     words: tuple[Word, ...] | None = None
     language: str | None = None  # detected per stretch of speech when the job gave none
     speaker: str | None = None  # channel_0 / channel_1 or a given name, with channels=split
+    decoding: Decoding | None = None
 
 
 @dataclass(frozen=True, slots=True)

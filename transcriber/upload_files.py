@@ -23,6 +23,7 @@ class Upload:
     sha256: str = ""
     filename: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)  # fields a route lets come repeatedly
     placed: bool = False
 
     async def remove(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiofiles
@@ -21,10 +22,28 @@ READ_CHUNK = 256 * 1024
 WRITE_BLOCK = 1024 * 1024
 MAX_FIELD_BYTES = 8192
 MAX_FORM_OVERHEAD = 64 * 1024  # boundaries and the small text fields around the file
+MAX_REPEATS = 16
+
+
+@dataclass(frozen=True)
+class FormFields:
+    """The fields a multipart route accepts besides 'file'; `repeated` ones may come several times."""
+
+    text: tuple[str, ...] = TEXT_FIELDS
+    repeated: tuple[str, ...] = ()
+
+
+JOB_FORM = FormFields()
 
 
 async def receive(
-    request: web.Request, data_dir: Path, max_bytes: int, timeout: float, *, idle_timeout: float = 0.0
+    request: web.Request,
+    data_dir: Path,
+    max_bytes: int,
+    timeout: float,
+    *,
+    idle_timeout: float = 0.0,
+    form: FormFields = JOB_FORM,
 ) -> Upload:
     """Stream the multipart body: the file to disk (never whole in memory), fields to a dict.
 
@@ -35,7 +54,7 @@ async def receive(
     upload = Upload(incoming_dir(data_dir) / f"{uuid.uuid4().hex}.part")
     try:
         async with asyncio.timeout(timeout) as deadline:
-            await _read_parts(request, upload, max_bytes, Deadline(deadline, idle_timeout))
+            await _read_parts(request, upload, max_bytes, Deadline(deadline, idle_timeout), form)
     except TimeoutError:
         await upload.remove()
         raise UploadTimeout(_timed_out(timeout, idle_timeout), code=Code.UPLOAD_TIMEOUT) from None
@@ -86,35 +105,43 @@ def _timed_out(timeout: float, idle: float) -> str:
     )
 
 
-async def _read_parts(request: web.Request, upload: Upload, max_bytes: int, deadline: Deadline) -> None:
+async def _read_parts(
+    request: web.Request, upload: Upload, max_bytes: int, deadline: Deadline, form: FormFields
+) -> None:
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("Nested multipart bodies are not accepted.", code=Code.INVALID_MULTIPART)
             deadline.touch()
-            await _read_part(part, upload, max_bytes, deadline)
+            await _read_part(part, upload, max_bytes, deadline, form)
     except (ValueError, AssertionError, KeyError, HttpProcessingError) as exc:  # LineTooLong, BadHttpMessage
         raise BadRequest(
             f"Malformed multipart body: {str(exc)[:200] or type(exc).__name__}.", code=Code.INVALID_MULTIPART
         ) from exc
 
 
-async def _read_part(part: BodyPartReader, upload: Upload, max_bytes: int, deadline: Deadline) -> None:
+async def _read_part(
+    part: BodyPartReader, upload: Upload, max_bytes: int, deadline: Deadline, form: FormFields
+) -> None:
     name = part.name or ""
     if name == "file":
         if upload.sha256:
             raise BadRequest("Send exactly one 'file' field.", code=Code.MULTIPLE_FILES)
         upload.filename = (part.filename or "")[:255] or None
         await _stream_file(part, upload, max_bytes, deadline)
-    elif name in TEXT_FIELDS:
+    elif name in form.text:
         if name in upload.fields:
             raise BadRequest(f"The field {name!r} was sent twice.", code=Code.DUPLICATE_FIELD)
         upload.fields[name] = await _read_field(part, name, deadline)
+    elif name in form.repeated:
+        values = upload.lists.setdefault(name, [])
+        if len(values) >= MAX_REPEATS:
+            raise BadRequest(f"The field {name!r} was sent too many times.", code=Code.DUPLICATE_FIELD)
+        values.append(await _read_field(part, name, deadline))
     else:
-        raise BadRequest(
-            f"Unknown form field {name[:64]!r}; known: file, {', '.join(TEXT_FIELDS)}.", code=Code.UNKNOWN_FIELD
-        )
+        known = ", ".join(("file", *form.text, *form.repeated))
+        raise BadRequest(f"Unknown form field {name[:64]!r}; known: {known}.", code=Code.UNKNOWN_FIELD)
 
 
 async def _read_field(part: BodyPartReader, name: str, deadline: Deadline) -> str:

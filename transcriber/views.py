@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from transcriber import keys, uploads
 from transcriber.errors import Code, NotFound
 from transcriber.formats import FORMATS
-from transcriber.job import JobStatus
+from transcriber.job import Job, JobStatus
 from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.middlewares import caller_of, scope_of
 from transcriber.owners import OPEN
 from transcriber.results import result_path
+from transcriber.upload_files import Upload
+
+T = TypeVar("T")
 
 PAGE_CHUNK = 10  # jobs per encoded piece of a /jobs page
 
 
-async def transcribe(request: web.Request) -> web.Response:
+async def accept_upload(
+    request: web.Request, prepare: Callable[[Upload], T], form: uploads.FormFields = uploads.JOB_FORM
+) -> tuple[bool, Job, T]:
+    """The one path of every upload route: admission, the streamed upload, then the job service.
+
+    prepare(upload) may check and rewrite the received fields before the job is submitted.
+    """
     settings, service, caller = request.app[keys.SETTINGS], request.app[keys.JOBS], caller_of(request) or OPEN
     request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
     admission = request.app[keys.ADMISSION]
@@ -33,8 +43,20 @@ async def transcribe(request: web.Request) -> web.Response:
             settings.max_upload_bytes,
             settings.server.upload_timeout,
             idle_timeout=settings.limits.upload_idle_seconds,
+            form=form,
         )
+        try:
+            prepared = prepare(upload)
+        except BaseException:
+            await upload.remove()
+            raise
         created, job = await service.submit(upload, caller)
+    return created, job, prepared
+
+
+async def transcribe(request: web.Request) -> web.Response:
+    service = request.app[keys.JOBS]
+    created, job, _ = await accept_upload(request, lambda upload: None)
     if not created:
         return web.json_response(service.document(job), status=200)
     url = f"/status/{job.job_id}"
