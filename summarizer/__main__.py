@@ -16,7 +16,7 @@ from arq.worker import run_worker
 from redis.exceptions import RedisError
 
 from summarizer.config import load_summarizer_settings
-from summarizer.worker import redis_settings_for, worker_settings
+from summarizer.worker import STOP_KEY, redis_settings_for, worker_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check:
         return asyncio.run(_health(redis_settings_for(settings.redis_url)))
-    run_worker(worker_settings(settings))
+    options = worker_settings(settings)
+    try:
+        run_worker(options)
+    except (RedisError, OSError) as exc:
+        if not options.ctx[STOP_KEY].stopping:
+            raise
+        # Redis went away while we stopped: the health-check key expires by itself, and a job we
+        # had taken is handed out again once its lock expires (the task is idempotent).
+        log.warning("stopped without reaching Redis (%s)", type(exc).__name__)
     return 0
 
 

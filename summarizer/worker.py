@@ -10,7 +10,6 @@ from typing import Any, Final
 import aiohttp
 from arq import Retry
 from arq.connections import RedisSettings
-from redis.asyncio.retry import Retry as RedisRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -19,12 +18,14 @@ from summarizer import core
 from summarizer.config import SummarizerSettings, load_summarizer_settings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.retry import gave_up, next_delay
+from summarizer.stopping import StopAwareRetry, WorkerStop
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL: Final = "redis://localhost:6379/0"
 SETTINGS_KEY: Final = "summarizer_settings"
 SESSION_KEY: Final = "http_session"
+STOP_KEY: Final = "worker_stop"
 # About five minutes of reconnecting (0.5 s doubling to 10 s) rides out a Redis restart;
 # a longer outage ends the process, and its supervisor restarts it.
 _REDIS_COMMAND_RETRIES: Final = 35
@@ -32,8 +33,9 @@ _REDIS_BACKOFF_BASE: Final = 0.25
 _REDIS_BACKOFF_CAP: Final = 10.0
 
 
-def redis_settings_for(url: str | None) -> RedisSettings:
-    """arq connection settings for url that survive a Redis restart instead of crashing."""
+def redis_settings_for(url: str | None, stop: WorkerStop | None = None) -> RedisSettings:
+    """arq connection settings for url that survive a Redis restart instead of crashing, and
+    give up at once when the worker is stopping (see summarizer.stopping)."""
     return dataclasses.replace(
         RedisSettings.from_dsn(url or DEFAULT_REDIS_URL),
         conn_retries=10,
@@ -42,9 +44,10 @@ def redis_settings_for(url: str | None) -> RedisSettings:
         # OSError too: a refused reconnect is raised as a bare OSError inside redis-py's
         # connect(), which retries only the listed errors before it wraps them.
         retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
-        retry=RedisRetry(
+        retry=StopAwareRetry(
             ExponentialBackoff(cap=_REDIS_BACKOFF_CAP, base=_REDIS_BACKOFF_BASE),
             _REDIS_COMMAND_RETRIES,
+            stop or WorkerStop(),
         ),
     )
 
@@ -77,6 +80,7 @@ async def summarize(ctx: dict[str, Any], job_id: str, text: str, language: str |
 async def on_startup(ctx: dict[str, Any]) -> None:
     """One HTTP session for the life of the worker, so connections to the model are reused."""
     ctx[SESSION_KEY] = aiohttp.ClientSession()
+    ctx[STOP_KEY].capture()
     settings: SummarizerSettings = ctx[SETTINGS_KEY]
     log.info("summarizer worker ready: backend %s", settings.backend)
 
@@ -90,11 +94,12 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
 
 def worker_settings(settings: SummarizerSettings) -> type[Any]:
     """The class arq reads its options from, for these settings."""
+    stop = WorkerStop()
     options: dict[str, Any] = {
         "__doc__": "arq worker options for summarization.",
         "functions": [summarize],
-        "redis_settings": redis_settings_for(settings.redis_url),
-        "ctx": {SETTINGS_KEY: settings},
+        "redis_settings": redis_settings_for(settings.redis_url, stop),
+        "ctx": {SETTINGS_KEY: settings, STOP_KEY: stop},
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "max_tries": settings.max_tries,

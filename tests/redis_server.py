@@ -105,6 +105,13 @@ class RedisServer:
             process.kill()
             process.wait()
 
+    def kill9(self) -> None:
+        """SIGKILL: no shutdown save; what survives is what the append-only file already holds."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
     def __enter__(self) -> RedisServer:
         self.start()
         return self

@@ -21,7 +21,7 @@ from transcriber.job import Job, JobStatus, Outcome
 from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
 from transcriber.migrate import migrate
 from transcriber.migrate import split_sql as _split_sql
-from transcriber.store import DuplicateJob, Store, Transaction, open_store
+from transcriber.store import DuplicateJob, Recovered, Store, Transaction, open_store
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEADLINE = 10.0  # seconds any single store call may take before the test calls it a hang
@@ -342,10 +342,10 @@ async def test_recover_requeues_or_fails_running_jobs(store: Store) -> None:
     await running(store, "done")
     await store.finish_job("done", done("x"))
 
-    requeued, failed = await store.recover(max_attempts=2)
+    recovered = await store.recover(max_attempts=2)
 
-    assert requeued == ["once"]
-    assert [(j.job_id, j.upload_path) for j in failed] == [("twice", "uploads/twice")]
+    assert recovered.requeued == ["once"] and recovered.cancelled == []
+    assert [(j.job_id, j.upload_path) for j in recovered.failed] == [("twice", "uploads/twice")]
     once = await store.get_job("once")
     assert once is not None
     assert (once.status, once.attempts, once.progress) == ("queued", 1, 0)
@@ -356,7 +356,7 @@ async def test_recover_requeues_or_fails_running_jobs(store: Store) -> None:
     assert "2 times" in (twice.error_message or "")
     assert (await store.get_job("waiting")).status == "queued"  # type: ignore[union-attr]
     assert (await store.get_job("done")).status == "completed"  # type: ignore[union-attr]
-    assert await store.recover(max_attempts=2) == ([], [])
+    assert await store.recover(max_attempts=2) == Recovered([], [], [])
 
 
 async def test_list_jobs_newest_first_with_cursor(store: Store) -> None:

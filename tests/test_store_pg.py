@@ -152,9 +152,9 @@ async def test_recover_takes_back_only_expired_leases(pg: PgStore, pg_url: str) 
         await tx.execute("UPDATE jobs SET attempts = 2 WHERE job_id = 'dead-twice'")
     await pg.renew(OWNER_A, ["alive"], 60)
     await asyncio.sleep(0.3)
-    requeued, failed = await pg.recover(max_attempts=2)
-    assert requeued == ["dead"]
-    assert [j.job_id for j in failed] == ["dead-twice"]
+    recovered = await pg.recover(max_attempts=2)
+    assert recovered.requeued == ["dead"] and recovered.cancelled == []
+    assert [j.job_id for j in recovered.failed] == ["dead-twice"]
     alive, dead = await pg.get_job("alive"), await pg.get_job("dead")
     assert alive is not None and alive.status == JobStatus.RUNNING and await lease_owner(pg_url, "alive") == OWNER_A
     assert dead is not None and dead.status == JobStatus.QUEUED and await lease_owner(pg_url, "dead") is None

@@ -37,12 +37,11 @@ class Worker:
             "PYTHONPATH": str(REPO),
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.argv = [sys.executable, "-m", "summarizer"]
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "summarizer"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -24,7 +24,7 @@ from summarizer.config import (
     summarizer_settings_from,
 )
 from summarizer.extractive import summarize_extractive
-from summarizer.worker import SETTINGS_KEY, worker_settings
+from summarizer.worker import SETTINGS_KEY, STOP_KEY, worker_settings
 from tests.redis_server import RedisServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,7 +184,7 @@ def test_worker_settings_follow_the_contract() -> None:
     assert [f.__name__ for f in options.functions] == ["summarize"]
     assert (options.max_tries, options.keep_result) == (3, 99)
     assert options.health_check_interval == 30
-    assert options.ctx == {SETTINGS_KEY: settings}
+    assert options.ctx[SETTINGS_KEY] == settings and not options.ctx[STOP_KEY].stopping
     redis_settings = options.redis_settings
     assert (redis_settings.host, redis_settings.port, redis_settings.database) == ("db", 6380, 2)
     assert redis_settings.conn_retries > 0 and redis_settings.retry is not None

@@ -48,14 +48,24 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.logging.level, settings.logging.format, secrets=secrets_of(settings.server))
     _limit_malloc_arenas()
+    from transcriber.datalock import DataDirBusy, DataDirLock
     from transcriber.engine import EngineLoader
 
+    # SQLite: this process owns the data directory; PostgreSQL: servers may share it.
+    lock = DataDirLock(settings.data_dir, shared=bool(settings.database.url))
+    try:
+        lock.acquire()
+    except DataDirBusy as exc:
+        sys.stderr.write(f"transcriber: {exc}\n")
+        return 2
     # Start loading the model now, so it overlaps the web stack's imports: a faster cold start.
     loader = EngineLoader(settings)
     loader.start()
-    from transcriber.server import serve
+    from transcriber.server import exit_without_stuck_threads, serve
 
-    return asyncio.run(serve(settings, loader, host=args.host, port=args.port))
+    code = asyncio.run(serve(settings, loader, host=args.host, port=args.port))
+    exit_without_stuck_threads(code)  # returns only when no worker thread is left behind
+    return code
 
 
 def _limit_malloc_arenas() -> None:

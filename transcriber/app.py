@@ -23,6 +23,7 @@ from transcriber.middlewares import auth_middleware, metrics_middleware
 from transcriber.owners import Keyring
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.stopping import StopBudget
 from transcriber.storage import open_job_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff
 from transcriber.webhooks import WebhookRelay
@@ -59,6 +60,7 @@ def create_app(
     app.cleanup_ctx.append(_summary_relay)
     app.cleanup_ctx.append(_workers)
     app.cleanup_ctx.append(_retention)
+    app.on_shutdown.append(_begin_stop)
     views.add_routes(app)
     sse.setup(app)
     webpage.setup(app)
@@ -80,14 +82,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     store = await open_job_store(settings)
     app[keys.STORE] = store
+    keep = settings.retention.keep_audio
+    if not keep:
+        await store.forget_upload(None)  # finished before a crash, file not yet removed
     # A shared data directory holds other servers' uploads in flight: only old leftovers go.
     min_age = settings.server.upload_timeout if store.shared else 0.0
-    known = await store.active_uploads()
+    known = await store.active_uploads(keep_finished=keep)
     removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, known, min_age)
     if removed:
         log.info("removed %d partial or orphaned upload files", removed)
     yield
     await store.close()
+
+
+async def _begin_stop(app: web.Application) -> None:
+    """Runs before aiohttp drains in-flight requests, so jobs stop while requests drain."""
+    app[keys.SCHEDULER].begin_stop(StopBudget(app[keys.SETTINGS].server.shutdown_timeout))
 
 
 def _handoff(app: web.Application, settler: Settler) -> SummaryHandoff:
@@ -161,7 +171,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     starting = asyncio.create_task(_start_when_loaded(app))
     yield
     starting.cancel()
-    await app[keys.SCHEDULER].stop(app[keys.SETTINGS].server.shutdown_timeout)
+    await app[keys.SCHEDULER].stop(StopBudget(app[keys.SETTINGS].server.shutdown_timeout))
 
 
 async def _start_when_loaded(app: web.Application) -> None:

@@ -42,6 +42,7 @@ class SourceEvents(Protocol):
     def cancel_requested(self, job_id: str) -> None: ...
     def lease_lost(self, job_id: str) -> None: ...
     def gave_up(self, jobs: Sequence[Job]) -> None: ...
+    def cancelled_before(self, jobs: Sequence[Job]) -> None: ...
 
 
 class JobSource(Protocol):
@@ -83,12 +84,13 @@ class LocalSource:
 
     async def recover(self) -> None:
         """Re-queue what a previous process accepted but did not finish."""
-        requeued, failed = await self._store.recover(self._max_attempts)
-        self._events.gave_up(failed)
+        recovered = await self._store.recover(self._max_attempts)
+        self._events.gave_up(recovered.failed)
+        self._events.cancelled_before(recovered.cancelled)
         for job in await self._store.queued_jobs():
             self._queue.put(job.job_id, job.duration, epoch(job.created_at))
-        if requeued or len(self._queue):
-            log.info("recovered %d queued jobs (%d were running)", len(self._queue), len(requeued))
+        if recovered.requeued or len(self._queue):
+            log.info("recovered %d queued jobs (%d were running)", len(self._queue), len(recovered.requeued))
 
     async def next(self) -> Job | None:
         while (job_id := await self._queue.get()) is not None:
@@ -209,10 +211,11 @@ class SharedSource:
         self._depth = await self._store.queue_depth()
 
     async def _take_back(self) -> None:
-        requeued, failed = await self._store.recover(self._max_attempts)
-        self._events.gave_up(failed)
-        if requeued:
-            log.warning("took back %d jobs whose server stopped renewing its lease", len(requeued))
+        recovered = await self._store.recover(self._max_attempts)
+        self._events.gave_up(recovered.failed)
+        self._events.cancelled_before(recovered.cancelled)
+        if recovered.requeued:
+            log.warning("took back %d jobs whose server stopped renewing its lease", len(recovered.requeued))
             self._wake.set()
 
     async def _listen(self) -> None:

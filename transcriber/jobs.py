@@ -17,6 +17,7 @@ from transcriber.metrics import Metrics
 from transcriber.netguard import check_callback_url
 from transcriber.options import check_job_id, parse_options
 from transcriber.owners import OPEN, Caller
+from transcriber.reservation import Reservation
 from transcriber.results import remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
@@ -68,34 +69,37 @@ class JobService:
             return False, existing
         probed = await self._probe(upload)
         check_channels(options, probed.channels)
-        self._scheduler.admit(probed.duration)
-        upload_path = await asyncio.to_thread(upload_files.place, upload, self._settings.data_dir, job_id)
-        job = NewJob(
-            job_id=job_id,
-            duration=round(probed.duration, 3),
-            options=options.to_dict(),
-            upload_path=upload_path,
-            upload_bytes=upload.size,
-            upload_sha256=upload.sha256,
-            upload_filename=upload.filename,
-            upload_format=f"{probed.format}/{probed.codec}",
-            callback_url=callback_url,
-            owner=caller.key_id,
-        )
-        try:
-            await self._store.insert_job(job)
-        except DuplicateJob:  # the same id committed by a concurrent request
-            again = await self._existing(job_id, upload.sha256, caller.scope)
-            if again is None:
-                raise
-            return False, again
-        self._accepted(job)
+        with self._scheduler.reserve(probed.duration) as slot:  # a hard capacity: held across the awaits
+            upload_path = await asyncio.to_thread(upload_files.place, upload, self._settings.data_dir, job_id)
+            job = NewJob(
+                job_id=job_id,
+                duration=round(probed.duration, 3),
+                options=options.to_dict(),
+                upload_path=upload_path,
+                upload_bytes=upload.size,
+                upload_sha256=upload.sha256,
+                upload_filename=upload.filename,
+                upload_format=f"{probed.format}/{probed.codec}",
+                callback_url=callback_url,
+                owner=caller.key_id,
+            )
+            try:
+                await self._store.insert_job(job)
+            except Exception as exc:  # not committed: the placed file is ours to remove (submit does)
+                upload.placed = False
+                if not isinstance(exc, DuplicateJob):
+                    raise
+                again = await self._existing(job_id, upload.sha256, caller.scope)  # a concurrent request won
+                if again is None:
+                    raise
+                return False, again
+            self._accepted(job, slot)
         return True, await self.get(job_id)
 
-    def _accepted(self, job: NewJob) -> None:
+    def _accepted(self, job: NewJob, slot: Reservation) -> None:
         # The change first: live events render `queued` before a free worker can claim the job.
         self._changes.job_changed(job.job_id)
-        self._scheduler.enqueue(job.job_id, job.duration)
+        slot.enqueue(job.job_id, job.duration)
         self._metrics.jobs.labels("accepted").inc()
         what = f"{job.upload_bytes} bytes, {job.duration:.1f} s of {job.upload_format}"
         log.info("job %s: accepted %s", job.job_id, what, extra={"job_id": job.job_id})
@@ -161,7 +165,7 @@ class JobService:
             raise Conflict(f"Job {job_id!r} is {job.status}; cancel it before deleting.", code=Code.JOB_ACTIVE)
         await asyncio.to_thread(remove_results, self._settings.data_dir, job_id)
         if job.upload_path:
-            (self._settings.data_dir / job.upload_path).unlink(missing_ok=True)
+            await asyncio.to_thread((self._settings.data_dir / job.upload_path).unlink, missing_ok=True)
         self._changes.job_changed(job_id)
         log.info("job %s: deleted", job_id, extra={"job_id": job_id})
 

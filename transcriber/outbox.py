@@ -5,6 +5,8 @@ runs through the store's Transaction and rows(), which the PostgreSQL store adap
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from transcriber.clock import utc_after, utcnow
 from transcriber.job import SummaryStatus
 from transcriber.store import Row, Store, Transaction
@@ -77,13 +79,23 @@ async def retry_later(store: Store, job_id: str, delay: float, error: str) -> No
         )
 
 
-async def settle(store: Store, job_id: str, summary: str | None, error: str | None) -> None:
-    """Store the outcome and drop the outbox row, in one transaction."""
+async def settle(
+    store: Store, job_id: str, summary: str | None, error: str | None, write: Callable[[], Awaitable[None]]
+) -> bool:
+    """Store the outcome and drop the outbox row, in one transaction; False if the job is gone.
+
+    `write` (the summary file) runs inside it, after the job is found: a job deleted meanwhile
+    is not given a results folder again, since DELETE waits for this transaction.
+    """
     status = SummaryStatus.COMPLETED if error is None else SummaryStatus.FAILED
     async with store.transaction() as tx:
+        if not await tx.rows("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)):
+            return False
+        await write()
         await tx.execute(
             "UPDATE jobs SET summary_status = ?, summary_text = ?, summary_error = ?,"
             " summary_updated_at = ? WHERE job_id = ?",
             (str(status), summary, error, utcnow(), job_id),
         )
         await tx.execute("DELETE FROM summary_outbox WHERE job_id = ?", (job_id,))
+    return True

@@ -19,17 +19,23 @@ def result_path(data_dir: Path, job_id: str, fmt: str) -> Path:
 
 
 def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
-    """Render every format into a temporary folder, fsync, then swap it into place.
+    """Render every format into a temporary folder, fsync it, then swap it into place.
 
+    The files and the temporary folder's entries are fsynced before the rename, and the parent
+    after it, so a power cut shows either the old set or the whole new one, never empty files.
     Re-running a job (after a crash) replaces the previous set whole: never duplicates.
     """
     final = results_dir(data_dir, job_id)
     tmp = final.parent / f".{job_id}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    if not final.parent.is_dir():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fsync_dir(final.parent.parent)
+    tmp.mkdir()
     try:
         for fmt in FORMATS.values():
             _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript))
+        fsync_dir(tmp)
     except BaseException:  # a full disk: leave no half set behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -37,17 +43,19 @@ def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
     fsync_dir(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
     return final
 
 
 def write_summary(data_dir: Path, job_id: str, text: str) -> None:
+    """Callers hold the store's transaction that found the job, so a deleted job stays deleted."""
     folder = results_dir(data_dir, job_id)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".summary.txt.tmp"
     _write_synced(tmp, text if text.endswith("\n") or not text else text + "\n")
     os.replace(tmp, folder / "summary.txt")
+    fsync_dir(folder)
 
 
 def remove_results(data_dir: Path, job_id: str) -> None:

@@ -19,7 +19,7 @@ from transcriber.failures import known_failure
 from transcriber.job import Job, JobStatus, Outcome
 from transcriber.metrics import Metrics
 from transcriber.options import JobOptions
-from transcriber.results import write_results
+from transcriber.results import remove_results, write_results
 from transcriber.store import FinishHook, Store
 from transcriber.transcript import Segment, Transcript
 
@@ -76,12 +76,11 @@ class RunnerDeps:
 class JobRunner:
     """Transcribes a job with the engine off the event loop and records what came of it."""
 
-    def __init__(self, engine: Engine, pool: Executor, deps: RunnerDeps):
+    def __init__(self, engine: Engine, deps: RunnerDeps):
         self._engine = engine
-        self._pool = pool
         self._deps = deps
 
-    async def run(self, job: Job, run: RunningJob) -> bool:
+    async def run(self, job: Job, run: RunningJob, pool: Executor) -> bool:
         """True once the job is finished (completed, failed, cancelled); False if requeued."""
         loop = asyncio.get_running_loop()
         options = JobOptions.from_dict(job.options)
@@ -93,7 +92,7 @@ class JobRunner:
 
         started = time.perf_counter()
         try:
-            transcript = await loop.run_in_executor(self._pool, self._transcribe, path, run, options, on_segment)
+            transcript = await loop.run_in_executor(pool, self._transcribe, path, run, options, on_segment)
         except JobCancelled:
             await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request."))
         except JobInterrupted:
@@ -150,17 +149,23 @@ class JobRunner:
             processing_seconds=round(seconds, 3),
             engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),
         )
-        await self._deps.store.finish_job(run.job_id, outcome, self._deps.hooks, owner=self._deps.owner)
+        if not await self._deps.store.finish_job(run.job_id, outcome, self._deps.hooks, owner=self._deps.owner):
+            # A cancel committed while the last segment ran: the client was told 202 "cancelling".
+            if await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request.")):
+                await asyncio.to_thread(remove_results, self._deps.data_dir, run.job_id)
+            return
         self._observe(run.duration, seconds)
         self._deps.changes.job_changed(run.job_id)
         took = f"{seconds:.2f} s ({run.duration:.1f} s audio, language {transcript.language})"
         log.info("job %s: completed in %s", run.job_id, took, extra={"job_id": run.job_id})
 
-    async def _finish(self, run: RunningJob, outcome: Outcome) -> None:
-        await self._deps.store.finish_job(run.job_id, outcome, owner=self._deps.owner)
+    async def _finish(self, run: RunningJob, outcome: Outcome) -> bool:
+        if not await self._deps.store.finish_job(run.job_id, outcome, owner=self._deps.owner):
+            return False
         self._deps.metrics.jobs.labels(str(outcome.status)).inc()
         self._deps.changes.job_changed(run.job_id)
         log.info("job %s: %s (%s)", run.job_id, outcome.status, outcome.error_message, extra={"job_id": run.job_id})
+        return True
 
     def _observe(self, duration: float, seconds: float) -> None:
         metrics = self._deps.metrics

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,16 +15,17 @@ from transcriber.clock import epoch
 from transcriber.engine import Engine
 from transcriber.errors import Code, Unavailable
 from transcriber.estimates import Estimator
-from transcriber.job import Job
+from transcriber.job import Job, JobStatus, Outcome
 from transcriber.jobqueue import JobQueue
 from transcriber.metrics import Metrics
+from transcriber.reservation import Reservation
 from transcriber.runner import JobRunner, RunnerDeps, RunningJob
 from transcriber.settings import Settings
+from transcriber.stopping import StopBudget
 from transcriber.store import FinishHook, Store
+from transcriber.watchdog import ThreadSlots, finished_in_time, job_timeout
 
 log = logging.getLogger(__name__)
-INTERRUPT_GRACE = 30.0
-BACKGROUND_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,12 @@ class Scheduler:
         self._estimator = Estimator.for_device("cpu", settings.queue.stall_seconds)
         self._runner: JobRunner | None = None
         self._workers: list[asyncio.Task[None]] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._slots: ThreadSlots | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._closing = False
+        self._stopping: asyncio.Task[None] | None = None
         self._worker_count = 1
+        self._reserved = 0  # admitted uploads not yet in the queue: capacity counts them
 
     async def recover(self) -> None:
         """Re-queue what a previous process (or, shared, a dead server) accepted but did not finish."""
@@ -100,13 +102,21 @@ class Scheduler:
             )
             self._metrics.jobs.labels("failed").inc()
             self._changes.job_changed(job.job_id)
-            self._cleanup_upload(job)
+            self.spawn(self._cleanup_upload(job))
+
+    def cancelled_before(self, cancelled: Sequence[Job]) -> None:
+        """Jobs whose cancel was committed before a crash: finished as cancelled, never rerun."""
+        for job in cancelled:
+            log.info("job %s: cancelled (requested before the restart)", job.job_id, extra={"job_id": job.job_id})
+            self._metrics.jobs.labels("cancelled").inc()
+            self._changes.job_changed(job.job_id)
+            self.spawn(self._cleanup_upload(job))
 
     def start(self, engine: Engine) -> None:
         info = engine.info
         self._estimator = Estimator.for_device(info.device, self._settings.queue.stall_seconds)
         self._worker_count = info.workers
-        self._pool = ThreadPoolExecutor(max_workers=info.workers, thread_name_prefix="whisper")
+        self._slots = ThreadSlots(info.workers)
         deps = RunnerDeps(
             self._store,
             self._metrics,
@@ -117,8 +127,8 @@ class Scheduler:
             self.spawn,
             self._source.owner,
         )
-        self._runner = JobRunner(engine, self._pool, deps)
-        self._workers = [asyncio.create_task(self._worker_loop(), name=f"worker-{i}") for i in range(info.workers)]
+        self._runner = JobRunner(engine, deps)
+        self._workers = [asyncio.create_task(self._worker_loop(i), name=f"worker-{i}") for i in range(info.workers)]
         self._source.start()
 
     def admit(self, extra_seconds: float = 0.0) -> None:
@@ -128,10 +138,19 @@ class Scheduler:
         if self._closing:
             raise Unavailable("The server is shutting down.", code=Code.SHUTTING_DOWN, retry_after=10)
         capacity = self._settings.queue.capacity
-        if self._source.queued() >= capacity:
+        if self._source.queued() + self._reserved >= capacity:
             wait = self._estimator.retry_after(self._source.queued_seconds() + extra_seconds, self._worker_count)
             message = f"The queue is full ({capacity} jobs); try again later."
             raise Unavailable(message, code=Code.QUEUE_FULL, retry_after=wait)
+
+    def reserve(self, extra_seconds: float) -> Reservation:
+        """Admit a job and hold its queue slot across the awaits until it is enqueued or given up."""
+        self.admit(extra_seconds)
+        self._reserved += 1
+        return Reservation(self._release, self.enqueue)
+
+    def _release(self) -> None:
+        self._reserved -= 1
 
     def enqueue(self, job_id: str, duration: float) -> None:
         self._source.added(job_id, duration, time.time())
@@ -174,6 +193,9 @@ class Scheduler:
         """'cancelled' for a queued job, 'cancelling' for a running one, '' if neither."""
         if await self._store.cancel_queued(job_id):
             self._source.removed(job_id)
+            job = await self._store.get_job(job_id)
+            if job is not None:
+                await self._cleanup_upload(job)  # it will never run: its audio goes now
             self._metrics.jobs.labels("cancelled").inc()
             self._changes.job_changed(job_id)
             log.info("job %s: cancelled while queued", job_id, extra={"job_id": job_id})
@@ -187,16 +209,16 @@ class Scheduler:
             return "cancelling"
         return ""
 
-    async def _worker_loop(self) -> None:
+    async def _worker_loop(self, index: int) -> None:
         while (job := await self._source.next()) is not None:
             try:
-                await self._run(job)
+                await self._run(job, index)
             except Exception:  # a failed job is data; the worker must live on
                 log.exception("job %s: worker error", job.job_id, extra={"job_id": job.job_id})
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, index: int) -> None:
         job_id = job.job_id
-        if self._runner is None:
+        if self._runner is None or self._slots is None:
             return
         run = RunningJob(job_id, job.duration)
         self._running[job_id] = run
@@ -204,36 +226,73 @@ class Scheduler:
         self._metrics.queue_wait.observe(max(0.0, time.time() - epoch(job.created_at)))
         started = f"attempt {job.attempts}, {run.duration:.1f} s of audio"
         log.info("job %s: started (%s)", job_id, started, extra={"job_id": job_id})
+        timeout = job_timeout(run.duration, self._settings.queue)
         try:
-            finished = await self._runner.run(job, run)
+            task = asyncio.create_task(self._runner.run(job, run, self._slots[index]))
+            finished = await finished_in_time(task, run, timeout)
+            if finished is None:
+                finished = await self._timed_out(job_id, index, timeout)
         finally:
             self._running.pop(job_id, None)
         if finished:
-            self._cleanup_upload(job)
+            await self._cleanup_upload(job)
 
-    def _cleanup_upload(self, job: Job) -> None:
+    async def _timed_out(self, job_id: str, index: int, timeout: float) -> bool:
+        """End a job that stopped making progress, and give its worker a fresh thread."""
+        assert self._slots is not None
+        self._slots.replace(index)
+        message = f"The job made no progress for {timeout:.0f} s and was stopped."
+        outcome = Outcome(JobStatus.FAILED, "timeout", message)
+        ended = await self._store.finish_job(job_id, outcome, owner=self._source.owner)
+        if ended:
+            self._metrics.jobs.labels("failed").inc()
+            self._changes.job_changed(job_id)
+            log.error("job %s: timed out: %s", job_id, message, extra={"job_id": job_id})
+        return ended
+
+    async def _cleanup_upload(self, job: Job) -> None:
+        """Off the event loop: an upload may be gigabytes, and unlinking it takes real time."""
         if not self._settings.retention.keep_audio and job.upload_path:
-            (self._settings.data_dir / job.upload_path).unlink(missing_ok=True)
+            await asyncio.to_thread((self._settings.data_dir / job.upload_path).unlink, missing_ok=True)
+            await self._store.forget_upload(job.job_id)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def stop(self, timeout: float) -> None:
-        """Stop taking jobs; let running ones finish within timeout, then requeue them."""
+    def begin_stop(self, budget: StopBudget) -> asyncio.Task[None]:
+        """Start stopping (once): no new jobs from now on; the returned task ends within the budget."""
         self._closing = True
+        if self._stopping is None:
+            self._stopping = asyncio.create_task(self._stop(budget))
+        return self._stopping
+
+    async def stop(self, budget: StopBudget) -> None:
+        await self.begin_stop(budget)
+
+    async def _stop(self, budget: StopBudget) -> None:
         self._source.stop(len(self._workers))
         if self._workers:
-            _, pending = await asyncio.wait(self._workers, timeout=timeout)
+            _, pending = await asyncio.wait(self._workers, timeout=budget.left(budget.finish_deadline))
             if pending:
                 for run in self._running.values():
                     run.interrupt.set()
-                _, pending = await asyncio.wait(pending, timeout=INTERRUPT_GRACE)
-            for task in pending:
-                task.cancel()
+                _, pending = await asyncio.wait(pending, timeout=budget.left(budget.work_deadline))
+            await self._abandon(pending)
         if self._background:
-            await asyncio.wait(self._background, timeout=BACKGROUND_GRACE)
+            await asyncio.wait(self._background, timeout=budget.left(budget.work_deadline))
         await self._source.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._slots is not None:
+            self._slots.shutdown()
+
+    async def _abandon(self, workers: set[asyncio.Task[None]]) -> None:
+        """Jobs whose thread did not answer the interrupt in time go back to the queue as they
+        would have on their own (no attempt counted); the process exits without their threads."""
+        stuck = list(self._running)
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for job_id in stuck:
+            await self._store.requeue_job(job_id, refund_attempt=True, owner=self._source.owner)
+            log.warning("job %s: did not stop in time, back in the queue", job_id, extra={"job_id": job_id})

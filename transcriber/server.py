@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
+import threading
+import time
 
 from aiohttp import web
 
@@ -12,20 +16,25 @@ from transcriber.app import create_app
 from transcriber.engine import EngineLoader
 from transcriber.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
 from transcriber.settings import Settings
+from transcriber.stopping import StopBudget
 
 log = logging.getLogger(__name__)
+IDLE_THREAD_GRACE = 0.5
 
 
 async def serve(settings: Settings, loader: EngineLoader, *, host: str | None, port: int | None) -> int:
     """The exit status: 0 after a requested stop, 1 when the model could not be loaded."""
     app = create_app(settings, loader=loader)
     quiet_protocol_errors()
-    runner = web.AppRunner(app, **protocol_options(settings.server))
+    # In-flight requests drain while running jobs stop (the app's on_shutdown starts that), both
+    # within the one stop budget: SIGTERM to exit stays under [server] shutdown_timeout.
+    drain = StopBudget(settings.server.shutdown_timeout).http_drain()
+    runner = web.AppRunner(app, shutdown_timeout=drain, **protocol_options(settings.server))
     await runner.setup()
     try:
         address = (host or settings.server.host, port or settings.server.port)
         warn_if_exposed(address[0], settings.server)
-        site = web.TCPSite(runner, *address, shutdown_timeout=settings.server.shutdown_timeout)
+        site = web.TCPSite(runner, *address)
         await site.start()
         return await _until_stopped(loader)
     finally:
@@ -45,3 +54,22 @@ async def _until_stopped(loader: EngineLoader) -> int:
     await stopping
     log.info("stopping: no new jobs; running ones get their shutdown timeout")
     return 0
+
+
+def exit_without_stuck_threads(code: int) -> None:
+    """Exit now if a thread outlived the stop (a job that ignored its interrupt, a model still
+    loading): Python would otherwise wait for it at exit, past any grace period. Everything
+    durable is committed by now; the job it ran is back in the queue."""
+    deadline = time.monotonic() + IDLE_THREAD_GRACE  # idle pool threads take a moment to notice
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    main = threading.main_thread()
+    stuck = [t.name for t in threading.enumerate() if t is not main and t.is_alive() and not t.daemon]
+    if not stuck:
+        return
+    log.warning("exiting without %d busy threads (%s)", len(stuck), ", ".join(sorted(stuck)[:5]))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

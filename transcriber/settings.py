@@ -70,6 +70,9 @@ class QueueSettings:
     capacity: int = 1000
     max_attempts: int = 2
     stall_seconds: float = 120.0
+    # A job that makes no progress for max(min, factor x its audio length) is failed as `timeout`.
+    job_timeout_factor: float = 0.5
+    job_timeout_min_seconds: float = 600.0
 
 
 @dataclass(frozen=True)

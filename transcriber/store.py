@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,15 @@ class Transaction:
         return [dict(r) for r in await cur.fetchall()]
 
 
+@dataclass(frozen=True)
+class Recovered:
+    """What start-up recovery did with the jobs a previous process left running."""
+
+    requeued: list[str]
+    failed: list[Job]
+    cancelled: list[Job]
+
+
 class FinishHook(Protocol):
     """Work that must commit together with a job's completion (the summary outbox)."""
 
@@ -67,10 +76,13 @@ class Store:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Transaction(self._conn)
+                await self._conn.execute("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                # A failed COMMIT (a deferred constraint, a full or read-only disk) leaves the
+                # transaction open; without this rollback every later BEGIN would fail.
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
 
     async def write(self, sql: str, params: Params = ()) -> int:
         async with self.transaction() as tx:
@@ -134,6 +146,8 @@ class Store:
                 f"UPDATE jobs SET {sets} WHERE job_id = :job_id AND status = 'running'"
                 " AND coalesce(lease_owner, '') = coalesce(:owner, lease_owner, '')"
             )
+            if outcome.status == JobStatus.COMPLETED:
+                sql += " AND cancel_requested = 0"  # a cancel answered 202 wins over a late completion
             if await tx.execute(sql, {**values, "job_id": job_id, "owner": owner}) == 0:
                 return False
             if outcome.status == JobStatus.COMPLETED:
@@ -172,12 +186,19 @@ class Store:
         changed = await self.write(f"DELETE FROM jobs WHERE job_id = ? AND status IN ({marks})", (job_id, *FINISHED))
         return changed > 0
 
-    async def recover(self, max_attempts: int) -> tuple[list[str], list[Job]]:
-        """After a restart: running jobs go back to queued, unless they crashed us too often.
-        On a shared store only those whose server's lease ran out (STALE)."""
+    async def recover(self, max_attempts: int) -> Recovered:
+        """After a restart: running jobs go back to queued, unless they were cancelled (a cancel is
+        as durable as an accept) or crashed us too often. On a shared store only those whose
+        server's lease ran out (STALE)."""
         now = utcnow()
         message = f"The job was running when the server stopped {max_attempts} times; not retrying."
         async with self.transaction() as tx:
+            cancelled = await tx.rows(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ?, updated_at = ?, lease_owner = NULL,"
+                " lease_expires_at = NULL, error_code = 'cancelled', error_message = 'Cancelled by request.'"
+                f" WHERE status = 'running' AND cancel_requested = 1{self.STALE} RETURNING *",
+                (now, now),
+            )
             failed = await tx.rows(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, updated_at = ?,"
                 " error_code = 'worker_crashed', error_message = ?"
@@ -189,11 +210,26 @@ class Store:
                 f" lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running'{self.STALE} RETURNING job_id",
                 (now,),
             )
-        return [r["job_id"] for r in requeued], [Job.from_row(r) for r in failed]
+        return Recovered(
+            [r["job_id"] for r in requeued], [Job.from_row(r) for r in failed], [Job.from_row(r) for r in cancelled]
+        )
 
-    async def active_uploads(self) -> set[str]:
-        rows = await self.rows("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL")
-        return {r["upload_path"] for r in rows}
+    async def active_uploads(self, *, keep_finished: bool) -> set[str]:
+        """Upload files some row still needs: active jobs', and finished ones' if uploads are kept."""
+        sql = "SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"
+        if not keep_finished:
+            sql += " AND status IN ('queued', 'running')"
+        return {r["upload_path"] for r in await self.rows(sql)}
+
+    async def forget_upload(self, job_id: str | None) -> None:
+        """A finished job's upload file is gone (or going): its row (None: every finished row)
+        no longer points at it, so the start-up sweep removes what a crash left."""
+        marks = ", ".join("?" for _ in FINISHED)
+        sql = f"UPDATE jobs SET upload_path = NULL WHERE upload_path IS NOT NULL AND status IN ({marks})"
+        if job_id is None:
+            await self.write(sql, FINISHED)
+        else:
+            await self.write(f"{sql} AND job_id = ?", (*FINISHED, job_id))
 
     async def queued_jobs(self) -> list[Job]:
         return await self._jobs("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at")

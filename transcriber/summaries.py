@@ -54,9 +54,13 @@ class Settler:
             self._changes.job_changed(job_id)
 
     async def settle(self, job_id: str, summary: str | None, error: str | None) -> None:
-        if summary is not None:
-            await asyncio.to_thread(write_summary, self._data_dir, job_id, summary)
-        await outbox.settle(self._store, job_id, summary, error)
+        async def write() -> None:
+            if summary is not None:
+                await asyncio.to_thread(write_summary, self._data_dir, job_id, summary)
+
+        if not await outbox.settle(self._store, job_id, summary, error, write):
+            log.info("job %s: summary dropped, the job was deleted", job_id, extra={"job_id": job_id})
+            return
         self._changes.job_changed(job_id)
         self._metrics.summaries.labels("completed" if error is None else "failed").inc()
         if error is None:

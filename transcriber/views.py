@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +21,8 @@ from transcriber.results import result_path
 from transcriber.upload_files import Upload
 
 T = TypeVar("T")
+
+PAGE_CHUNK = 10  # jobs per encoded piece of a /jobs page
 
 
 async def accept_upload(
@@ -65,14 +69,31 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(await jobs.status_document(request.match_info["job_id"], scope_of(request)))
 
 
-async def history(request: web.Request) -> web.Response:
+async def history(request: web.Request) -> web.StreamResponse:
     service, query = request.app[keys.JOBS], request.query
     jobs = await service.history(query.get("status"), query.get("limit"), query.get("before"), scope_of(request))
     nxt = None
     if jobs and len(jobs) == int(query.get("limit") or DEFAULT_PAGE):
         params = {k: v for k, v in query.items() if k != "before"} | {"before": jobs[-1].job_id}
         nxt = str(request.rel_url.with_query(params))
-    return web.json_response({"jobs": [service.document(j) for j in jobs], "next": nxt})
+    documents = [service.document(j) for j in jobs]
+    # 500 full transcripts are tens of MB of JSON: encoded in a thread a few jobs at a time (one
+    # json.dumps would hold the GIL throughout) and streamed with back-pressure (one huge write
+    # makes the transport shift its buffer on the loop), so /health keeps answering meanwhile.
+    resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    await resp.prepare(request)
+    await resp.write(b'{"jobs": [')
+    for start in range(0, len(documents), PAGE_CHUNK):
+        batch = documents[start : start + PAGE_CHUNK]
+        await resp.write(await asyncio.to_thread(_encode_batch, batch, start > 0))
+    await resp.write(f'], "next": {json.dumps(nxt)}}}'.encode())
+    await resp.write_eof()
+    return resp
+
+
+def _encode_batch(documents: list[dict[str, Any]], after_others: bool) -> bytes:
+    text = ", ".join(json.dumps(d) for d in documents)
+    return (", " + text if after_others else text).encode()
 
 
 async def cancel(request: web.Request) -> web.Response:
