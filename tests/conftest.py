@@ -19,7 +19,8 @@ from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
 from tests.support import Client, FakeEngine, make_settings
 from transcriber.app import create_app
 from transcriber.engine import Engine, FasterWhisperEngine, load_engine
-from transcriber.store import Store, open_store
+from transcriber.storage import open_store
+from transcriber.store import Store
 from transcriber.store_pg import open_pg_store
 
 AiohttpClient = Callable[..., Awaitable[Client]]

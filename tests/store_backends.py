@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from transcriber.job import NewJob
-from transcriber.store_pg import numbered
+from transcriber.pg_sql import numbered
 
 Peek = Callable[..., Awaitable[list[dict[str, Any]]]]
 BACKENDS = ("sqlite", "postgres")

@@ -21,7 +21,9 @@ from transcriber.job import Job, JobStatus, Outcome
 from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
 from transcriber.migrate import migrate
 from transcriber.migrate import split_sql as _split_sql
-from transcriber.store import DuplicateJob, Recovered, Store, Transaction, open_store
+from transcriber.storage import open_store
+from transcriber.store import Store
+from transcriber.store_types import DuplicateJob, Recovered, Transaction
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEADLINE = 10.0  # seconds any single store call may take before the test calls it a hang

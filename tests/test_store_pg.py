@@ -14,8 +14,10 @@ from tests.pg_server import PgServer
 from tests.store_backends import job, pg_peek, sqlite_peek
 from transcriber.job import JobStatus, Outcome
 from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
-from transcriber.store import Store, open_store
-from transcriber.store_pg import PgStore, migrate_pg, numbered, open_pg_store
+from transcriber.pg_sql import numbered
+from transcriber.storage import open_store
+from transcriber.store import Store
+from transcriber.store_pg import PgStore, migrate_pg, open_pg_store
 
 OWNER_A, OWNER_B = "server-a", "server-b"
 

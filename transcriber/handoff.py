@@ -18,7 +18,8 @@ from summarizer.payload import PrivateText
 from summarizer.retry import backoff_seconds
 from transcriber import outbox
 from transcriber.job import SummaryStatus
-from transcriber.store import Row, Store
+from transcriber.store import Store
+from transcriber.store_types import Row
 from transcriber.summaries import Settler
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.retry import gave_up, next_delay
 from transcriber import outbox
 from transcriber.job import SummaryStatus
-from transcriber.store import Row, Store
+from transcriber.store import Store
+from transcriber.store_types import Row
 from transcriber.summaries import Settler
 
 

@@ -23,7 +23,8 @@ from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speakers import check_channels
 from transcriber.status import Live, status_body
-from transcriber.store import DuplicateJob, Store
+from transcriber.store import Store
+from transcriber.store_types import DuplicateJob
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 500

@@ -20,7 +20,8 @@ from transcriber.job import Job, JobStatus, Outcome
 from transcriber.metrics import Metrics
 from transcriber.options import JobOptions
 from transcriber.results import remove_results, write_results
-from transcriber.store import FinishHook, Store
+from transcriber.store import Store
+from transcriber.store_types import FinishHook
 from transcriber.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from transcriber.changes import ChangeFeed
@@ -20,37 +19,18 @@ from transcriber.jobqueue import JobQueue
 from transcriber.metrics import Metrics
 from transcriber.reservation import Reservation
 from transcriber.runner import JobRunner, RunnerDeps, RunningJob
+from transcriber.scheduler_events import SourceEventsMixin
+from transcriber.scheduler_views import LiveJob, SchedulerSnapshot
 from transcriber.settings import Settings
 from transcriber.stopping import StopBudget
-from transcriber.store import FinishHook, Store
+from transcriber.store import Store
+from transcriber.store_types import FinishHook
 from transcriber.watchdog import ThreadSlots, finished_in_time, job_timeout
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LiveJob:
-    """What a running job has produced so far."""
-
-    progress: float
-    text: str
-    language: str | None
-    languages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SchedulerSnapshot:
-    """A read-only view for /health and /metrics."""
-
-    started: bool
-    closing: bool
-    queued: int
-    running: int
-    capacity: int
-    stalled: tuple[str, ...]
-
-
-class Scheduler:
+class Scheduler(SourceEventsMixin):
     """Feeds queued job ids to a thread pool running the engine; the store stays the truth."""
 
     def __init__(
@@ -77,40 +57,6 @@ class Scheduler:
     async def recover(self) -> None:
         """Re-queue what a previous process (or, shared, a dead server) accepted but did not finish."""
         await self._source.recover()
-
-    # SourceEvents: what the job source reports about the jobs running here.
-
-    def running_ids(self) -> list[str]:
-        return list(self._running)
-
-    def cancel_requested(self, job_id: str) -> None:
-        if (run := self._running.get(job_id)) is not None and not run.cancel.is_set():
-            log.info("job %s: cancel requested through another server", job_id, extra={"job_id": job_id})
-            run.cancel.set()
-
-    def lease_lost(self, job_id: str) -> None:
-        """Another server took the job over (this one could not renew in time): stop, write nothing."""
-        if (run := self._running.get(job_id)) is not None and not run.interrupt.is_set():
-            log.warning("job %s: lease lost; another server runs it now", job_id, extra={"job_id": job_id})
-            run.interrupt.set()
-
-    def gave_up(self, failed: Sequence[Job]) -> None:
-        for job in failed:
-            crashes = self._settings.queue.max_attempts
-            log.error(
-                "job %s: failed, it was running during %d crashes", job.job_id, crashes, extra={"job_id": job.job_id}
-            )
-            self._metrics.jobs.labels("failed").inc()
-            self._changes.job_changed(job.job_id)
-            self.spawn(self._cleanup_upload(job))
-
-    def cancelled_before(self, cancelled: Sequence[Job]) -> None:
-        """Jobs whose cancel was committed before a crash: finished as cancelled, never rerun."""
-        for job in cancelled:
-            log.info("job %s: cancelled (requested before the restart)", job.job_id, extra={"job_id": job.job_id})
-            self._metrics.jobs.labels("cancelled").inc()
-            self._changes.job_changed(job.job_id)
-            self.spawn(self._cleanup_upload(job))
 
     def start(self, engine: Engine) -> None:
         info = engine.info

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -11,12 +10,10 @@ from typing import Any, Literal, TypeVar
 
 from summarizer.config import SummarizerSettings, summarizer_settings_from
 from summarizer.configfile import ConfigError, load_config
-from transcriber import webhook_secret
+from transcriber.setting_values import coerce
 
 Device = Literal["cpu", "cuda", "auto"]
-MAX_PORT = 65535
 LogFormat = Literal["text", "json"]
-DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 # One error type for every configuration problem, server and worker alike.
@@ -152,12 +149,6 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_WEBHOOK_SECRET": ("webhooks", "secret"),
 }
 
-_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("whisper", "device"): ("cpu", "cuda", "auto"),
-    ("logging", "format"): ("text", "json"),
-    ("logging", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
-}
-
 _SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
     "whisper": WhisperSettings,
@@ -206,62 +197,8 @@ def _section(name: str, table: Any, env: Mapping[str, str]) -> Any:
     unknown = set(table) - set(known)
     if unknown:
         raise SettingsError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
-    values = {key: _coerce(name, key, val, known[key].type) for key, val in table.items()}
+    values = {key: coerce(name, key, val, known[key].type) for key, val in table.items()}
     for var, (section, key) in ENV_OVERRIDES.items():
         if section == name and env.get(var, "") != "":
-            values[key] = _coerce(name, key, env[var], known[key].type, source=var)
+            values[key] = coerce(name, key, env[var], known[key].type, source=var)
     return replace(cls(), **values)
-
-
-def _coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> Any:
-    where = source or f"[{section}] {key}"
-    try:
-        result = _convert(value, str(typ))
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"{where}: {exc}") from exc
-    if (section, key) == ("logging", "level"):
-        result = str(result).upper()
-    choices = _CHOICES.get((section, key))
-    if choices and result not in choices:
-        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(choices)}")
-    if isinstance(result, float) and not math.isfinite(result):
-        raise SettingsError(f"{where}: must be a finite number")
-    if isinstance(result, int | float) and not isinstance(result, bool) and result < 0:
-        raise SettingsError(f"{where}: must not be negative")
-    if (section, key) == ("database", "url") and result and not str(result).startswith(DATABASE_SCHEMES):
-        raise SettingsError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
-    if (section, key) == ("webhooks", "secret") and result and not webhook_secret.is_valid(result):
-        raise SettingsError(f"{where}: expected whsec_ followed by base64 (24 to 64 random bytes)")
-    if (section, key) == ("server", "port") and result > MAX_PORT:
-        raise SettingsError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
-    return result
-
-
-def _convert(value: Any, typ: str) -> Any:
-    if typ == "bool":
-        return _to_bool(value)
-    if typ == "int":
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"{value!r} is not an integer")
-        return int(value)
-    if typ == "float":
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a number")
-        return float(value)
-    if typ.startswith("tuple"):
-        items = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(str(i).strip() for i in items if str(i).strip())
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    return value
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{value!r} is not true or false")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+from transcriber.migrate import MIGRATIONS, migrate
 from transcriber.settings import Settings
-from transcriber.store import Store, open_store
+from transcriber.store import Store
 
 
 async def open_job_store(settings: Settings) -> Store:
@@ -13,3 +19,19 @@ async def open_job_store(settings: Settings) -> Store:
 
         return await open_pg_store(settings.database.url)
     return await open_store(settings.data_dir / "jobs.db")
+
+
+async def open_store(path: Path, migrations: Path = MIGRATIONS) -> Store:
+    """Open (creating if needed) the database in WAL mode and apply pending migrations."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 5000"):
+        await conn.execute(f"PRAGMA {pragma}")
+    store = Store(conn)
+    try:
+        await migrate(store, migrations)
+    except BaseException:
+        await conn.close()
+        raise
+    return store

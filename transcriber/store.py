@@ -9,54 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from dataclasses import asdict
 
 import aiosqlite
 
 from transcriber.clock import utcnow
 from transcriber.job import FINISHED, Job, JobStatus, NewJob, Outcome
-from transcriber.migrate import MIGRATIONS, migrate
-
-Row = dict[str, Any]
-Params = Sequence[Any] | Mapping[str, Any]
-
-
-class DuplicateJob(Exception):
-    """A job with this id exists already (a concurrent request committed it first)."""
-
-
-class Transaction:
-    """A write transaction as the hooks that join it see it: statements, no commit or rollback."""
-
-    def __init__(self, conn: aiosqlite.Connection):
-        self._conn = conn
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        cur = await self._conn.execute(sql, params)
-        return cur.rowcount
-
-    async def rows(self, sql: str, params: Params = ()) -> list[Row]:
-        cur = await self._conn.execute(sql, params)
-        return [dict(r) for r in await cur.fetchall()]
-
-
-@dataclass(frozen=True)
-class Recovered:
-    """What start-up recovery did with the jobs a previous process left running."""
-
-    requeued: list[str]
-    failed: list[Job]
-    cancelled: list[Job]
-
-
-class FinishHook(Protocol):
-    """Work that must commit together with a job's completion (the summary outbox)."""
-
-    async def on_completed(self, tx: Transaction, job_id: str) -> None: ...
+from transcriber.store_types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
 
 
 class Store:
@@ -278,19 +239,3 @@ class Store:
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
-
-
-async def open_store(path: Path, migrations: Path = MIGRATIONS) -> Store:
-    """Open (creating if needed) the database in WAL mode and apply pending migrations."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 5000"):
-        await conn.execute(f"PRAGMA {pragma}")
-    store = Store(conn)
-    try:
-        await migrate(store, migrations)
-    except BaseException:
-        await conn.close()
-        raise
-    return store

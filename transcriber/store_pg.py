@@ -9,14 +9,11 @@ migrations under an advisory lock so several servers may start at once.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -24,7 +21,9 @@ from transcriber.clock import utcnow
 from transcriber.errors import Code, Unavailable
 from transcriber.job import Job, NewJob
 from transcriber.migrate import MIGRATIONS, migration_files
-from transcriber.store import DuplicateJob, Params, Row, Store, Transaction
+from transcriber.pg_sql import Raw, pg_args, rowcount
+from transcriber.store import Store
+from transcriber.store_types import DuplicateJob, Params, Row, Transaction
 
 NEW_JOB_CHANNEL = "transcriber_new_job"
 CANCEL_CHANNEL = "transcriber_cancel"
@@ -40,34 +39,9 @@ CONNECTION_ERRORS = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
 )
-_PLACEHOLDER = re.compile(r"'[^']*'|\?|(?<![:\w]):([A-Za-z_]\w*)")
 
 # Earliest virtual deadline first (created_at + duration), as the in-process JobQueue orders.
 DEADLINE_ORDER = "virtual_deadline(created_at, duration), created_at, job_id"  # indexed (migration 0005)
-
-
-@functools.lru_cache(maxsize=512)
-def numbered(sql: str, named: bool) -> tuple[str, tuple[str, ...]]:
-    """Rewrite `?` (or `:name`) placeholders to `$1, $2, ...`; names in $-order for named SQL."""
-    names: list[str] = []
-    counter = 0
-
-    def swap(match: re.Match[str]) -> str:
-        nonlocal counter
-        token = match.group(0)
-        if token.startswith("'"):
-            return token
-        if token == "?" and not named:
-            counter += 1
-            return f"${counter}"
-        name = match.group(1)
-        if not named or name is None:
-            return token
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return _PLACEHOLDER.sub(swap, sql), tuple(names)
 
 
 class StoreUnavailable(Unavailable):
@@ -78,26 +52,6 @@ class StoreUnavailable(Unavailable):
         super().__init__(message, code=Code.DATABASE_UNAVAILABLE, retry_after=5)
 
 
-class _Raw(tuple[Any, ...]):
-    """Parameters of SQL already written with $n placeholders (the PostgreSQL-only statements)."""
-
-
-def _args(sql: str, params: Params) -> tuple[str, list[Any]]:
-    if isinstance(params, _Raw):
-        return sql, list(params)
-    if isinstance(params, Mapping):
-        text, names = numbered(sql, True)
-        return text, [params[n] for n in names]
-    text, _ = numbered(sql, False)
-    return text, list(params)
-
-
-def _rowcount(status: str) -> int:
-    """asyncpg reports 'UPDATE 3', 'INSERT 0 1', 'DELETE 0': the last number is the row count."""
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else 0
-
-
 class PgTx(Transaction):
     """One transaction on a pooled connection, as the hooks and the outbox see a Transaction."""
 
@@ -105,11 +59,11 @@ class PgTx(Transaction):
         self.conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        text, args = _args(sql, params)
-        return _rowcount(await self.conn.execute(text, *args))
+        text, args = pg_args(sql, params)
+        return rowcount(await self.conn.execute(text, *args))
 
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
-        text, args = _args(sql, params)
+        text, args = pg_args(sql, params)
         return [dict(r) for r in await self.conn.fetch(text, *args)]
 
 
@@ -148,7 +102,7 @@ class PgStore(Store):
             yield PgTx(conn)
 
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
-        text, args = _args(sql, params)
+        text, args = pg_args(sql, params)
         async with self._connection() as conn:
             return [dict(r) for r in await conn.fetch(text, *args)]
 
@@ -179,7 +133,7 @@ class PgStore(Store):
             " progress = 0, lease_owner = $2, lease_expires_at = utc_iso($3) WHERE job_id = ("
             f" SELECT job_id FROM jobs WHERE status = 'queued' ORDER BY {DEADLINE_ORDER}"
             " LIMIT 1 FOR UPDATE SKIP LOCKED) AND status = 'queued' RETURNING *",
-            _Raw((now, owner, lease_seconds)),
+            Raw((now, owner, lease_seconds)),
         )
         return Job.from_row(rows[0]) if rows else None
 
@@ -190,7 +144,7 @@ class PgStore(Store):
         rows = await self.rows(
             "UPDATE jobs SET lease_expires_at = utc_iso($3) WHERE job_id = ANY($2::text[])"
             " AND status = 'running' AND lease_owner = $1 RETURNING job_id, cancel_requested",
-            _Raw((owner, list(job_ids), lease_seconds)),
+            Raw((owner, list(job_ids), lease_seconds)),
         )
         return {r["job_id"]: bool(r["cancel_requested"]) for r in rows}
 
@@ -212,7 +166,7 @@ class PgStore(Store):
             " RETURNING job_id, attempts, next_attempt_at)"
             " SELECT c.job_id, c.attempts, j.text, j.language FROM claimed c JOIN jobs j USING (job_id)"
             " ORDER BY c.next_attempt_at",
-            _Raw((state, owner, utcnow(), OUTBOX_LEASE_SECONDS, limit)),
+            Raw((state, owner, utcnow(), OUTBOX_LEASE_SECONDS, limit)),
         )
 
     async def request_cancel(self, job_id: str) -> bool:

@@ -14,7 +14,8 @@ from transcriber.errors import Code, Conflict
 from transcriber.job import SummaryStatus
 from transcriber.metrics import Metrics
 from transcriber.results import write_summary
-from transcriber.store import Store, Transaction
+from transcriber.store import Store
+from transcriber.store_types import Transaction
 from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)

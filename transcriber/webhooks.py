@@ -24,7 +24,8 @@ from transcriber import netguard, webhook_secret, webhook_store
 from transcriber.clock import utcnow
 from transcriber.errors import NotFound
 from transcriber.settings import WebhookSettings
-from transcriber.store import Row, Store
+from transcriber.store import Store
+from transcriber.store_types import Row
 from transcriber.waits import wake_or_timeout
 from transcriber.webhook_send import Attempt, post
 
