@@ -230,9 +230,11 @@ async def test_a_page_of_500_long_transcripts_does_not_block_the_loop(
         db.executemany(
             "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes, upload_sha256, text)"
             " VALUES (?, 'completed', ?, ?, 1200, 1, 'x', ?)",
-            [(f"job-{i:03d}", f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z", "2026-01-01T00:00:00Z", text)
-             for i in range(500)],
-        )  # fmt: skip
+            [
+                (f"job-{i:03d}", f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z", "2026-01-01T00:00:00Z", text)
+                for i in range(500)
+            ],
+        )
     client = await make_client(fake_engine, data)
     gaps: list[float] = []
 

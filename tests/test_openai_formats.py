@@ -30,9 +30,17 @@ def test_bodies_from_a_written_transcript() -> None:
     assert body["task"] == "transcribe" and body["language"] == "russian" and body["duration"] == 4.0
     first, second = body["segments"]
     assert first == {
-        "id": 0, "seek": 0, "start": 0.0, "end": 1.0, "text": " Hello there.", "tokens": [50364, 2425],
-        "temperature": 0.2, "avg_logprob": -0.3, "compression_ratio": 1.1, "no_speech_prob": 0.01,
-    }  # fmt: skip
+        "id": 0,
+        "seek": 0,
+        "start": 0.0,
+        "end": 1.0,
+        "text": " Hello there.",
+        "tokens": [50364, 2425],
+        "temperature": 0.2,
+        "avg_logprob": -0.3,
+        "compression_ratio": 1.1,
+        "no_speech_prob": 0.01,
+    }
     assert second["seek"] == 100 and second["tokens"] == [] and second["compression_ratio"] > 0
     assert body["words"] == [{"word": "Hello", "start": 0.0, "end": 0.4}, {"word": "there.", "start": 0.5, "end": 0.9}]
 

@@ -34,9 +34,12 @@ async def cluster(pg_url: str, tmp_path: Path) -> AsyncIterator[list[ServerProce
     servers = []
     for i in range(3):
         server = ServerProcess(
-            shared, DATABASE_URL=pg_url, TRANSCRIBER_LEASE_SECONDS=LEASE, TRANSCRIBER_WORKERS="1",
+            shared,
+            DATABASE_URL=pg_url,
+            TRANSCRIBER_LEASE_SECONDS=LEASE,
+            TRANSCRIBER_WORKERS="1",
             TRANSCRIBER_CPU_THREADS="1",
-        )  # fmt: skip
+        )
         server.log = tmp_path / f"server-{i}.log"
         servers.append(server)
     try:
