@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from bench.wer import word_error_rate
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, TEXTS, free_port, speech_wav
 from tests.test_cli import clean_env
+from tests.test_cli import cli as run_cli
 
 pytestmark = pytest.mark.slow
 KEY = "cli-test-key"
@@ -44,15 +44,7 @@ def cli(
     server_url: str, *args: str, cwd: Path, key: str = KEY, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     env = clean_env(cwd / "client-data", TRANSCRIBE_SERVER_URL=server_url, TRANSCRIBER_API_KEY=key, COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "transcriber", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
