@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import time
 import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import aiofiles.os
 
 from transcriber.results import fsync_dir
+
+BLOCK = 1024 * 1024  # bytes handed to the writer thread at once: one hop per block, not per chunk
+DEPTH = 4  # blocks in flight at most, so a fast client cannot make the server hold more than this
 
 
 @dataclass
@@ -31,6 +39,104 @@ class Upload:
             return
         with suppress(FileNotFoundError):
             await aiofiles.os.remove(self.path)
+
+
+class Spool:
+    """Writes one upload's bytes to `path` and hashes them, overlapping with receiving.
+
+    The event loop only collects chunks; each BLOCK of them goes to the spool's own thread, which
+    hashes and writes it (both release the GIL) while the next block arrives. At most DEPTH blocks
+    are in flight: add() waits for the oldest beyond that, which is the backpressure that bounds
+    memory. An upload smaller than one block never starts a thread: finish() writes it in one hop.
+    The file is created by open(), before the first byte, so a partial upload is visible on disk.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._digest = hashlib.sha256()
+        self._file: BinaryIO | None = None
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: deque[asyncio.Future[None]] = deque()
+
+    async def open(self) -> None:
+        self._file = await asyncio.to_thread(_create, self.path)
+
+    async def add(self, chunk: bytes) -> None:
+        self._held.append(chunk)
+        self._held_bytes += len(chunk)
+        if self._held_bytes >= BLOCK:
+            self._send()
+            while len(self._inflight) > DEPTH or (self._inflight and self._inflight[0].done()):
+                await self._inflight.popleft()  # raises the thread's error (disk full) here
+
+    async def finish(self) -> str:
+        """Write what is left, close the file; returns the sha256 hex digest of every byte."""
+        if self._pool is None:
+            await asyncio.to_thread(self._write_all, self._take())
+        else:
+            self._send()
+            while self._inflight:
+                await self._inflight.popleft()
+            await asyncio.wrap_future(self._pool.submit(self._close))
+            self._pool.shutdown(wait=False)
+            self._pool = None
+        return self._digest.hexdigest()
+
+    async def discard(self) -> None:
+        """Stop writing and remove the partial file (after the write in progress, if any)."""
+        self._held.clear()
+        if self._pool is not None:
+            for pending in self._inflight:
+                pending.cancel()  # those not started yet never run
+            removed = asyncio.wrap_future(self._pool.submit(self._remove))
+            self._pool.shutdown(wait=False)
+            self._pool = None
+            await asyncio.gather(*self._inflight, removed, return_exceptions=True)
+        else:
+            await asyncio.to_thread(self._remove)
+
+    def _take(self) -> list[bytes]:
+        blocks, self._held, self._held_bytes = self._held, [], 0
+        return blocks
+
+    def _send(self) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="upload")  # one thread: blocks in order
+        self._inflight.append(asyncio.wrap_future(self._pool.submit(self._write, self._take())))
+
+    def _write(self, blocks: list[bytes]) -> None:
+        assert self._file is not None, "open() first"
+        for block in blocks:
+            self._digest.update(block)
+            self._file.write(block)
+
+    def _write_all(self, blocks: list[bytes]) -> None:
+        try:
+            self._write(blocks)
+        except BaseException:
+            self._remove()
+            raise
+        self._close()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def _remove(self) -> None:
+        if self._file is not None:
+            with suppress(OSError):  # flushing the buffered tail fails again on a full disk
+                self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _create(path: Path) -> BinaryIO:
+    try:
+        return path.open("wb")
+    except FileNotFoundError:  # the first upload after start-up, or the folder was removed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("wb")
 
 
 def incoming_dir(data_dir: Path) -> Path:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiofiles
-import aiofiles.os
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from transcriber.admission import disk_full_error, is_disk_full
 from transcriber.errors import BadRequest, Code, PayloadTooLarge, UnsupportedMedia, UploadTimeout, invalid
 from transcriber.options import TEXT_FIELDS
-from transcriber.upload_files import Upload, incoming_dir
+from transcriber.upload_files import Spool, Upload, incoming_dir
 
 READ_CHUNK = 256 * 1024
-WRITE_BLOCK = 1024 * 1024
 MAX_FIELD_BYTES = 8192
 MAX_FORM_OVERHEAD = 64 * 1024  # boundaries and the small text fields around the file
 MAX_REPEATS = 16
@@ -158,30 +154,21 @@ async def _read_field(part: BodyPartReader, name: str, deadline: Deadline) -> st
 
 
 async def _stream_file(part: BodyPartReader, upload: Upload, max_bytes: int, deadline: Deadline) -> None:
-    await aiofiles.os.makedirs(upload.path.parent, exist_ok=True)
-    digest = hashlib.sha256()
-    buffer = bytearray()
-    async with aiofiles.open(upload.path, "wb") as fh:
+    spool = Spool(upload.path)
+    await spool.open()
+    try:
         while chunk := await part.read_chunk(READ_CHUNK):
             deadline.touch()
             upload.size += len(chunk)
             if upload.size > max_bytes:
                 raise PayloadTooLarge(_too_large(max_bytes), code=Code.UPLOAD_TOO_LARGE)
-            buffer += chunk
-            if len(buffer) >= WRITE_BLOCK:
-                await _flush(fh, digest, buffer)
-        await _flush(fh, digest, buffer)
+            await spool.add(chunk)
+        upload.sha256 = await spool.finish()
+    except BaseException:
+        await spool.discard()  # after the block being written, so no write can recreate the file
+        raise
     if upload.size == 0:
         raise BadRequest("The 'file' field is empty.", code=Code.EMPTY_FILE)
-    upload.sha256 = digest.hexdigest()
-
-
-async def _flush(fh: aiofiles.threadpool.binary.AsyncBufferedIOBase, digest: hashlib._Hash, buffer: bytearray) -> None:
-    if buffer:
-        block = bytes(buffer)
-        buffer.clear()
-        await asyncio.to_thread(digest.update, block)  # hashlib releases the GIL on big blocks
-        await fh.write(block)
 
 
 def _too_large(max_bytes: int) -> str:
