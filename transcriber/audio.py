@@ -74,10 +74,13 @@ def _measure(
 ) -> tuple[float, float]:
     """(seconds decoded from the start, seconds measured in all), stopping past limit."""
     decoded = measured = 0.0
+    # Demuxed packets carry the stream's time base; a float read once keeps the per-packet cost to a
+    # multiplication (a Fraction per packet was a third of the probe on a long WAV).
+    scale = float(stream.time_base) if stream.time_base else 0.0
     for packet in container.demux(stream):
         if packet.size == 0:
             continue  # a flush packet
-        seconds = float(packet.duration * packet.time_base) if packet.duration and packet.time_base else 0.0
+        seconds = packet.duration * scale if packet.duration else 0.0
         if decoded < PROBE_SECONDS or seconds <= 0:
             got = _decoded_seconds(packet, strict=decoded < PROBE_SECONDS)
             decoded += got
