@@ -21,9 +21,9 @@ import pytest
 
 from tests.conftest import MakeClient
 from tests.server_process import ServerProcess
-from tests.support import FakeEngine, wait_status
+from tests.support import CLIPS, FakeEngine, wait_status
 from tests.test_errors import assert_clean_and_healthy
-from transcriber import upload_files
+from transcriber import audio, upload_files
 
 MIB = 1024 * 1024
 RATE = 16000
@@ -170,3 +170,13 @@ async def test_health_answers_fast_and_memory_stays_flat_during_a_big_upload(upl
     # the event loop hashed or wrote the file itself
     assert latencies[len(latencies) // 2] < 0.05 and latencies[-1] < 0.5, latencies
     assert (peak - before) / MIB < 64, f"RSS grew by {(peak - before) / MIB:.0f} MiB"
+
+
+@pytest.mark.parametrize("clip", sorted(p.name for p in CLIPS.iterdir() if p.suffix != ".json"))
+def test_the_quick_probe_finds_what_the_full_one_does(clip: str) -> None:
+    """The accept path opens with a 32 KiB look at the stream parameters; for every format we
+    test, that gives exactly what FFmpeg's default 5 MB look gives, length included."""
+    quick = audio.probe(CLIPS / clip, 14400)
+    full = audio._probe(CLIPS / clip, 14400, {})
+    assert quick == full
+    assert quick.sample_rate > 0 and quick.channels > 0 and quick.duration > 0.5

@@ -13,6 +13,10 @@ import numpy.typing as npt
 SAMPLE_RATE = 16000
 PROBE_SECONDS = 0.5
 MIN_SECONDS = 0.1
+# Stream parameters from the first 32 KiB instead of FFmpeg's default 5 MB: opening a 100 kB clip
+# costs half as much (1.7 against 3.5 ms). Format detection keeps its own default; a file whose
+# parameters are not found that early is opened again with the defaults.
+QUICK_OPEN = {"probesize": "32768"}
 Samples = npt.NDArray[np.float32]
 
 
@@ -38,7 +42,17 @@ def probe(path: Path, max_seconds: float) -> AudioInfo:
     once past max_seconds, so a hostile file costs at most that much demuxing.
     """
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        info = _probe(path, max_seconds, QUICK_OPEN)
+        if info.sample_rate and info.channels:
+            return info
+    except NotAudio:
+        pass  # parameters that need more than the quick look (a large tag), or not audio at all
+    return _probe(path, max_seconds, {})
+
+
+def _probe(path: Path, max_seconds: float, options: dict[str, str]) -> AudioInfo:
+    try:
+        with av.open(str(path), metadata_errors="ignore", options=options) as container:
             stream = _audio_stream(container)
             info = _stream_info(container, stream)
             decoded, measured = _measure(container, stream, max_seconds)
