@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import sys
@@ -114,8 +115,11 @@ class Spool:
         for block in blocks:
             self._digest.update(block)
             view = memoryview(block)
-            while view:
-                view = view[self._file.write(view) or 0 :]
+            while view:  # a raw file may take part of a block
+                taken = self._file.write(view)
+                if not taken:
+                    raise OSError(errno.EIO, "the upload file took no bytes")
+                view = view[taken:]
             self._written += len(block)
         if self._pool is not None:
             _start_writeback(self._file.fileno(), start, self._written - start)
@@ -134,7 +138,7 @@ class Spool:
 
     def _remove(self) -> None:
         if self._file is not None:
-            with suppress(OSError):  # flushing the buffered tail fails again on a full disk
+            with suppress(OSError):  # a broken disk may fail the close too; the unlink matters
                 self._file.close()
         self.path.unlink(missing_ok=True)
 
@@ -142,8 +146,9 @@ class Spool:
 def _start_writeback(fd: int, offset: int, count: int) -> None:
     """Have the kernel start writing this range to the disk now, without waiting, so the fsync
     before the commit finds little left to do instead of the whole upload. On Linux,
-    POSIX_FADV_DONTNEED starts the writeback of dirty pages (and keeps them cached: only clean
-    pages are dropped, and these are not clean yet). Elsewhere this does nothing."""
+    POSIX_FADV_DONTNEED starts the writeback of dirty pages and leaves them cached (it drops only
+    clean pages, and these were just written), so the probe still reads from memory. Elsewhere
+    this does nothing."""
     advise = getattr(os, "posix_fadvise", None)
     if advise is not None and sys.platform == "linux":
         advise(fd, offset, count, os.POSIX_FADV_DONTNEED)
