@@ -58,14 +58,15 @@ class JobService:
             await upload.remove()  # a no-op once the file has been placed
 
     async def _submit(self, upload: upload_files.Upload, caller: Caller) -> tuple[bool, Job]:
-        job_id = check_job_id(upload.fields.get("job_id", "").strip() or uuid.uuid4().hex)
+        given = upload.fields.get("job_id", "").strip()
+        job_id = check_job_id(given or uuid.uuid4().hex)
         info = self._loader.info()
         options = parse_options(
             upload.fields, languages=info.languages if info else (), multilingual=bool(info and info.multilingual)
         )
         hooks = self._settings.webhooks
         callback_url = await check_callback_url(upload.fields.get("callback_url"), allow_private=hooks.allow_private)
-        existing = await self._existing(job_id, upload.sha256, caller.scope)
+        existing = await self._existing(job_id, upload.sha256, caller.scope) if given else None  # a uuid4 is new
         if existing is not None:
             return False, existing
         probed = await self._probe(upload)
