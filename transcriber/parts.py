@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -36,7 +36,7 @@ def split(samples: Samples, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def in_order(count: int, work: Callable[[int, threading.Event], Iterator[T]]) -> Iterator[T]:
+def in_order(count: int, work: Callable[[int, threading.Event], Iterator[T]]) -> Generator[T, None, None]:
     """Run work(0..count-1) at once in threads; yield part 0's items as they come, then part 1's...
 
     A consumer that stops early (the job is cancelled) sets the event: each part stops after the
