@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import cases_load, cases_service, cases_speed, cases_uploads
+from bench import cases_fast, cases_load, cases_service, cases_speed, cases_uploads
 from bench.context import Context, default_shape, log
 from bench.fixtures import DEFAULT_AUDIO_DIR, Fixtures
 from bench.report import markdown, write_chart, write_json
@@ -27,7 +27,7 @@ Case = Callable[[Context], Awaitable[None]]
 CASES: dict[str, Case] = {
     "startup": cases_service.startup,
     "overhead": cases_speed.overhead,
-    "fast": cases_speed.fast_mode,
+    "fast": cases_fast.fast_mode,
     "concurrency": cases_load.concurrency,
     "latency": cases_load.latency,
     "uploads": cases_uploads.uploads,
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", type=_cases, default=list(CASES), help=f"comma-separated: {','.join(CASES)}")
     parser.add_argument("--out", type=Path, default=OUT, help="where results.{md,json} and throughput.png go")
     parser.add_argument("--repeats", type=int, help="repeats of short cases (default 5, quick 1)")
-    parser.add_argument("--long-repeats", type=int, help="repeats of the 5-minute fast-mode runs (default 2, quick 1)")
+    parser.add_argument("--long-repeats", type=int, help="repeats of the 5-minute fast-mode runs (default 3, quick 1)")
     parser.add_argument("--sweep-repeats", type=int, default=1, help="runs per concurrency configuration (default 1)")
     parser.add_argument(
         "--server-env",
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         args.models_dir or args.out / "models",
         args.quick,
         repeats=args.repeats or (1 if args.quick else 5),
-        long_repeats=args.long_repeats or (1 if args.quick else 2),
+        long_repeats=args.long_repeats or (1 if args.quick else 3),
         sweep_repeats=args.sweep_repeats,
         server_env=dict(args.server_env),
         server_toml=_toml(args.server_toml),

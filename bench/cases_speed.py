@@ -1,4 +1,4 @@
-"""Speed against the plain loop: server overhead (target 1, with memory 6a) and fast mode (target 2)."""
+"""Speed against the plain loop: server overhead (target 1, with memory 6a)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import asyncio
 from pathlib import Path
 
 from bench.client import run_batch, session
-from bench.context import Context, log
+from bench.context import Context
 from bench.direct import DirectLoop
 from bench.fixtures import Clip
 from bench.report import Figure, Throughput, check, median
 from bench.server import Server, ServerConfig
-from bench.wer import Errors, align, word_error_rate
+from bench.wer import word_error_rate
 
 OVERHEAD_MODEL = "tiny.en"
 POLL = 0.05  # one request per 50 ms while waiting: under 1% of the shortest batch
 
 
-async def _pair(
+async def pair(
     srv: Server, loop: DirectLoop, paths: list[Path], server_first: bool, poll: float = POLL
 ) -> tuple[float, float, list[str], list[str]]:
     """Run the same files through the server and the direct loop, one after the other."""
@@ -33,9 +33,9 @@ async def _pair(
     return results["server"][0], results["direct"][0], results["server"][1], results["direct"][1]
 
 
-async def _warm(srv: Server, loop: DirectLoop, clip: Clip) -> None:
+async def warm(srv: Server, loop: DirectLoop, clip: Clip) -> None:
     """One short job on each side first: first-call costs are not what is compared."""
-    await _pair(srv, loop, [clip.path], server_first=True)
+    await pair(srv, loop, [clip.path], server_first=True)
 
 
 async def overhead(ctx: Context) -> None:
@@ -50,10 +50,10 @@ async def overhead(ctx: Context) -> None:
     paths, audio = [c.path for c in clips], sum(c.seconds for c in clips)
     async with ctx.server(ServerConfig(OVERHEAD_MODEL)) as srv:
         with ctx.direct(OVERHEAD_MODEL, srv.cpu_threads, workers=srv.workers) as loop:
-            await _warm(srv, loop, fx.jfk)
+            await warm(srv, loop, fx.jfk)
             server_t, direct_t, agreement = [], [], []
             for r in range(ctx.repeats):
-                s, d, s_texts, d_texts = await _pair(srv, loop, paths, server_first=r % 2 == 0)
+                s, d, s_texts, d_texts = await pair(srv, loop, paths, server_first=r % 2 == 0)
                 server_t.append(s)
                 direct_t.append(d)
                 agreement += [word_error_rate(a, b) for a, b in zip(d_texts, s_texts, strict=True)]
@@ -140,100 +140,3 @@ def _plain_loop(ctx: Context, paths: list[Path], threads: int) -> tuple[float, f
     with ctx.direct(OVERHEAD_MODEL, threads) as loop:
         loop.run(paths[:1])
         return loop.run(paths).seconds, loop.monitor.peak()
-
-
-async def fast_mode(ctx: Context) -> None:
-    """Target 2: WHISPER_FAST_MODE=true vs plain transcribe(beam_size=5) on ~5 min of English."""
-    clip = ctx.fixtures.english_long(40 if ctx.quick else 300)
-    for model in ["tiny.en"] if ctx.quick else ["base", "tiny.en"]:
-        await _fast_one(ctx, model, clip)
-
-
-async def _fast_one(ctx: Context, model: str, clip: Clip) -> None:
-    assert clip.reference is not None
-    log.info(" %s: %.0f s of English, plain loop vs fast-mode server", model, clip.seconds)
-    async with ctx.server(ServerConfig(model, fast_mode=True)) as srv:
-        # The plain call as a user makes it: one job, all the cores the server has.
-        with ctx.direct(model, srv.workers * srv.cpu_threads) as loop:
-            await _warm(srv, loop, ctx.fixtures.jfk)
-            fast_t, plain_t = [], []
-            for r in range(ctx.long_repeats):
-                s, d, s_texts, d_texts = await _pair(srv, loop, [clip.path], server_first=r % 2 == 1, poll=0.2)
-                fast_t.append(s)
-                plain_t.append(d)
-            peaks = (srv.monitor.peak() if srv.monitor else 0.0, loop.monitor.peak())
-        idle = srv.idle_rss
-    plain, fast = align(clip.reference, d_texts[0]), align(clip.reference, s_texts[0])
-    speedups = [d / s for s, d in zip(fast_t, plain_t, strict=True)]
-    speedup = median(speedups)
-    ctx.add(
-        Figure(
-            2,
-            f"fast-mode server speedup vs plain transcribe(beam_size=5), {model}, {clip.seconds:.0f} s speech",
-            speedup,
-            "x",
-            ">= 2.5x",
-            check(speedup, at_least=2.5),
-            f"plain {median(plain_t):.1f} s on {srv.workers * srv.cpu_threads} threads, fast-mode server "
-            f"({srv.workers}x{srv.cpu_threads}) {median(fast_t):.1f} s (medians of {len(speedups)})",
-            {"plain_seconds": plain_t, "fast_seconds": fast_t, "speedups": speedups},
-        )
-    )
-    delta = (fast.wer - plain.wer) * 100
-    ctx.add(
-        Figure(
-            2,
-            f"WER fast - plain, {model} (English reference, normalised)",
-            delta,
-            "pt",
-            "<= +2 pt",
-            check(delta, at_most=2.0),
-            f"plain {_describe(plain)}; fast {_describe(fast)}",
-            {"plain": _errors(plain), "fast": _errors(fast), "plain_text": d_texts[0], "fast_text": s_texts[0]},
-        )
-    )
-    dropped = (fast.deletion_rate - plain.deletion_rate) * 100
-    ctx.add(
-        Figure(
-            2,
-            f"content dropped: reference words missing, fast - plain, {model}",
-            dropped,
-            "pt",
-            "<= +2 pt",
-            check(dropped, at_most=2.0),
-            f"plain misses {plain.deletions}, fast {fast.deletions} of {plain.reference_words} words",
-        )
-    )
-    ctx.add(
-        Figure(
-            6,
-            f"RSS, {model} fast-mode server (idle / peak on {clip.seconds:.0f} s) vs plain loop peak",
-            idle,
-            "MiB",
-            detail=f"server idle {idle:.0f}, peak {peaks[0]:.0f} MiB; plain loop peak {peaks[1]:.0f} MiB",
-            data={"server_idle_mib": idle, "server_peak_mib": peaks[0], "direct_peak_mib": peaks[1]},
-        )
-    )
-    ctx.rates += [
-        Throughput(f"fast mode {model}", "plain transcribe (direct)", clip.seconds, median(plain_t)),
-        Throughput(f"fast mode {model}", "fast-mode server", clip.seconds, median(fast_t)),
-    ]
-
-
-def _describe(e: Errors) -> str:
-    return (
-        f"WER {e.wer:.1%} ({e.substitutions} sub, {e.deletions} del, {e.insertions} ins; "
-        f"{e.hypothesis_words}/{e.reference_words} words)"
-    )
-
-
-def _errors(e: Errors) -> dict[str, float]:
-    return {
-        "wer": e.wer,
-        "deletion_rate": e.deletion_rate,
-        "substitutions": e.substitutions,
-        "deletions": e.deletions,
-        "insertions": e.insertions,
-        "reference_words": e.reference_words,
-        "hypothesis_words": e.hypothesis_words,
-    }

@@ -58,6 +58,15 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def spread(values: list[float], digits: int = 3) -> str:
+    """A median with the range it came from, so one lucky run cannot pass for the figure."""
+    if not values:
+        return "no runs"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f} (one run)"
+    return f"{median(values):.{digits}f} (min {min(values):.{digits}f}, max {max(values):.{digits}f}, n={len(values)})"
+
+
 def check(value: float | None, *, at_most: float | None = None, at_least: float | None = None) -> bool | None:
     if value is None or math.isnan(value):  # not measured
         return None

@@ -229,8 +229,8 @@ def test_configured_values_win(device: str) -> None:
     assert derive_parallelism(WhisperSettings(cpu_threads=7), "cpu", cores=16) == (2, 7)
 
 
-@pytest.mark.parametrize(("cores", "expected"), [(1, (1, 1)), (2, (1, 2)), (4, (1, 4)), (16, (4, 4))])
-def test_fast_mode_gives_each_job_more_threads(cores: int, expected: tuple[int, int]) -> None:
+@pytest.mark.parametrize(("cores", "expected"), [(1, (1, 1)), (2, (2, 1)), (4, (4, 1)), (16, (16, 1))])
+def test_fast_mode_runs_one_thread_replicas(cores: int, expected: tuple[int, int]) -> None:
     assert derive_parallelism(WhisperSettings(fast_mode=True), "cpu", cores=cores) == expected
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from transcriber import audio
+from transcriber import audio, parts
+from transcriber.batching import LanguagePipeline
 from transcriber.cleanup import Cleaner
 from transcriber.decoded import convert, remember, scores
 from transcriber.decoding import Decoding
 from transcriber.options import JobOptions
-from transcriber.speech import Run, Window, language_runs, single_run, speech_windows
+from transcriber.speech import MIXED_BELOW, Run, Window, language_runs, single_run, speech_windows
 from transcriber.transcript import Segment
 
 PROMPT_CARRY_CHARS = 400
+PLACEHOLDER_LANGUAGE = "en"
 # (raw faster-whisper segment, seconds to add to its times, language, language probability)
 Decoded = tuple[Any, float, str | None, float | None]
 # Called after each kept segment with (segment, its language); it may raise to stop the job.
@@ -23,15 +26,16 @@ Report = Callable[[Segment, str | None], None]
 
 @dataclass(frozen=True)
 class Decoder:
-    """The loaded model (and batched pipeline, in fast mode) with the settings one job decodes with."""
+    """The loaded model with the settings one job decodes with (batched: fast mode)."""
 
     model: Any
-    batched: Any
+    batched: bool
     decoding: Decoding
     multilingual: bool
     beam_size: int
     batch_size: int
     chunk_seconds: float
+    parts: int = 1  # fast mode: a chunk is cut into this many parts, decoded at once (parts.py)
 
     def stream(
         self, blocks: Iterator[audio.Samples], options: JobOptions, report: Report, probs: dict[str, float]
@@ -53,18 +57,15 @@ class Decoder:
         for run in self._runs(samples, options):
             same = bool(before) and before[-1].language == run.language
             prompt = carry_prompt(options.initial_prompt, before if same else [])
-            found, info, shift = self._decode(samples, run, options, prompt)
-            language = run.language or info.language
-            probability = run.probability if run.language else info.language_probability
-            for raw in found:
-                yield raw, shift, language, probability
+            yield from self._decode(samples, run, options, prompt)
 
     def _runs(self, samples: audio.Samples, options: JobOptions) -> list[Run]:
         """The chunk as stretches of one language (detected per VAD window when the job gave none)."""
         d = self.decoding
         language = options.language if self.multilingual else "en"
         probability = None if language is None else 1.0
-        detect = language is None and d.per_window_language
+        # Batched mode detects each window's language in its own pass (batching.py).
+        detect = language is None and d.per_window_language and not self.batched
         if not detect and not d.own_windows:
             return single_run(language, probability, [Window(0.0, len(samples) / audio.SAMPLE_RATE)])
         windows = speech_windows(samples, d.vad_options(), d.window_seconds, d.merge_gap)
@@ -76,9 +77,7 @@ class Decoder:
         language, probability, _ = self.model.detect_language(audio=samples)
         return str(language), float(probability)
 
-    def _decode(
-        self, samples: audio.Samples, run: Run, options: JobOptions, prompt: str | None
-    ) -> tuple[Iterable[Any], Any, float]:
+    def _decode(self, samples: audio.Samples, run: Run, options: JobOptions, prompt: str | None) -> Iterator[Decoded]:
         """Decode only the run's stretch of the chunk; segment times then start at run.start."""
         common: dict[str, Any] = {
             "language": run.language,
@@ -88,22 +87,80 @@ class Decoder:
             "hotwords": options.hotwords,
         }
         piece = samples[int(run.start * audio.SAMPLE_RATE) : int(run.end * audio.SAMPLE_RATE)]
-        if self.batched is not None:
-            # The pipeline's own VAD packs speech (not pauses) into its windows: measured, that
-            # drops fewer words than handing it our windows (bench/QUALITY.md).
-            kwargs = self.decoding.batched_kwargs(options.word_timestamps)
-            if self.decoding.own_windows:
-                kwargs["clip_timestamps"] = [
-                    {"start": w.start - run.start, "end": w.end - run.start} for w in run.windows
-                ]
-            found, info = self.batched.transcribe(piece, batch_size=self.batch_size, **kwargs, **common)
-            return found, info, run.start
+        if self.batched:
+            yield from self._decode_batched(piece, run, options, common)
+            return
         clips: str | list[float] = "0"
         if self.decoding.own_windows:
             clips = [t - run.start for w in run.windows for t in (w.start, w.end)]
         kwargs = self.decoding.sequential_kwargs(options.word_timestamps)
         found, info = self.model.transcribe(piece, clip_timestamps=clips, **kwargs, **common)
-        return found, info, run.start
+        language = run.language or info.language
+        probability = run.probability if run.language else info.language_probability
+        for raw in found:
+            yield raw, run.start, language, probability
+
+    def _decode_batched(
+        self, piece: audio.Samples, run: Run, options: JobOptions, common: dict[str, Any]
+    ) -> Iterator[Decoded]:
+        # The pipeline's own VAD packs speech (not pauses) into its windows: measured, that
+        # drops fewer words than handing it our windows (bench/QUALITY.md).
+        kwargs = self.decoding.batched_kwargs(options.word_timestamps)
+        bounds = [(0, len(piece))]
+        if self.decoding.own_windows:
+            kwargs["clip_timestamps"] = [{"start": w.start - run.start, "end": w.end - run.start} for w in run.windows]
+        else:
+            bounds = parts.split(piece, self.parts)
+        detect = run.language is None and self.decoding.per_window_language and self.multilingual
+        if detect:
+            common = {**common, "language": PLACEHOLDER_LANGUAGE}  # each window's token is set from its detection
+
+        def part(index: int, stop: threading.Event) -> Iterator[Decoded]:
+            start, end = bounds[index]
+            shift = run.start + start / audio.SAMPLE_RATE
+            pipeline = LanguagePipeline(self.model, detect=detect)
+            found, info = pipeline.transcribe(piece[start:end], batch_size=self.batch_size, **kwargs, **common)
+            if not detect:
+                language = run.language or info.language
+                probability = run.probability if run.language else info.language_probability
+                yield from ((raw, shift, language, probability) for raw in found)
+                return
+            for seek, raws in by_window(found):
+                window = pipeline.languages[seek]
+                # Our own windows (split calls) are already cut at pauses: nothing finer to try.
+                if (window.probability or 0.0) >= MIXED_BELOW or self.decoding.own_windows:
+                    yield from ((raw, shift, window.language, window.probability) for raw in raws)
+                else:  # speech in two languages may share this window: decode it again, split at pauses
+                    span = piece[start:end][int(window.start * audio.SAMPLE_RATE) : int(window.end * audio.SAMPLE_RATE)]
+                    yield from self._refine(span, shift + window.start, kwargs, common)
+
+        return parts.in_order(len(bounds), part)
+
+    def _refine(
+        self, span: audio.Samples, shift: float, kwargs: dict[str, Any], common: dict[str, Any]
+    ) -> Iterator[Decoded]:
+        """A window whose language was unsure: our VAD windows, each detected, runs decoded apart."""
+        d = self.decoding
+        windows = speech_windows(span, d.vad_options(), d.window_seconds, d.merge_gap)
+        for run in language_runs(span, windows, self._detect):
+            piece = span[int(run.start * audio.SAMPLE_RATE) : int(run.end * audio.SAMPLE_RATE)]
+            pipeline = LanguagePipeline(self.model, detect=False)
+            found, _ = pipeline.transcribe(
+                piece, batch_size=self.batch_size, **kwargs, **{**common, "language": run.language}
+            )
+            yield from ((raw, shift + run.start, run.language, run.probability) for raw in found)
+
+
+def by_window(found: Iterable[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """The pipeline's segments grouped by the window they came from (its seek), in order."""
+    group: list[Any] = []
+    for raw in found:
+        if group and raw.seek != group[0].seek:
+            yield group[0].seek, group
+            group = []
+        group.append(raw)
+    if group:
+        yield group[0].seek, group
 
 
 def carry_prompt(initial: str | None, segments: list[Segment]) -> str | None:

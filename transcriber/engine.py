@@ -70,7 +70,7 @@ class Engine(Protocol):
 def load_engine(settings: Settings) -> FasterWhisperEngine:
     """Resolve and load the configured model; blocking, so it runs in a thread at start-up."""
     import ctranslate2
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
+    from faster_whisper import WhisperModel
 
     whisper = settings.whisper
     started = time.perf_counter()
@@ -101,8 +101,7 @@ def load_engine(settings: Settings) -> FasterWhisperEngine:
         versions={"faster_whisper": version("faster-whisper"), "ctranslate2": ctranslate2.__version__},
         languages=tokenizer_languages(resolved.path),
     )
-    batched = BatchedInferencePipeline(model) if whisper.fast_mode else None
-    return FasterWhisperEngine(model, batched, info, whisper)
+    return FasterWhisperEngine(model, info, whisper)
 
 
 class EngineLoader:
@@ -161,9 +160,9 @@ class EngineLoader:
 class FasterWhisperEngine:
     """A loaded WhisperModel; transcribe() is called from executor threads, one job per thread."""
 
-    def __init__(self, model: Any, batched: Any, info: EngineInfo, whisper: WhisperSettings):
+    def __init__(self, model: Any, info: EngineInfo, whisper: WhisperSettings):
         self._model = model
-        self._batched = batched
+        self._batched = whisper.fast_mode
         self._info = info
         self._whisper = whisper
         self._decoding: Decoding | None = None
@@ -174,13 +173,13 @@ class FasterWhisperEngine:
 
     @property
     def _beam_size(self) -> int:
-        return self._whisper.fast_beam_size if self._batched is not None else self._whisper.beam_size
+        return self._whisper.fast_beam_size if self._batched else self._whisper.beam_size
 
     @property
     def decoding(self) -> Decoding:
         """The guards this engine decodes with; bench/quality.py swaps them to measure each."""
         if self._decoding is None:
-            batched, multilingual = self._batched is not None, self._info.multilingual
+            batched, multilingual = self._batched, self._info.multilingual
             self._decoding = choose_decoding(self._info.name, batched=batched, multilingual=multilingual)
         return self._decoding
 
@@ -190,7 +189,7 @@ class FasterWhisperEngine:
 
     def settings_for(self, options: JobOptions) -> dict[str, Any]:
         """The decoding settings a job runs with, recorded in its JSON result."""
-        batched = self._batched is not None
+        batched = self._batched
         base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size, **self.decoding.describe(batched)}
         if batched:
             return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
@@ -216,9 +215,7 @@ class FasterWhisperEngine:
         )
 
     def _decoder(self) -> Decoder:
-        chunk = self._whisper.chunk_seconds or (
-            BATCHED_CHUNK_SECONDS if self._batched is not None else SEQUENTIAL_CHUNK_SECONDS
-        )
+        chunk = self._whisper.chunk_seconds or (BATCHED_CHUNK_SECONDS if self._batched else SEQUENTIAL_CHUNK_SECONDS)
         return Decoder(
             self._model,
             self._batched,
@@ -227,6 +224,8 @@ class FasterWhisperEngine:
             self._beam_size,
             self._whisper.batch_size,
             chunk,
+            # Fast mode on the CPU: one part per one-thread replica (parts.py); a GPU batches instead.
+            parts=self._info.workers if self._batched and self._info.device == "cpu" else 1,
         )
 
     def _split_channels(

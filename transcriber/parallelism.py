@@ -16,8 +16,9 @@ def derive_parallelism(whisper: WhisperSettings, device: str, cores: int | None 
         # Measured (bench/, 2 cores): 2 jobs x 1 thread gave 16% more throughput than 1 x 2,
         # because decoding, feature extraction and the Python loop around the model are serial.
         # Two threads per job keep single-job latency reasonable on bigger machines.
-        # Fast mode is for the latency of long files: its batches keep more threads busy per job.
-        per_job = whisper.cpu_threads or (min(cores, 4) if whisper.fast_mode else 1 if cores <= 2 else 2)
+        # Fast mode is for the latency of long files: one-thread replicas, and each job is cut into
+        # one part per replica, decoded at once (parts.py measures why).
+        per_job = whisper.cpu_threads or (1 if whisper.fast_mode or cores <= 2 else 2)
         workers = whisper.workers or max(1, cores // per_job)
     threads = whisper.cpu_threads or max(1, cores // workers)
     return workers, threads
