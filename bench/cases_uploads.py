@@ -22,7 +22,7 @@ from bench.client import JobTiming, session, submit
 from bench.context import Context
 from bench.fixtures import SAMPLE_RATE, decode
 from bench.procs import MIB, RssMonitor
-from bench.report import Figure, check, median
+from bench.report import Figure, check, median, spread
 from bench.server import REPO, ServerConfig, free_port
 
 SERVICE_MODEL = "tiny.en"
@@ -133,7 +133,7 @@ def _report_big(ctx: Context, size: int, ours: Side, bare: Side) -> None:
             "x",
             ">= 0.8x",
             check(ratio, at_least=0.8),
-            f"median of {len(ratios)} alternating pairs, per-pair {min(ratios):.2f}-{max(ratios):.2f}x; ours "
+            f"per-pair ratio {spread(ratios, 2)}, alternating which goes first; ours "
             f"{rate_ours:.0f} MB/s ({median(ours.seconds):.2f} s), bare {rate_bare:.0f} MB/s "
             f"({median(bare.seconds):.2f} s); same raw-socket client, both fsync file and directory",
             {"bytes": size, "ours_seconds": ours.seconds, "bare_seconds": bare.seconds, "ratios": ratios},
@@ -170,7 +170,7 @@ async def _clip_bursts(ctx: Context, count: int, parallel: int, repeats: int) ->
             "/s",
             ">= 100/s",
             check(value, at_least=100.0),
-            f"median of {repeats} bursts of {count} ({min(rates):.0f}-{max(rates):.0f}/s), "
+            f"per burst of {count}: {spread(rates, 1)}/s; "
             f"{clip.path.stat().st_size / 1000:.0f} kB each, fresh server per burst; request time p50 "
             f"{median(accept) * 1000:.0f} ms, p99 {accept[int(len(accept) * 0.99) - 1] * 1000:.0f} ms; the "
             "workers transcribe the accepted clips meanwhile",
