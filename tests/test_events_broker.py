@@ -9,7 +9,7 @@ import pytest
 
 from transcriber.errors import Code, NotFound
 from transcriber.eventqueue import StreamClosed
-from transcriber.events import EventBroker
+from transcriber.events import QUEUE_REFRESH_SECONDS, EventBroker
 
 
 class Jobs:
@@ -97,3 +97,23 @@ async def test_shutdown_ends_every_stream() -> None:
     for sub in subs:
         with pytest.raises(StreamClosed, match="shutdown"):
             await sub.next(1)
+
+
+async def test_a_burst_of_jobs_leaving_the_queue_refreshes_the_queue_once() -> None:
+    """Each job that starts moves every queued job up; the queue is re-rendered once per burst."""
+    jobs = Jobs()
+    broker = EventBroker(jobs.render, jobs.snapshot, summaries_enabled=False, coalesce=0.0)
+    sub, _ = await broker.open(None, None)
+    for i in range(60):
+        jobs.set(f"j{i}", "queued")
+        broker.job_changed(f"j{i}")
+    await settle(broker)
+    before = jobs.renders
+    for i in range(20):  # twenty short jobs start one after another
+        jobs.set(f"j{i}", "running")
+        broker.job_changed(f"j{i}")
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(QUEUE_REFRESH_SECONDS + 0.2)
+    # 20 renders of the started jobs and one pass over the 40 still queued (a pass per start: ~1000)
+    assert 20 + 40 <= jobs.renders - before <= 20 + 40 + 5, jobs.renders - before
+    broker.close_subscription(sub)
