@@ -107,7 +107,7 @@ async def queue_at_once(store: PgStore, ids: list[str]) -> None:
         for job_id in ids:
             await tx.execute(
                 "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_path, upload_bytes,"
-                " upload_sha256) VALUES (?, 'queued', ?, ?, ?, ?, 1, ?)",
+                " upload_digest) VALUES (?, 'queued', ?, ?, ?, ?, 1, ?)",
                 (job_id, now, now, AUDIO_SECONDS, f"uploads/{job_id}", "00" * 32),
             )
         await tx.execute("SELECT pg_notify(?, '')", (NEW_JOB_CHANNEL,))

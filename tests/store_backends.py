@@ -25,7 +25,7 @@ def job(job_id: str, duration: float = 3.0) -> NewJob:
         options={"language": None, "task": "transcribe"},
         upload_path=f"uploads/{job_id}",
         upload_bytes=1234,
-        upload_sha256="ab" * 32,
+        upload_digest="ab" * 32,
         upload_filename="clip.wav",
         upload_format="wav/pcm_s16le",
     )

@@ -228,7 +228,7 @@ async def test_a_page_of_500_long_transcripts_does_not_block_the_loop(
     text = "Сегодня хорошая погода, и мы гуляем вдоль реки. " * 600  # about 20 minutes of speech
     with sqlite3.connect(data / "jobs.db") as db:
         db.executemany(
-            "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes, upload_sha256, text)"
+            "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes, upload_digest, text)"
             " VALUES (?, 'completed', ?, ?, 1200, 1, 'x', ?)",
             [
                 (f"job-{i:03d}", f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z", "2026-01-01T00:00:00Z", text)

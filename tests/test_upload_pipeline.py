@@ -4,7 +4,6 @@ a free event loop while a big upload streams, and no partial file after a client
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import socket
 import sqlite3
 import struct
@@ -18,6 +17,7 @@ import aiohttp
 import numpy as np
 import psutil
 import pytest
+from blake3 import blake3
 
 from tests.conftest import MakeClient
 from tests.server_process import ServerProcess
@@ -72,7 +72,7 @@ async def odd_pieces(data: bytes, piece: int = 100_003) -> AsyncIterator[bytes]:
         yield data[start : start + piece]
 
 
-async def test_a_large_upload_is_stored_byte_exact_with_its_sha256(make_client: MakeClient, tmp_path: Path) -> None:
+async def test_a_large_upload_is_stored_byte_exact_with_its_digest(make_client: MakeClient, tmp_path: Path) -> None:
     payload = wav_bytes(24 * MIB + 12_346)  # many blocks and a ragged tail
     assert len(payload) > (upload_files.DEPTH + 2) * upload_files.BLOCK
     client = await make_client(FakeEngine())
@@ -86,13 +86,13 @@ async def test_a_large_upload_is_stored_byte_exact_with_its_sha256(make_client: 
     assert resp.status == 202, body
     with sqlite3.connect(tmp_path / "data" / "jobs.db") as db:
         path, size, digest = db.execute(
-            "SELECT upload_path, upload_bytes, upload_sha256 FROM jobs WHERE job_id = ?", (body["job_id"],)
+            "SELECT upload_path, upload_bytes, upload_digest FROM jobs WHERE job_id = ?", (body["job_id"],)
         ).fetchone()
-    assert (size, digest) == (len(payload), hashlib.sha256(payload).hexdigest())
+    assert (size, digest) == (len(payload), "blake3:" + blake3(payload).hexdigest())
     stored = (tmp_path / "data" / path).read_bytes()
     assert stored == payload
     served = await client.get(f"/jobs/{body['job_id']}/audio")
-    assert hashlib.sha256(await served.read()).hexdigest() == digest
+    assert await served.read() == payload
     await wait_status(client, body["job_id"])
 
 

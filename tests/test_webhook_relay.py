@@ -30,7 +30,7 @@ async def test_a_backlog_larger_than_a_batch_is_delivered_once_each(store: Store
             for n in range(count):
                 await tx.execute(
                     "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes,"
-                    " upload_sha256, callback_url) VALUES (?, 'failed', ?, ?, 1.0, 1, 'x', ?)",
+                    " upload_digest, callback_url) VALUES (?, 'failed', ?, ?, 1.0, 1, 'x', ?)",
                     (f"job-{n}", OLD, OLD, receiver.url()),
                 )
 
@@ -60,7 +60,7 @@ async def test_the_target_is_checked_again_at_delivery(store: Store, tmp_path: P
     await receiver.start()
     try:
         await store.write(
-            "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes, upload_sha256,"
+            "INSERT INTO jobs (job_id, status, created_at, updated_at, duration, upload_bytes, upload_digest,"
             " callback_url) VALUES ('inside', 'completed', ?, ?, 1.0, 1, 'x', ?)",
             (OLD, OLD, receiver.url()),
         )

@@ -42,7 +42,7 @@ class NewJob:
     options: dict[str, Any]
     upload_path: str
     upload_bytes: int
-    upload_sha256: str
+    upload_digest: str
     upload_filename: str | None
     upload_format: str
     callback_url: str | None = None  # where webhooks go (migration 0003)
@@ -59,7 +59,7 @@ class Job:
     updated_at: str
     duration: float
     upload_bytes: int
-    upload_sha256: str
+    upload_digest: str
     started_at: str | None = None
     finished_at: str | None = None
     attempts: int = 0

@@ -66,7 +66,7 @@ class JobService:
         )
         hooks = self._settings.webhooks
         callback_url = await check_callback_url(upload.fields.get("callback_url"), allow_private=hooks.allow_private)
-        existing = await self._existing(job_id, upload.sha256, caller.scope) if given else None  # a uuid4 is new
+        existing = await self._existing(job_id, upload.digest, caller.scope) if given else None  # a uuid4 is new
         if existing is not None:
             return False, existing
         probed = await self._probe(upload)
@@ -79,7 +79,7 @@ class JobService:
                 options=options.to_dict(),
                 upload_path=upload_path,
                 upload_bytes=upload.size,
-                upload_sha256=upload.sha256,
+                upload_digest=upload.digest,
                 upload_filename=upload.filename,
                 upload_format=f"{probed.format}/{probed.codec}",
                 callback_url=callback_url,
@@ -91,7 +91,7 @@ class JobService:
                 upload.placed = False
                 if not isinstance(exc, DuplicateJob):
                     raise
-                again = await self._existing(job_id, upload.sha256, caller.scope)  # a concurrent request won
+                again = await self._existing(job_id, upload.digest, caller.scope)  # a concurrent request won
                 if again is None:
                     raise
                 return False, again
@@ -106,12 +106,12 @@ class JobService:
         what = f"{job.upload_bytes} bytes, {job.duration:.1f} s of {job.upload_format}"
         log.info("job %s: accepted %s", job.job_id, what, extra={"job_id": job.job_id})
 
-    async def _existing(self, job_id: str, sha256: str, scope: str | None) -> Job | None:
+    async def _existing(self, job_id: str, digest: str, scope: str | None) -> Job | None:
         job = await self._store.get_job(job_id)
         if job is None:
             return None
         # Another key's job: the id is taken, but nothing about that job is shown.
-        if job.upload_sha256 != sha256 or (scope is not None and job.owner != scope):
+        if job.upload_digest != digest or (scope is not None and job.owner != scope):
             raise Conflict(f"job_id {job_id!r} is already used for a different file.", code=Code.JOB_ID_CONFLICT)
         return job
 

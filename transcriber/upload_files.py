@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import os
 import sys
 import time
@@ -17,10 +16,12 @@ from io import FileIO
 from pathlib import Path
 
 import aiofiles.os
+from blake3 import blake3
 
 from transcriber.results import fsync_dir
 
 BLOCK = 2 * 1024 * 1024  # bytes handed to the writer thread at once: one hop per block, not per chunk
+DIGEST_PREFIX = "blake3:"
 DEPTH = 4  # blocks in flight at most, so a fast client cannot make the server hold more than this
 
 
@@ -30,7 +31,7 @@ class Upload:
 
     path: Path
     size: int = 0
-    sha256: str = ""
+    digest: str = ""  # "blake3:<hex>" of every byte, once received
     filename: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     lists: dict[str, list[str]] = field(default_factory=dict)  # fields a route lets come repeatedly
@@ -55,7 +56,10 @@ class Spool:
 
     def __init__(self, path: Path):
         self.path = path
-        self._digest = hashlib.sha256()
+        # BLAKE3 (5.3 GB/s on one core here, against 1.4 for SHA-256 with the CPU's SHA instructions):
+        # on a 2-core machine SHA-256 alone took 0.7 s of CPU per GiB, most of the gap to a bare
+        # handler that does not hash (bench uploads case).
+        self._digest = blake3()
         self._file: FileIO | None = None
         self._written = 0
         self._held: list[bytes] = []
@@ -75,7 +79,7 @@ class Spool:
                 await self._inflight.popleft()  # raises the thread's error (disk full) here
 
     async def finish(self) -> str:
-        """Write what is left, close the file; returns the sha256 hex digest of every byte."""
+        """Write what is left, close the file; returns the digest of every byte ("blake3:<hex>")."""
         if self._pool is None:
             await asyncio.to_thread(self._write_all, self._take())
         else:
@@ -85,7 +89,7 @@ class Spool:
             await asyncio.wrap_future(self._pool.submit(self._close))
             self._pool.shutdown(wait=False)
             self._pool = None
-        return self._digest.hexdigest()
+        return DIGEST_PREFIX + self._digest.hexdigest()
 
     async def discard(self) -> None:
         """Stop writing and remove the partial file (after the write in progress, if any)."""

@@ -62,7 +62,7 @@ async def receive(
     except BaseException:
         await upload.remove()
         raise
-    if not upload.sha256:
+    if not upload.digest:
         raise BadRequest("The form has no 'file' field.", code=Code.MISSING_FILE)
     return upload
 
@@ -124,7 +124,7 @@ async def _read_part(
 ) -> None:
     name = part.name or ""
     if name == "file":
-        if upload.sha256:
+        if upload.digest:
             raise BadRequest("Send exactly one 'file' field.", code=Code.MULTIPLE_FILES)
         upload.filename = (part.filename or "")[:255] or None
         await _stream_file(part, upload, max_bytes, deadline)
@@ -165,7 +165,7 @@ async def _stream_file(part: BodyPartReader, upload: Upload, max_bytes: int, dea
             if upload.size > max_bytes:
                 raise PayloadTooLarge(_too_large(max_bytes), code=Code.UPLOAD_TOO_LARGE)
             await spool.add(chunk)
-        upload.sha256 = await spool.finish()
+        upload.digest = await spool.finish()
     except BaseException:
         await spool.discard()  # after the block being written, so no write can recreate the file
         raise
