@@ -21,6 +21,7 @@ from transcriber.decoding import choose as choose_decoding
 from transcriber.models import ModelNotFound, resolve_model, tokenizer_languages
 from transcriber.options import JobOptions
 from transcriber.parallelism import derive_parallelism
+from transcriber.priority import lower_this_thread
 from transcriber.settings import Settings, WhisperSettings
 from transcriber.speakers import labels
 from transcriber.transcript import Segment, Transcript
@@ -126,7 +127,7 @@ class EngineLoader:
             return
         whisper = self._settings.whisper
         log.info("loading model %r on %s (%s)", whisper.model, whisper.device, whisper.compute_type)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load", initializer=lower_this_thread)
         self._future = pool.submit(self._load, self._settings)
         pool.shutdown(wait=False)
 

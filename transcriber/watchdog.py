@@ -12,6 +12,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from transcriber.priority import lower_this_thread
 from transcriber.runner import RunningJob
 from transcriber.settings import QueueSettings
 
@@ -50,7 +51,7 @@ class ThreadSlots:
 
     @staticmethod
     def _new(index: int) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"whisper-{index}")
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"whisper-{index}", initializer=lower_this_thread)
 
     def __getitem__(self, index: int) -> ThreadPoolExecutor:
         return self._executors[index]
