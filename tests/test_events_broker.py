@@ -117,3 +117,15 @@ async def test_a_burst_of_jobs_leaving_the_queue_refreshes_the_queue_once() -> N
     # 20 renders of the started jobs and one pass over the 40 still queued (a pass per start: ~1000)
     assert 20 + 40 <= jobs.renders - before <= 20 + 40 + 5, jobs.renders - before
     broker.close_subscription(sub)
+
+
+async def test_a_job_finishing_during_shutdown_renders_nothing() -> None:
+    """Workers finish their jobs after the broker closed; the store is closing by then."""
+    jobs = Jobs()
+    broker = EventBroker(jobs.render, jobs.snapshot, summaries_enabled=False, coalesce=0.0)
+    jobs.set("late", "running")
+    broker.close()
+    jobs.set("late", "completed")
+    broker.job_changed("late")
+    await settle(broker)
+    assert jobs.renders == 0

@@ -62,6 +62,7 @@ class EventBroker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: OrderedDict[str, tuple[int, str]] = OrderedDict()  # job -> (body hash, status) last sent
         self._queue_refresh: asyncio.TimerHandle | None = None
+        self._closed = False  # shutting down: jobs still finishing must not render from a closing store
 
     @property
     def listeners(self) -> int:
@@ -73,6 +74,8 @@ class EventBroker:
     def job_changed(self, job_id: str) -> None:
         """Render now (leading edge) so a short-lived state such as `queued` is seen; changes that
         come while that render runs, or within `coalesce` after it, make one more render."""
+        if self._closed:
+            return
         if job_id in self._busy:
             self._dirty.add(job_id)
             return
@@ -192,6 +195,7 @@ class EventBroker:
 
     def close(self) -> None:
         """Shutdown: end every stream so the server does not wait for them."""
+        self._closed = True
         if self._queue_refresh is not None:
             self._queue_refresh.cancel()
         for task in self._tasks:
