@@ -9,7 +9,7 @@ from bench.client import run_batch, session
 from bench.context import Context
 from bench.direct import DirectLoop
 from bench.fixtures import Clip
-from bench.report import Figure, Throughput, check, median
+from bench.report import Figure, Throughput, check, median, spread
 from bench.server import Server, ServerConfig
 from bench.wer import word_error_rate
 
@@ -65,6 +65,8 @@ async def overhead(ctx: Context) -> None:
         plain_t, plain_peak = await asyncio.to_thread(_plain_loop, ctx, paths, shape[0] * shape[1])
     _overhead_figures(ctx, shape, len(clips), audio, server_t, direct_t, agreement)
     _memory_figure(ctx, shape, peaks, plain_peak, idle)
+    if shape[0] > 1:
+        await _one_worker(ctx, paths, plain_t, plain_peak, shape[0] * shape[1])
     if shape[0] > 1:
         ctx.add(
             Figure(
@@ -140,3 +142,27 @@ def _plain_loop(ctx: Context, paths: list[Path], threads: int) -> tuple[float, f
     with ctx.direct(OVERHEAD_MODEL, threads) as loop:
         loop.run(paths[:1])
         return loop.run(paths).seconds, loop.monitor.peak()
+
+
+async def _one_worker(ctx: Context, paths: list[Path], plain_t: float, plain_peak: float, threads: int) -> None:
+    """The setting that trades throughput for memory: one job at a time on every thread
+    (TRANSCRIBER_WORKERS=1), against the same plain serial loop."""
+    async with ctx.server(ServerConfig(OVERHEAD_MODEL, workers=1, cpu_threads=threads)) as srv:
+        async with session(srv.url) as http:
+            await run_batch(http, paths[:1], POLL)  # warm, as every other side is
+            seconds = [(await run_batch(http, paths, POLL))[0] for _ in range(max(1, ctx.repeats // 2))]
+        peak = srv.monitor.peak() if srv.monitor else 0.0
+    ratio = peak / plain_peak if plain_peak else None
+    ctx.add(
+        Figure(
+            6,
+            f"peak RSS server with WORKERS=1 (1x{threads}) / plain serial loop (same files, {OVERHEAD_MODEL})",
+            ratio,
+            "x",
+            "<= 1.3x",
+            check(ratio, at_most=1.3),
+            f"peak {peak:.0f} vs {plain_peak:.0f} MiB; its submit+wait {median(seconds):.2f} s vs plain loop "
+            f"{plain_t:.2f} s ({spread([plain_t / s for s in seconds])} x the loop's speed)",
+            {"server_peak_mib": peak, "plain_peak_mib": plain_peak, "seconds": seconds, "plain_seconds": plain_t},
+        )
+    )

@@ -217,16 +217,20 @@ class FasterWhisperEngine:
 
     def _decoder(self) -> Decoder:
         chunk = self._whisper.chunk_seconds or (BATCHED_CHUNK_SECONDS if self._batched else SEQUENTIAL_CHUNK_SECONDS)
+        # Fast mode on the CPU: one part per one-thread replica (parts.py); a GPU batches instead.
+        # batch_size is the windows a job holds at once, shared by its parts: a batch's encoder
+        # output is most of fast mode's memory (two parts of 8 took an hour of speech from 841 to
+        # 1551 MiB above idle), and on a CPU a smaller batch costs no speed (bench/RESULTS.md).
+        parts = self._info.workers if self._batched and self._info.device == "cpu" else 1
         return Decoder(
             self._model,
             self._batched,
             self.decoding,
             self._info.multilingual,
             self._beam_size,
-            self._whisper.batch_size,
+            max(1, self._whisper.batch_size // parts),
             chunk,
-            # Fast mode on the CPU: one part per one-thread replica (parts.py); a GPU batches instead.
-            parts=self._info.workers if self._batched and self._info.device == "cpu" else 1,
+            parts=parts,
         )
 
     def _split_channels(
