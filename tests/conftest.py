@@ -69,7 +69,8 @@ def fake_engine() -> FakeEngine:
 API_KEY = "test-key"
 
 
-def _serve(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+def serve(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    """A real server process on data_dir, ready; stopped when the generator ends."""
     server = ServerProcess(data_dir, None, **env)
     server.start()
     try:
@@ -82,13 +83,13 @@ def _serve(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`transcriber serve` with tiny.en and one API key, as a subprocess shared by the session."""
-    yield from _serve(tmp_path_factory.mktemp("tiny-server") / "data", TRANSCRIBER_API_KEYS=API_KEY)
+    yield from serve(tmp_path_factory.mktemp("tiny-server") / "data", TRANSCRIBER_API_KEYS=API_KEY)
 
 
 @pytest.fixture(scope="session")
 def base_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The multilingual base model (pip-shipped), loaded once for the session, for translation."""
-    yield from _serve(
+    yield from serve(
         tmp_path_factory.mktemp("base-server") / "data", WHISPER_MODEL="base", TRANSCRIBER_API_KEYS=API_KEY
     )
 

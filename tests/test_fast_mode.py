@@ -14,6 +14,7 @@ import pytest
 from bench.wer import word_error_rate
 from tests.conftest import MakeClient
 from tests.support import CLIPS, TEXTS, make_settings, speech_wav, submit, wait_status
+from tests.test_languages import assert_english_then_german
 from transcriber import audio, parts
 from transcriber.engine import FasterWhisperEngine, load_engine
 from transcriber.options import JobOptions
@@ -45,14 +46,7 @@ async def test_fast_mode_keeps_two_languages_apart(make_client: MakeClient, base
     status = await wait_status(client, job["job_id"], timeout=180)
     assert status["status"] == "completed", status
     result = await (await client.get(f"/jobs/{job['job_id']}/transcript.json")).json()
-    assert status["languages"] == ["en", "de"], status
-    english = [s for s in result["segments"] if s["end"] <= 8.0]
-    german = [s for s in result["segments"] if s["start"] >= 8.0]
-    assert english and all(s["language"] == "en" for s in english), result["segments"]
-    assert german and all(s["language"] == "de" for s in german), result["segments"]
-    spoken_en, spoken_de = TEXTS["mixed.ogg"].split("Guten")
-    assert word_error_rate(spoken_en, " ".join(s["text"] for s in english)) <= 0.2
-    assert word_error_rate("Guten" + spoken_de, " ".join(s["text"] for s in german)) <= 0.3
+    assert_english_then_german(status, result)
 
 
 async def test_fast_mode_detects_russian_from_the_decoding_pass(

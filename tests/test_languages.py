@@ -39,6 +39,11 @@ async def test_second_language_comes_out_in_that_language(
 ) -> None:
     client = await make_client(base_engine)
     status, result = await _transcribe(client, "mixed.ogg")
+    assert_english_then_german(status, result)
+
+
+def assert_english_then_german(status: dict[str, Any], result: dict[str, Any]) -> None:
+    """mixed.ogg came out as English up to its pause and German after it, each in its language."""
     assert status["languages"] == ["en", "de"], status
     english = [s for s in result["segments"] if s["end"] <= 8.0]
     german = [s for s in result["segments"] if s["start"] >= 8.0]

@@ -19,7 +19,7 @@ import psutil
 import pytest
 from blake3 import blake3
 
-from tests.conftest import MakeClient
+from tests.conftest import MakeClient, serve
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, FakeEngine, wait_status
 from tests.test_errors import assert_clean_and_healthy
@@ -120,13 +120,7 @@ async def test_a_client_that_disconnects_mid_upload_leaves_no_partial_file(
 
 @pytest.fixture(scope="module")
 def upload_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("uploads") / "data")
-    server.start()
-    try:
-        asyncio.run(server.wait_ready(timeout=180))
-        yield server
-    finally:
-        server.stop()
+    yield from serve(tmp_path_factory.mktemp("uploads") / "data")
 
 
 def send_big(port: int, size: int, result: list[bytes]) -> None:
