@@ -35,7 +35,9 @@ SegmentCallback = Callable[[Segment, str | None], None]
 # Sequential decoding computes features for the whole input at once (about 2.5 GB per hour), so
 # long audio goes through in chunks cut at quiet points; batched mode already works per window.
 SEQUENTIAL_CHUNK_SECONDS = 600.0
-BATCHED_CHUNK_SECONDS = 600.0  # measured: 1200 s chunks took 1.17 GiB above idle on an hour of audio
+# Measured on an hour of speech in fast mode (tiny.en): 1200 s chunks took 1.17 GiB above idle; with
+# two parts decoding at once 600 s took 973-1036 MiB and 480 s 901 MiB, in the same time (79 s).
+BATCHED_CHUNK_SECONDS = 480.0
 
 
 @dataclass(frozen=True)
