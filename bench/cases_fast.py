@@ -97,6 +97,10 @@ def _figures(ctx: Context, model: str, clip: Clip, sides: Sides, threads: int, p
                 {"plain": _errors(errors["plain"]), side: _errors(errors[side]), "text": sides.texts[side]},
             )
         )
+    _memory_and_rates(ctx, model, clip, sides, peaks)
+
+
+def _memory_and_rates(ctx: Context, model: str, clip: Clip, sides: Sides, peaks: dict[str, float]) -> None:
     ctx.add(
         Figure(
             6,

@@ -13,7 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
-from transcriber import audio, channels
+from transcriber import audio, channels, parts
 from transcriber.decoded import main_language
 from transcriber.decoder import Decoder
 from transcriber.decoding import Decoding
@@ -219,20 +219,9 @@ class FasterWhisperEngine:
 
     def _decoder(self) -> Decoder:
         chunk = self._whisper.chunk_seconds or (BATCHED_CHUNK_SECONDS if self._batched else SEQUENTIAL_CHUNK_SECONDS)
-        # Fast mode on the CPU: one part per one-thread replica (parts.py); a GPU batches instead.
-        # batch_size is the windows a job holds at once, shared by its parts: a batch's encoder
-        # output is most of fast mode's memory (two parts of 8 took an hour of speech from 841 to
-        # 1551 MiB above idle), and on a CPU a smaller batch costs no speed (bench/RESULTS.md).
-        parts = self._info.workers if self._batched and self._info.device == "cpu" else 1
+        count, batch = parts.shares(self._batched, self._info.device, self._info.workers, self._whisper.batch_size)
         return Decoder(
-            self._model,
-            self._batched,
-            self.decoding,
-            self._info.multilingual,
-            self._beam_size,
-            max(1, self._whisper.batch_size // parts),
-            chunk,
-            parts=parts,
+            self._model, self._batched, self.decoding, self._info.multilingual, self._beam_size, batch, chunk, count
         )
 
     def _split_channels(

@@ -33,9 +33,11 @@ class Event:
     seq: int = 0
 
 
-def encode(event_id: str | None, name: str, data: Body) -> bytes:
+def encode(event_id: str | None, name: str, data: Body | str) -> bytes:
+    """One SSE event; data is the body, or its JSON text when the caller has it already."""
     head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"{head}event: {name}\ndata: {text}\n\n".encode()
 
 
 class StreamClosed(Exception):

@@ -106,7 +106,8 @@ class EventBroker:
             self._last.pop(job_id, None)
             self._emit(job_id, "deleted", {"job_id": job_id, "deleted": True}, final=True)
             return
-        digest, status = hash(json.dumps(body, sort_keys=True)), str(body["status"])
+        text = json.dumps(body, ensure_ascii=False)  # serialised once: compared, then sent
+        digest, status = hash(text), str(body["status"])
         previous = self._last.get(job_id)
         if previous is not None and previous[0] == digest:
             return  # a change that does not show in the body (a repeated summary poll)
@@ -114,7 +115,7 @@ class EventBroker:
         self._last.move_to_end(job_id)
         if len(self._last) > SEEN_JOBS:
             self._last.popitem(last=False)
-        self._emit(job_id, "status", body, final=finished(body, self.summaries_enabled))
+        self._emit(job_id, "status", text, final=finished(body, self.summaries_enabled))
         if previous is not None and previous[1] == "queued" and status != "queued":
             self._queue_moved()
 
@@ -130,7 +131,7 @@ class EventBroker:
         for job_id in waiting[:QUEUE_REFRESH]:
             self.job_changed(job_id)
 
-    def _emit(self, job_id: str, name: str, data: Body, *, final: bool) -> None:
+    def _emit(self, job_id: str, name: str, data: Body | str, *, final: bool) -> None:
         self.seq += 1
         event = Event(job_id, encode(self.event_id(self.seq), name, data), final, self.seq)
         self._ring.append(event)

@@ -23,6 +23,15 @@ SEARCH_SECONDS = 5.0
 _END = object()
 
 
+def shares(batched: bool, device: str, replicas: int, batch_size: int) -> tuple[int, int]:
+    """(parts, windows per part) for one job. Fast mode on a CPU decodes one part per one-thread
+    replica (a GPU batches instead). batch_size is the windows a job holds at once, shared by its
+    parts: a batch's encoder output is most of fast mode's memory (two parts of 8 took an hour of
+    speech from 841 to 1551 MiB above idle) and on a CPU a smaller batch costs no speed."""
+    count = replicas if batched and device == "cpu" else 1
+    return count, max(1, batch_size // count)
+
+
 def split(samples: Samples, parts: int) -> list[tuple[int, int]]:
     """(start, end) sample indices of up to `parts` pieces of similar length, cut where it is quietest."""
     count = max(1, min(parts, int(len(samples) / SAMPLE_RATE // MIN_PART_SECONDS)))
