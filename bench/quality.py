@@ -18,8 +18,8 @@ from bench.quality_audio import ENGLISH_PART_END, Recording, recordings
 from bench.wer import align
 from transcriber.decoding import Decoding
 from transcriber.decoding import choose as chosen_decoding
+from transcriber.domain.options import JobOptions
 from transcriber.engine import FasterWhisperEngine, load_engine
-from transcriber.options import JobOptions
 from transcriber.settings import settings_from
 from transcriber.transcript import Transcript
 

@@ -27,7 +27,7 @@ import aiohttp
 from tests.pg_server import PgServer, find_bindir
 from tests.support import free_port, tone_wav
 from transcriber.clock import epoch, utcnow
-from transcriber.job import JobStatus, NewJob, Outcome
+from transcriber.domain.job import JobStatus, NewJob, Outcome
 from transcriber.store_pg import NEW_JOB_CHANNEL, PgStore, open_pg_store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ import os
 import time
 from pathlib import Path
 
+from transcriber.domain.options import JobOptions
 from transcriber.engine import EngineInfo, EngineLoader, SegmentCallback
 from transcriber.logs import configure_logging
-from transcriber.options import JobOptions
 from transcriber.server import serve
 from transcriber.settings import load_settings
 from transcriber.transcript import Segment, Transcript

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from transcriber.job import NewJob
+from transcriber.domain.job import NewJob
 from transcriber.pg_sql import numbered
 
 Peek = Callable[..., Awaitable[list[dict[str, Any]]]]

@@ -18,8 +18,8 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 
 from transcriber import audio
+from transcriber.domain.options import JobOptions
 from transcriber.engine import EngineInfo, SegmentCallback
-from transcriber.options import JobOptions
 from transcriber.settings import Settings, settings_from
 from transcriber.transcript import Segment, Transcript
 

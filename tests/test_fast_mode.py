@@ -16,8 +16,8 @@ from tests.conftest import MakeClient
 from tests.support import CLIPS, TEXTS, make_settings, speech_wav, submit, wait_status
 from tests.test_languages import assert_english_then_german
 from transcriber import audio, parts
+from transcriber.domain.options import JobOptions
 from transcriber.engine import FasterWhisperEngine, load_engine
-from transcriber.options import JobOptions
 from transcriber.transcript import Segment
 
 PASSAGES = ["speech.ogg", "speech.mp3", "hello.wav", "numbers.flac", "speech.ogg", "speech.mp3", "pauses.ogg"] * 2

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, FakeEngine, form, free_port, submit, tone_wav, wait_status
-from transcriber.job import JobStatus, NewJob, Outcome
+from transcriber.domain.job import JobStatus, NewJob, Outcome
 from transcriber.results import write_results
 from transcriber.storage import open_store
 from transcriber.transcript import Segment, Transcript

@@ -14,7 +14,7 @@ CORE = [
     "transcriber.jobqueue",
     "transcriber.runner",
     "transcriber.errors",
-    "transcriber.job",
+    "transcriber.domain.job",
     "transcriber.status",
     "transcriber.changes",
     "transcriber.events",

@@ -21,8 +21,8 @@ from openai import AsyncOpenAI
 from tests.conftest import MakeClient
 from tests.support import Client, FakeEngine, make_settings, tone_wav, wait_status
 from transcriber.app import create_app
+from transcriber.domain.options import JobOptions
 from transcriber.engine import Engine, EngineLoader, SegmentCallback
-from transcriber.options import JobOptions
 from transcriber.settings import Settings
 from transcriber.transcript import Transcript
 from transcriber.waiting import SAFETY_POLL_SECONDS

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from transcriber.domain.options import JOB_ID_RE, JobOptions, check_job_id, parse_options
 from transcriber.errors import BadRequest
 from transcriber.http_errors import status_of
 from transcriber.models import resolve_model, tokenizer_languages
-from transcriber.options import JOB_ID_RE, JobOptions, check_job_id, parse_options
 from transcriber.parallelism import derive_parallelism
 from transcriber.settings import WhisperSettings
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from summarizer.extractive import summarize_extractive
 from transcriber.channels import merge
 from transcriber.cleanup import Cleaner, Scores, collapse_loops
+from transcriber.domain.options import JobOptions, parse_options
 from transcriber.errors import BadRequest
 from transcriber.formats import to_json, to_srt, to_txt, to_vtt
-from transcriber.options import JobOptions, parse_options
 from transcriber.transcript import Segment, Transcript, Word
 
 LANGS = ("en", "de", "ru")

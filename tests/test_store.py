@@ -17,7 +17,7 @@ import pytest
 
 from tests.store_backends import Peek, job
 from transcriber.clock import utcnow
-from transcriber.job import Job, JobStatus, Outcome
+from transcriber.domain.job import Job, JobStatus, Outcome
 from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
 from transcriber.migrate import migrate
 from transcriber.migrate import split_sql as _split_sql

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from tests.store_backends import Peek, job
 from transcriber.clock import utc_after
-from transcriber.job import JobStatus, Outcome
+from transcriber.domain.job import JobStatus, Outcome
 from transcriber.store import Store
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.pg_server import PgServer
 from tests.store_backends import job, pg_peek, sqlite_peek
-from transcriber.job import JobStatus, Outcome
+from transcriber.domain.job import JobStatus, Outcome
 from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
 from transcriber.pg_sql import numbered
 from transcriber.storage import open_store

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from transcriber.clock import epoch
-from transcriber.job import Job
+from transcriber.domain.job import Job
 from transcriber.jobqueue import JobQueue
 from transcriber.settings import DatabaseSettings
 from transcriber.store import Store

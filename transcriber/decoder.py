@@ -12,7 +12,7 @@ from transcriber.batching import LanguagePipeline
 from transcriber.cleanup import Cleaner
 from transcriber.decoded import convert, remember, scores
 from transcriber.decoding import Decoding
-from transcriber.options import JobOptions
+from transcriber.domain.options import JobOptions
 from transcriber.speech import MIXED_BELOW, Run, Window, language_runs, single_run, speech_windows
 from transcriber.transcript import Segment
 

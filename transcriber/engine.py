@@ -18,12 +18,12 @@ from transcriber.decoded import main_language
 from transcriber.decoder import Decoder
 from transcriber.decoding import Decoding
 from transcriber.decoding import choose as choose_decoding
+from transcriber.domain.options import JobOptions
+from transcriber.domain.speakers import labels
 from transcriber.models import ModelNotFound, resolve_model, tokenizer_languages
-from transcriber.options import JobOptions
 from transcriber.parallelism import derive_parallelism
 from transcriber.priority import lower_this_thread
 from transcriber.settings import Settings, WhisperSettings
-from transcriber.speakers import labels
 from transcriber.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from transcriber.admission import is_disk_full
 from transcriber.audio import AudioTooLong
+from transcriber.domain.job import JobStatus, Outcome
 from transcriber.errors import Code
-from transcriber.job import JobStatus, Outcome
 
 
 def known_failure(exc: BaseException) -> Outcome | None:

@@ -17,7 +17,7 @@ from summarizer.config import SummarizerSettings
 from summarizer.payload import PrivateText
 from summarizer.retry import backoff_seconds
 from transcriber import outbox
-from transcriber.job import SummaryStatus
+from transcriber.domain.job import SummaryStatus
 from transcriber.store import Store
 from transcriber.store_types import Row
 from transcriber.summaries import Settler

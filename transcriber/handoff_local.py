@@ -11,7 +11,7 @@ from summarizer.config import SummarizerSettings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.retry import gave_up, next_delay
 from transcriber import outbox
-from transcriber.job import SummaryStatus
+from transcriber.domain.job import SummaryStatus
 from transcriber.store import Store
 from transcriber.store_types import Row
 from transcriber.summaries import Settler

@@ -10,18 +10,18 @@ from typing import Any
 from transcriber import audio, retention, upload_files
 from transcriber.changes import ChangeFeed
 from transcriber.clock import is_iso
+from transcriber.domain.job import Job, JobStatus, NewJob
+from transcriber.domain.options import check_job_id, parse_options
+from transcriber.domain.speakers import check_channels
 from transcriber.engine import EngineLoader
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
-from transcriber.job import Job, JobStatus, NewJob
 from transcriber.metrics import Metrics
 from transcriber.netguard import check_callback_url
-from transcriber.options import check_job_id, parse_options
 from transcriber.owners import OPEN, Caller
 from transcriber.reservation import Reservation
 from transcriber.results import remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
-from transcriber.speakers import check_channels
 from transcriber.status import Live, status_body
 from transcriber.store import Store
 from transcriber.store_types import DuplicateJob

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from yarl import URL
 
+from transcriber.domain.options import parse_callback_url
 from transcriber.errors import BadRequest, Code
-from transcriber.options import parse_callback_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 RESOLVE_TIMEOUT = 5.0

@@ -21,8 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from transcriber import keys, openai_formats, upload_files, uploads, views, waiting
+from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import ServiceError
-from transcriber.job import Job, JobStatus
 from transcriber.openai_errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 from transcriber.results import result_path
 from transcriber.waiting import WaitTimeout, wait_finished

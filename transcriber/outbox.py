@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from transcriber.clock import utc_after, utcnow
-from transcriber.job import SummaryStatus
+from transcriber.domain.job import SummaryStatus
 from transcriber.store import Store
 from transcriber.store_types import Row, Transaction
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from transcriber.clock import utc_after
-from transcriber.job import Job
+from transcriber.domain.job import Job
 from transcriber.results import remove_results
 from transcriber.settings import Settings
 from transcriber.store import Store

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from transcriber.changes import ChangeFeed
+from transcriber.domain.job import Job, JobStatus, Outcome
+from transcriber.domain.options import JobOptions
 from transcriber.engine import Engine
 from transcriber.estimates import Estimator
 from transcriber.failures import known_failure
-from transcriber.job import Job, JobStatus, Outcome
 from transcriber.metrics import Metrics
-from transcriber.options import JobOptions
 from transcriber.results import remove_results, write_results
 from transcriber.store import Store
 from transcriber.store_types import FinishHook

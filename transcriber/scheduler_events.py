@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from transcriber.changes import ChangeFeed
-from transcriber.job import Job
+from transcriber.domain.job import Job
 from transcriber.metrics import Metrics
 from transcriber.runner import RunningJob
 from transcriber.settings import Settings

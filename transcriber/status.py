@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from transcriber.domain.job import Job, JobStatus
 from transcriber.formats import FORMATS
-from transcriber.job import Job, JobStatus
 
 
 @dataclass(frozen=True)

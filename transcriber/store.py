@@ -16,7 +16,7 @@ from dataclasses import asdict
 import aiosqlite
 
 from transcriber.clock import utcnow
-from transcriber.job import FINISHED, Job, JobStatus, NewJob, Outcome
+from transcriber.domain.job import FINISHED, Job, JobStatus, NewJob, Outcome
 from transcriber.store_types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
 
 

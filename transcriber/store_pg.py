@@ -18,8 +18,8 @@ from pathlib import Path
 import asyncpg
 
 from transcriber.clock import utcnow
+from transcriber.domain.job import Job, NewJob
 from transcriber.errors import Code, Unavailable
-from transcriber.job import Job, NewJob
 from transcriber.migrate import MIGRATIONS, migration_files
 from transcriber.pg_sql import Raw, pg_args, rowcount
 from transcriber.store import Store

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from transcriber.job import Job
+from transcriber.domain.job import Job
 
 Row = dict[str, Any]
 Params = Sequence[Any] | Mapping[str, Any]

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 from summarizer.config import SummarizerSettings
 from transcriber import outbox
 from transcriber.changes import ChangeFeed
+from transcriber.domain.job import SummaryStatus
 from transcriber.errors import Code, Conflict
-from transcriber.job import SummaryStatus
 from transcriber.metrics import Metrics
 from transcriber.results import write_summary
 from transcriber.store import Store

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from transcriber import keys, uploads
+from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import Code, NotFound
 from transcriber.formats import FORMATS
-from transcriber.job import Job, JobStatus
 from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.middlewares import caller_of, scope_of

@@ -9,8 +9,8 @@ import time
 from aiohttp import web
 
 from transcriber import keys
+from transcriber.domain.job import FINISHED, Job
 from transcriber.errors import Code, Unavailable
-from transcriber.job import FINISHED, Job
 from transcriber.waiters import Waiters
 
 # Waiters wake on the change feed; this only bounds the damage of a change that was never reported.

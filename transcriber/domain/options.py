@@ -9,8 +9,8 @@ from typing import Any
 
 from yarl import URL
 
+from transcriber.domain.speakers import channel_options
 from transcriber.errors import BadRequest, Code, invalid
-from transcriber.speakers import channel_options
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 TEXT_FIELDS = (

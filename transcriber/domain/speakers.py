@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from transcriber.errors import BadRequest, Code
 
 if TYPE_CHECKING:  # options imports this module for the form fields
-    from transcriber.options import JobOptions
+    from transcriber.domain.options import JobOptions
 
 CHANNEL_MODES = ("mono", "split")
 MAX_NAME_CHARS = 64
