@@ -20,8 +20,8 @@ from transcriber.decoding import Decoding
 from transcriber.decoding import choose as chosen_decoding
 from transcriber.domain.options import JobOptions
 from transcriber.engine import FasterWhisperEngine, load_engine
+from transcriber.outputs.transcript import Transcript
 from transcriber.settings import settings_from
-from transcriber.transcript import Transcript
 
 # faster-whisper as the engine called it before issue 13: one language per file, no VAD in
 # sequential mode, batched mode merging VAD regions into 30 s windows decoded without timestamps.

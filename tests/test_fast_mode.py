@@ -18,7 +18,7 @@ from tests.test_languages import assert_english_then_german
 from transcriber import audio, parts
 from transcriber.domain.options import JobOptions
 from transcriber.engine import FasterWhisperEngine, load_engine
-from transcriber.transcript import Segment
+from transcriber.outputs.transcript import Segment
 
 PASSAGES = ["speech.ogg", "speech.mp3", "hello.wav", "numbers.flac", "speech.ogg", "speech.mp3", "pauses.ogg"] * 2
 

@@ -21,9 +21,9 @@ from aiohttp import web
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, FakeEngine, form, free_port, submit, tone_wav, wait_status
 from transcriber.domain.job import JobStatus, NewJob, Outcome
-from transcriber.results import write_results
+from transcriber.outputs.results import write_results
+from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.storage import open_store
-from transcriber.transcript import Segment, Transcript
 
 
 def new_job(job_id: str, upload_path: str = "", duration: float = 1.0) -> NewJob:

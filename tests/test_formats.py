@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transcriber.formats import (
+from transcriber.outputs.formats import (
     FORMATS,
     MAX_SECONDS,
     to_json,
@@ -19,7 +19,7 @@ from transcriber.formats import (
     to_txt,
     to_vtt,
 )
-from transcriber.transcript import Segment, Transcript, Word
+from transcriber.outputs.transcript import Segment, Transcript, Word
 
 Cue = tuple[int, int, str]
 

@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from transcriber.audio import SAMPLE_RATE, AudioTooLong, Samples
-from transcriber.transcript import Segment
+from transcriber.outputs.transcript import Segment
 
 
 def decode_channel(path: Path, index: int, max_seconds: float) -> Iterator[Samples]:

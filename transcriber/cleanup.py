@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from transcriber.transcript import Segment, Word
+from transcriber.outputs.transcript import Segment, Word
 
 # A phrase of 2+ words said three times running is a decoder loop, not speech; a single word
 # needs more (people do say "no, no, no").

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from transcriber.cleanup import Scores
-from transcriber.transcript import Decoding, Segment, Word
+from transcriber.outputs.transcript import Decoding, Segment, Word
 
 
 def convert(raw: Any, offset: float, language: str | None, word_timestamps: bool) -> Segment:

@@ -13,8 +13,8 @@ from transcriber.cleanup import Cleaner
 from transcriber.decoded import convert, remember, scores
 from transcriber.decoding import Decoding
 from transcriber.domain.options import JobOptions
+from transcriber.outputs.transcript import Segment
 from transcriber.speech import MIXED_BELOW, Run, Window, language_runs, single_run, speech_windows
-from transcriber.transcript import Segment
 
 PROMPT_CARRY_CHARS = 400
 PLACEHOLDER_LANGUAGE = "en"

@@ -21,10 +21,10 @@ from transcriber.decoding import choose as choose_decoding
 from transcriber.domain.options import JobOptions
 from transcriber.domain.speakers import labels
 from transcriber.models import ModelNotFound, resolve_model, tokenizer_languages
+from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.parallelism import derive_parallelism
 from transcriber.priority import lower_this_thread
 from transcriber.settings import Settings, WhisperSettings
-from transcriber.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from transcriber.engine import EngineLoader
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.metrics import Metrics
 from transcriber.netguard import check_callback_url
+from transcriber.outputs.results import remove_results
 from transcriber.owners import OPEN, Caller
 from transcriber.reservation import Reservation
-from transcriber.results import remove_results
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.status import Live, status_body

@@ -24,7 +24,7 @@ from transcriber import keys, openai_formats, upload_files, uploads, views, wait
 from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import ServiceError
 from transcriber.openai_errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
-from transcriber.results import result_path
+from transcriber.outputs.results import result_path
 from transcriber.waiting import WaitTimeout, wait_finished
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from transcriber.clock import utc_after
 from transcriber.domain.job import Job
-from transcriber.results import remove_results
+from transcriber.outputs.results import remove_results
 from transcriber.settings import Settings
 from transcriber.store import Store
 

@@ -19,10 +19,10 @@ from transcriber.engine import Engine
 from transcriber.estimates import Estimator
 from transcriber.failures import known_failure
 from transcriber.metrics import Metrics
-from transcriber.results import remove_results, write_results
+from transcriber.outputs.results import remove_results, write_results
+from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.store import Store
 from transcriber.store_types import FinishHook
-from transcriber.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 PROGRESS_WRITE_INTERVAL = 2.0

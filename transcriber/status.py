@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transcriber.domain.job import Job, JobStatus
-from transcriber.formats import FORMATS
+from transcriber.outputs.formats import FORMATS
 
 
 @dataclass(frozen=True)

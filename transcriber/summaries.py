@@ -13,7 +13,7 @@ from transcriber.changes import ChangeFeed
 from transcriber.domain.job import SummaryStatus
 from transcriber.errors import Code, Conflict
 from transcriber.metrics import Metrics
-from transcriber.results import write_summary
+from transcriber.outputs.results import write_summary
 from transcriber.store import Store
 from transcriber.store_types import Transaction
 from transcriber.waits import wake_or_timeout

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiofiles.os
 from blake3 import blake3
 
-from transcriber.results import fsync_dir
+from transcriber.outputs.results import fsync_dir
 
 BLOCK = 2 * 1024 * 1024  # bytes handed to the writer thread at once: one hop per block, not per chunk
 DIGEST_PREFIX = "blake3:"

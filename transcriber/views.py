@@ -12,12 +12,12 @@ from aiohttp import web
 from transcriber import keys, uploads
 from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import Code, NotFound
-from transcriber.formats import FORMATS
 from transcriber.jobs import DEFAULT_PAGE
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.middlewares import caller_of, scope_of
+from transcriber.outputs.formats import FORMATS
+from transcriber.outputs.results import result_path
 from transcriber.owners import OPEN
-from transcriber.results import result_path
 from transcriber.upload_files import Upload
 
 T = TypeVar("T")

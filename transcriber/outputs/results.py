@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from transcriber.formats import FORMATS
-from transcriber.transcript import Transcript
+from transcriber.outputs.formats import FORMATS
+from transcriber.outputs.transcript import Transcript
 
 
 def results_dir(data_dir: Path, job_id: str) -> Path:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from transcriber.transcript import Segment, Transcript, Word, turns
+from transcriber.outputs.transcript import Segment, Transcript, Word, turns
 
 # Any run of two or more dashes before ">" would still read as a cue arrow once a
 # single "-->" inside it was replaced, so the whole run is rewritten at once.
