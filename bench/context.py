@@ -12,9 +12,9 @@ from bench.direct import DirectLoop
 from bench.fixtures import Fixtures
 from bench.report import Figure, Throughput
 from bench.server import Server, ServerConfig
-from transcriber.models import resolve_model
-from transcriber.parallelism import derive_parallelism
 from transcriber.settings import WhisperSettings
+from transcriber.speech.models import resolve_model
+from transcriber.speech.parallelism import derive_parallelism
 
 log = logging.getLogger("bench")
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from bench.procs import RssMonitor, rss_mib
 
-# The decoding options the server uses (transcriber/engine.py), spelled out as a user would.
+# The decoding options the server uses (transcriber/speech/engine.py), spelled out as a user would.
 PLAIN_OPTIONS: dict[str, Any] = {
     "beam_size": 5,
     "language": None,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from transcriber import audio
+from transcriber.speech import audio
 
 SAMPLE_RATE = audio.SAMPLE_RATE
 DEFAULT_AUDIO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "bench-audio"

@@ -1,7 +1,7 @@
 """`python -m bench.quality`: WER, dropped and invented words per model x mode x decoding setting.
 
 Runs the engine in-process (no server) on every recording bench/quality_audio.py knows and prints
-a markdown table; bench/QUALITY.md holds the table the defaults in transcriber/decoding.py rest on.
+a markdown table; bench/QUALITY.md holds the table the defaults in transcriber/speech/profiles.py rest on.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from pathlib import Path
 from bench.fixtures import DEFAULT_AUDIO_DIR, Fixtures
 from bench.quality_audio import ENGLISH_PART_END, Recording, recordings
 from bench.wer import align
-from transcriber.decoding import Decoding
-from transcriber.decoding import choose as chosen_decoding
 from transcriber.domain.options import JobOptions
-from transcriber.engine import FasterWhisperEngine, load_engine
 from transcriber.outputs.transcript import Transcript
 from transcriber.settings import settings_from
+from transcriber.speech.engine import FasterWhisperEngine, load_engine
+from transcriber.speech.profiles import Decoding
+from transcriber.speech.profiles import choose as chosen_decoding
 
 # faster-whisper as the engine called it before issue 13: one language per file, no VAD in
 # sequential mode, batched mode merging VAD regions into 30 s windows decoded without timestamps.
@@ -108,7 +108,7 @@ def score(engine: FasterWhisperEngine, decoding: Decoding, items: list[Recording
 
 
 def _duration(path: Path) -> float:
-    from transcriber.audio import probe
+    from transcriber.speech.audio import probe
 
     return probe(path, 1e9).duration
 

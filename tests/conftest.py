@@ -18,7 +18,7 @@ from tests.server_process import ServerProcess
 from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
 from tests.support import Client, FakeEngine, make_settings
 from transcriber.app import create_app
-from transcriber.engine import Engine, FasterWhisperEngine, load_engine
+from transcriber.speech.engine import Engine, FasterWhisperEngine, load_engine
 from transcriber.storage import open_store
 from transcriber.store import Store
 from transcriber.store_pg import open_pg_store

@@ -17,11 +17,11 @@ import numpy as np
 from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 
-from transcriber import audio
 from transcriber.domain.options import JobOptions
-from transcriber.engine import EngineInfo, SegmentCallback
 from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.settings import Settings, settings_from
+from transcriber.speech import audio
+from transcriber.speech.engine import EngineInfo, SegmentCallback
 
 CLIPS = Path(__file__).parent / "clips"
 TEXTS: dict[str, str] = json.loads((CLIPS / "texts.json").read_text(encoding="utf-8"))

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import CLIPS, TEXTS, write_wav
-from transcriber import audio
-from transcriber.audio import SAMPLE_RATE, NotAudio, Samples
+from transcriber.speech import audio
+from transcriber.speech.audio import SAMPLE_RATE, NotAudio, Samples
 
 FRAME = SAMPLE_RATE // 10  # the 100 ms that quiet_cut measures
 CLIP_NAMES = sorted(TEXTS)  # texts.json lists the committed clips

@@ -15,10 +15,10 @@ from bench.wer import word_error_rate
 from tests.conftest import MakeClient
 from tests.support import CLIPS, TEXTS, make_settings, speech_wav, submit, wait_status
 from tests.test_languages import assert_english_then_german
-from transcriber import audio, parts
 from transcriber.domain.options import JobOptions
-from transcriber.engine import FasterWhisperEngine, load_engine
 from transcriber.outputs.transcript import Segment
+from transcriber.speech import audio, parts
+from transcriber.speech.engine import FasterWhisperEngine, load_engine
 
 PASSAGES = ["speech.ogg", "speech.mp3", "hello.wav", "numbers.flac", "speech.ogg", "speech.mp3", "pauses.ogg"] * 2
 

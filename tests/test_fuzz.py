@@ -293,7 +293,7 @@ def test_fuzz_counts(server: ServerProcess, capsys: pytest.CaptureFixture[str]) 
 def test_a_wav_whose_header_leaves_no_codec_is_not_audio(tmp_path: Path) -> None:
     """Found by the long fuzz: 8 flipped bits in hello.wav's header left the stream without a
     codec context, and reading its rate raised AttributeError: a 500 with a traceback."""
-    from transcriber import audio
+    from transcriber.speech import audio
 
     data = CLIPS.joinpath("hello.wav").read_bytes()
     path = tmp_path / "flipped.wav"

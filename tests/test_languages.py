@@ -7,7 +7,7 @@ from typing import Any
 from bench.wer import word_error_rate
 from tests.conftest import MakeClient
 from tests.support import CLIPS, TEXTS, Client, submit, wait_status
-from transcriber.engine import FasterWhisperEngine
+from transcriber.speech.engine import FasterWhisperEngine
 
 
 async def _transcribe(client: Client, name: str, **fields: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 CORE = [
-    "transcriber.engine",
+    "transcriber.speech.engine",
     "transcriber.scheduler",
     "transcriber.store",
     "transcriber.jobqueue",

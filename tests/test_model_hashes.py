@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from transcriber import models
+from transcriber.speech import models
 
 
 def test_joined_base_model_matches_its_pinned_hashes(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, form, submit, wait_status
-from transcriber.engine import FasterWhisperEngine
 from transcriber.logs import configure_logging
+from transcriber.speech.engine import FasterWhisperEngine
 
 
 async def scrape(

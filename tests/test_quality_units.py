@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from summarizer.extractive import summarize_extractive
-from transcriber.channels import merge
-from transcriber.cleanup import Cleaner, Scores, collapse_loops
 from transcriber.domain.options import JobOptions, parse_options
 from transcriber.errors import BadRequest
 from transcriber.outputs.formats import to_json, to_srt, to_txt, to_vtt
 from transcriber.outputs.transcript import Segment, Transcript, Word
+from transcriber.speech.channels import merge
+from transcriber.speech.cleanup import Cleaner, Scores, collapse_loops
 
 LANGS = ("en", "de", "ru")
 SURE = Scores(avg_logprob=-0.2, no_speech_prob=0.01, compression_ratio=1.3)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, FakeEngine, speech_wav, submit, tone_wav, wait_status
-from transcriber.engine import FasterWhisperEngine
+from transcriber.speech.engine import FasterWhisperEngine
 
 
 async def test_short_job_overtakes_long_ones(make_client: MakeClient, tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ from tests.conftest import MakeClient
 from tests.lying_audio import chained_ogg, mp3_with_short_xing, mp4_with_short_stts
 from tests.support import CLIPS, FakeEngine, form, tone_wav, wait_status
 from tests.test_errors import assert_clean_and_healthy, expect_error
-from transcriber import audio
 from transcriber.domain.options import JobOptions
-from transcriber.engine import FasterWhisperEngine
 from transcriber.failures import known_failure
+from transcriber.speech import audio
+from transcriber.speech.engine import FasterWhisperEngine
 
 KEY = {"Authorization": "Bearer k1"}
 

@@ -11,8 +11,8 @@ from tests.conftest import MakeClient
 from tests.sse_client import Message, SSEReader
 from tests.support import CLIPS, Client, FakeEngine, form, speech_wav, submit, tone_wav, wait_status
 from transcriber import keys
-from transcriber.engine import FasterWhisperEngine
 from transcriber.logs import SecretRedactor
+from transcriber.speech.engine import FasterWhisperEngine
 
 
 def statuses(messages: list[Message], job_id: str) -> list[str]:

@@ -18,7 +18,7 @@ from aiohttp import web
 from tests.conftest import MakeClient
 from tests.redis_server import RedisServer
 from tests.support import CLIPS, Client, free_port, submit, wait_status
-from transcriber.engine import FasterWhisperEngine
+from transcriber.speech.engine import FasterWhisperEngine
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,8 @@ from tests.conftest import MakeClient, serve
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, FakeEngine, wait_status
 from tests.test_errors import assert_clean_and_healthy
-from transcriber import audio, upload_files
+from transcriber import upload_files
+from transcriber.speech import audio
 
 MIB = 1024 * 1024
 RATE = 16000

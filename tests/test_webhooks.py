@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, form, submit, wait_status
 from tests.webhook_receiver import HANG, Receiver
-from transcriber.engine import FasterWhisperEngine
+from transcriber.speech.engine import FasterWhisperEngine
 from transcriber.webhook_secret import new_secret
 
 SECRET = new_secret()

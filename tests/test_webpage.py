@@ -11,7 +11,7 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright, 
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, FakeEngine, tone_wav
-from transcriber.engine import FasterWhisperEngine
+from transcriber.speech.engine import FasterWhisperEngine
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -12,7 +12,6 @@ from aiohttp import web
 from transcriber import keys, openai_api, openai_errors, openapi, retention, sse, upload_files, views, webpage
 from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
-from transcriber.engine import Engine, EngineLoader
 from transcriber.handoff import ArqHandoff
 from transcriber.handoff_local import InProcessHandoff
 from transcriber.health import Health
@@ -23,6 +22,7 @@ from transcriber.middlewares import auth_middleware, metrics_middleware
 from transcriber.owners import Keyring
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.storage import open_job_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff

@@ -219,7 +219,7 @@ def models() -> None:
 @click.pass_obj
 def list_models_command(obj: Globals) -> None:
     """List the models found locally and the configured one."""
-    from transcriber.models import list_models
+    from transcriber.speech.models import list_models
 
     settings = load_settings(obj.config)
     found = list_models(settings.models_dir)

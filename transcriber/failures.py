@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from transcriber.admission import is_disk_full
-from transcriber.audio import AudioTooLong
 from transcriber.domain.job import JobStatus, Outcome
 from transcriber.errors import Code
+from transcriber.speech.audio import AudioTooLong
 
 
 def known_failure(exc: BaseException) -> Outcome | None:

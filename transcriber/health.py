@@ -7,8 +7,8 @@ import time
 from importlib.metadata import version
 from typing import Any
 
-from transcriber.engine import EngineInfo, EngineLoader
 from transcriber.scheduler import Scheduler
+from transcriber.speech.engine import EngineInfo, EngineLoader
 from transcriber.store import Store
 from transcriber.summaries import Summaries
 

@@ -7,13 +7,12 @@ import logging
 import uuid
 from typing import Any
 
-from transcriber import audio, retention, upload_files
+from transcriber import retention, upload_files
 from transcriber.changes import ChangeFeed
 from transcriber.clock import is_iso
 from transcriber.domain.job import Job, JobStatus, NewJob
 from transcriber.domain.options import check_job_id, parse_options
 from transcriber.domain.speakers import check_channels
-from transcriber.engine import EngineLoader
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.metrics import Metrics
 from transcriber.netguard import check_callback_url
@@ -22,6 +21,8 @@ from transcriber.owners import OPEN, Caller
 from transcriber.reservation import Reservation
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.speech import audio
+from transcriber.speech.engine import EngineLoader
 from transcriber.status import Live, status_body
 from transcriber.store import Store
 from transcriber.store_types import DuplicateJob

@@ -6,13 +6,13 @@ from aiohttp import web
 
 from transcriber.admission import Admission
 from transcriber.changes import ChangeFeed
-from transcriber.engine import EngineLoader
 from transcriber.events import EventBroker
 from transcriber.health import Health
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
+from transcriber.speech.engine import EngineLoader
 from transcriber.store import Store
 from transcriber.summaries import Summaries
 from transcriber.waiters import Waiters

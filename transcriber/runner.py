@@ -15,12 +15,12 @@ from typing import Any
 from transcriber.changes import ChangeFeed
 from transcriber.domain.job import Job, JobStatus, Outcome
 from transcriber.domain.options import JobOptions
-from transcriber.engine import Engine
 from transcriber.estimates import Estimator
 from transcriber.failures import known_failure
 from transcriber.metrics import Metrics
 from transcriber.outputs.results import remove_results, write_results
 from transcriber.outputs.transcript import Segment, Transcript
+from transcriber.speech.engine import Engine
 from transcriber.store import Store
 from transcriber.store_types import FinishHook
 

@@ -12,7 +12,6 @@ from transcriber.changes import ChangeFeed
 from transcriber.claims import make_source
 from transcriber.clock import epoch
 from transcriber.domain.job import Job, JobStatus, Outcome
-from transcriber.engine import Engine
 from transcriber.errors import Code, Unavailable
 from transcriber.estimates import Estimator
 from transcriber.jobqueue import JobQueue
@@ -22,6 +21,7 @@ from transcriber.runner import JobRunner, RunnerDeps, RunningJob
 from transcriber.scheduler_events import SourceEventsMixin
 from transcriber.scheduler_views import LiveJob, SchedulerSnapshot
 from transcriber.settings import Settings
+from transcriber.speech.engine import Engine
 from transcriber.stopping import StopBudget
 from transcriber.store import Store
 from transcriber.store_types import FinishHook

@@ -13,9 +13,9 @@ import time
 from aiohttp import web
 
 from transcriber.app import create_app
-from transcriber.engine import EngineLoader
 from transcriber.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
 from transcriber.settings import Settings
+from transcriber.speech.engine import EngineLoader
 from transcriber.stopping import StopBudget
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from transcriber.priority import lower_this_thread
 from transcriber.runner import RunningJob
 from transcriber.settings import QueueSettings
+from transcriber.speech.priority import lower_this_thread
 
 POLL_MARGIN = 0.05
 

@@ -24,7 +24,7 @@ class Decoding:
     no_speech_threshold: float | None = 0.6
     no_repeat_ngram_size: int = 0
     repetition_penalty: float = 1.0
-    # Our own post-check (transcriber/cleanup.py): loops collapsed, invented segments dropped.
+    # Our own post-check (transcriber/speech/cleanup.py): loops collapsed, invented segments dropped.
     cleanup: bool = True
     # Without a requested language, detect it per speech window (mixed-language recordings).
     per_window_language: bool = True

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from transcriber.audio import SAMPLE_RATE, Samples
+from transcriber.speech.audio import SAMPLE_RATE, Samples
 
 # A window this short, or detected this unsurely, says little about its language: it takes
 # the language of the stretch around it instead of starting a new one.

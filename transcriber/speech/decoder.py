@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from transcriber import audio, parts
-from transcriber.batching import LanguagePipeline
-from transcriber.cleanup import Cleaner
-from transcriber.decoded import convert, remember, scores
-from transcriber.decoding import Decoding
 from transcriber.domain.options import JobOptions
 from transcriber.outputs.transcript import Segment
-from transcriber.speech import MIXED_BELOW, Run, Window, language_runs, single_run, speech_windows
+from transcriber.speech import audio, parts
+from transcriber.speech.batching import LanguagePipeline
+from transcriber.speech.cleanup import Cleaner
+from transcriber.speech.profiles import Decoding
+from transcriber.speech.regions import MIXED_BELOW, Run, Window, language_runs, single_run, speech_windows
+from transcriber.speech.segments import convert, remember, scores
 
 PROMPT_CARRY_CHARS = 400
 PLACEHOLDER_LANGUAGE = "en"

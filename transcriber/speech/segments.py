@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transcriber.cleanup import Scores
 from transcriber.outputs.transcript import Decoding, Segment, Word
+from transcriber.speech.cleanup import Scores
 
 
 def convert(raw: Any, offset: float, language: str | None, word_timestamps: bool) -> Segment:

@@ -10,8 +10,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from transcriber.audio import SAMPLE_RATE, AudioTooLong, Samples
 from transcriber.outputs.transcript import Segment
+from transcriber.speech.audio import SAMPLE_RATE, AudioTooLong, Samples
 
 
 def decode_channel(path: Path, index: int, max_seconds: float) -> Iterator[Samples]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from transcriber.audio import SAMPLE_RATE, Samples, quiet_cut
+from transcriber.speech.audio import SAMPLE_RATE, Samples, quiet_cut
 
 T = TypeVar("T")
 # A part shorter than this is not worth an encoder pass of its own (Whisper windows are 30 s).

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from faster_whisper import BatchedInferencePipeline
 
-from transcriber.speech import MIN_DETECT_PROBABILITY, MIN_DETECT_SECONDS
+from transcriber.speech.regions import MIN_DETECT_PROBABILITY, MIN_DETECT_SECONDS
 
 # (language code, detection probability); the probability is None where the job named the language.
 Choice = tuple[str, float | None]

@@ -13,18 +13,18 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
-from transcriber import audio, channels, parts
-from transcriber.decoded import main_language
-from transcriber.decoder import Decoder
-from transcriber.decoding import Decoding
-from transcriber.decoding import choose as choose_decoding
 from transcriber.domain.options import JobOptions
 from transcriber.domain.speakers import labels
-from transcriber.models import ModelNotFound, resolve_model, tokenizer_languages
 from transcriber.outputs.transcript import Segment, Transcript
-from transcriber.parallelism import derive_parallelism
-from transcriber.priority import lower_this_thread
 from transcriber.settings import Settings, WhisperSettings
+from transcriber.speech import audio, channels, parts
+from transcriber.speech.decoder import Decoder
+from transcriber.speech.models import ModelNotFound, resolve_model, tokenizer_languages
+from transcriber.speech.parallelism import derive_parallelism
+from transcriber.speech.priority import lower_this_thread
+from transcriber.speech.profiles import Decoding
+from transcriber.speech.profiles import choose as choose_decoding
+from transcriber.speech.segments import main_language
 
 log = logging.getLogger(__name__)
 
