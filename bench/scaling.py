@@ -28,7 +28,7 @@ from tests.pg_server import PgServer, find_bindir
 from tests.support import free_port, tone_wav
 from transcriber.clock import epoch, utcnow
 from transcriber.domain.job import JobStatus, NewJob, Outcome
-from transcriber.store_pg import NEW_JOB_CHANNEL, PgStore, open_pg_store
+from transcriber.store.postgres import NEW_JOB_CHANNEL, PgStore, open_pg_store
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO_SECONDS = 60.0  # a minute of audio per job; per-job overheads are then under 2%

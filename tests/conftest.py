@@ -19,9 +19,9 @@ from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
 from tests.support import Client, FakeEngine, make_settings
 from transcriber.app import create_app
 from transcriber.speech.engine import Engine, FasterWhisperEngine, load_engine
-from transcriber.storage import open_store
-from transcriber.store import Store
-from transcriber.store_pg import open_pg_store
+from transcriber.store.backend import open_store
+from transcriber.store.postgres import open_pg_store
+from transcriber.store.sqlite import Store
 
 AiohttpClient = Callable[..., Awaitable[Client]]
 MakeClient = Callable[..., Awaitable[Client]]

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from transcriber.domain.job import NewJob
-from transcriber.pg_sql import numbered
+from transcriber.store.pg_sql import numbered
 
 Peek = Callable[..., Awaitable[list[dict[str, Any]]]]
 BACKENDS = ("sqlite", "postgres")

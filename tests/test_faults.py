@@ -23,7 +23,7 @@ from tests.support import CLIPS, Client, FakeEngine, form, free_port, submit, to
 from transcriber.domain.job import JobStatus, NewJob, Outcome
 from transcriber.outputs.results import write_results
 from transcriber.outputs.transcript import Segment, Transcript
-from transcriber.storage import open_store
+from transcriber.store.backend import open_store
 
 
 def new_job(job_id: str, upload_path: str = "", duration: float = 1.0) -> NewJob:

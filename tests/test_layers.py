@@ -10,7 +10,7 @@ import pytest
 CORE = [
     "transcriber.speech.engine",
     "transcriber.scheduler",
-    "transcriber.store",
+    "transcriber.store.sqlite",
     "transcriber.jobqueue",
     "transcriber.runner",
     "transcriber.errors",
@@ -22,7 +22,7 @@ CORE = [
     "transcriber.jobs",
     "transcriber.upload_files",
     "transcriber.netguard",
-    "transcriber.webhook_store",
+    "transcriber.store.webhook_rows",
     "transcriber.openai_formats",
     "transcriber.waiters",
 ]

@@ -17,7 +17,7 @@ import pytest
 from tests.server_process import ServerProcess
 from tests.support import speech_wav
 from tests.test_crash import rows, upload, wait_for
-from transcriber.datalock import DataDirBusy, DataDirLock
+from transcriber.store.datalock import DataDirBusy, DataDirLock
 
 pytestmark = pytest.mark.slow
 SHUTDOWN_TIMEOUT = 4.0

@@ -18,12 +18,12 @@ import pytest
 from tests.store_backends import Peek, job
 from transcriber.clock import utcnow
 from transcriber.domain.job import Job, JobStatus, Outcome
-from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
-from transcriber.migrate import migrate
-from transcriber.migrate import split_sql as _split_sql
-from transcriber.storage import open_store
-from transcriber.store import Store
-from transcriber.store_types import DuplicateJob, Recovered, Transaction
+from transcriber.store.backend import open_store
+from transcriber.store.migrate import MIGRATIONS as MIGRATIONS_DIR
+from transcriber.store.migrate import migrate
+from transcriber.store.migrate import split_sql as _split_sql
+from transcriber.store.sqlite import Store
+from transcriber.store.types import DuplicateJob, Recovered, Transaction
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEADLINE = 10.0  # seconds any single store call may take before the test calls it a hang

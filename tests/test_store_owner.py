@@ -7,7 +7,7 @@ from dataclasses import replace
 from tests.store_backends import Peek, job
 from transcriber.clock import utc_after
 from transcriber.domain.job import JobStatus, Outcome
-from transcriber.store import Store
+from transcriber.store.sqlite import Store
 
 
 async def test_owner_queries_and_retention_on_both_backends(store: Store, peek: Peek) -> None:

@@ -13,11 +13,11 @@ import pytest
 from tests.pg_server import PgServer
 from tests.store_backends import job, pg_peek, sqlite_peek
 from transcriber.domain.job import JobStatus, Outcome
-from transcriber.migrate import MIGRATIONS as MIGRATIONS_DIR
-from transcriber.pg_sql import numbered
-from transcriber.storage import open_store
-from transcriber.store import Store
-from transcriber.store_pg import PgStore, migrate_pg, open_pg_store
+from transcriber.store.backend import open_store
+from transcriber.store.migrate import MIGRATIONS as MIGRATIONS_DIR
+from transcriber.store.pg_sql import numbered
+from transcriber.store.postgres import PgStore, migrate_pg, open_pg_store
+from transcriber.store.sqlite import Store
 
 OWNER_A, OWNER_B = "server-a", "server-b"
 

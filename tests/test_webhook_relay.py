@@ -12,9 +12,9 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from tests.webhook_receiver import Receiver
-from transcriber import webhook_store
 from transcriber.settings import WebhookSettings
-from transcriber.store import Store
+from transcriber.store import webhook_rows
+from transcriber.store.sqlite import Store
 from transcriber.webhook_secret import new_secret
 from transcriber.webhooks import WebhookRelay
 
@@ -24,7 +24,7 @@ OLD = "2020-01-01T00:00:00.000Z"  # long before the relay's watermark
 async def test_a_backlog_larger_than_a_batch_is_delivered_once_each(store: Store, tmp_path: Path) -> None:
     receiver = Receiver(204)
     await receiver.start()
-    count = webhook_store.BATCH + 30
+    count = webhook_rows.BATCH + 30
     try:
         async with store.transaction() as tx:
             for n in range(count):

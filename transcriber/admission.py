@@ -11,7 +11,7 @@ from pathlib import Path
 from transcriber.errors import Code, InsufficientStorage, TooManyRequests, Unavailable
 from transcriber.owners import Caller
 from transcriber.settings import LimitsSettings
-from transcriber.store import Store
+from transcriber.store.sqlite import Store
 
 MIB = 1024 * 1024
 UPLOADS_RETRY_AFTER = 5.0

@@ -24,7 +24,7 @@ from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget
-from transcriber.storage import open_job_store
+from transcriber.store.backend import open_job_store
 from transcriber.summaries import Settler, Summaries, SummaryHandoff
 from transcriber.webhooks import WebhookRelay
 

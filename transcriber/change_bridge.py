@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from transcriber.changes import ChangeFeed
-from transcriber.store_pg import CONNECTION_ERRORS
+from transcriber.store.postgres import CONNECTION_ERRORS
 from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)

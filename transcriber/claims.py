@@ -25,8 +25,8 @@ from transcriber.clock import epoch
 from transcriber.domain.job import Job
 from transcriber.jobqueue import JobQueue
 from transcriber.settings import DatabaseSettings
-from transcriber.store import Store
-from transcriber.store_pg import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore, StoreUnavailable
+from transcriber.store.postgres import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore, StoreUnavailable
+from transcriber.store.sqlite import Store
 from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from arq.jobs import Job, JobStatus
 from summarizer.config import SummarizerSettings
 from summarizer.payload import PrivateText
 from summarizer.retry import backoff_seconds
-from transcriber import outbox
 from transcriber.domain.job import SummaryStatus
-from transcriber.store import Store
-from transcriber.store_types import Row
+from transcriber.store import outbox
+from transcriber.store.sqlite import Store
+from transcriber.store.types import Row
 from transcriber.summaries import Settler
 
 log = logging.getLogger(__name__)

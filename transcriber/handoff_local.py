@@ -10,10 +10,10 @@ from summarizer import core
 from summarizer.config import SummarizerSettings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.retry import gave_up, next_delay
-from transcriber import outbox
 from transcriber.domain.job import SummaryStatus
-from transcriber.store import Store
-from transcriber.store_types import Row
+from transcriber.store import outbox
+from transcriber.store.sqlite import Store
+from transcriber.store.types import Row
 from transcriber.summaries import Settler
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from transcriber.scheduler import Scheduler
 from transcriber.speech.engine import EngineInfo, EngineLoader
-from transcriber.store import Store
+from transcriber.store.sqlite import Store
 from transcriber.summaries import Summaries
 
 DB_PING_TIMEOUT = 2.0

@@ -24,8 +24,8 @@ from transcriber.settings import Settings
 from transcriber.speech import audio
 from transcriber.speech.engine import EngineLoader
 from transcriber.status import Live, status_body
-from transcriber.store import Store
-from transcriber.store_types import DuplicateJob
+from transcriber.store.sqlite import Store
+from transcriber.store.types import DuplicateJob
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 500

@@ -13,7 +13,7 @@ from transcriber.metrics import Metrics
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speech.engine import EngineLoader
-from transcriber.store import Store
+from transcriber.store.sqlite import Store
 from transcriber.summaries import Summaries
 from transcriber.waiters import Waiters
 

@@ -16,7 +16,7 @@ from transcriber.clock import utc_after
 from transcriber.domain.job import Job
 from transcriber.outputs.results import remove_results
 from transcriber.settings import Settings
-from transcriber.store import Store
+from transcriber.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -87,7 +87,7 @@ async def prune_command(settings: Settings, older_than: float | None, out: TextI
     if days <= 0 and older_than is None:
         out.write("transcriber prune: give --older-than DAYS or set [retention] keep_days\n")
         return 2
-    from transcriber.storage import open_job_store  # SQLite or the shared PostgreSQL, as serve does
+    from transcriber.store.backend import open_job_store  # SQLite or the shared PostgreSQL, as serve does
 
     store = await open_job_store(settings)
     try:

@@ -21,8 +21,8 @@ from transcriber.metrics import Metrics
 from transcriber.outputs.results import remove_results, write_results
 from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.speech.engine import Engine
-from transcriber.store import Store
-from transcriber.store_types import FinishHook
+from transcriber.store.sqlite import Store
+from transcriber.store.types import FinishHook
 
 log = logging.getLogger(__name__)
 PROGRESS_WRITE_INTERVAL = 2.0

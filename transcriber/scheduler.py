@@ -23,8 +23,8 @@ from transcriber.scheduler_views import LiveJob, SchedulerSnapshot
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine
 from transcriber.stopping import StopBudget
-from transcriber.store import Store
-from transcriber.store_types import FinishHook
+from transcriber.store.sqlite import Store
+from transcriber.store.types import FinishHook
 from transcriber.watchdog import ThreadSlots, finished_in_time, job_timeout
 
 log = logging.getLogger(__name__)

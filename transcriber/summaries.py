@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from summarizer.config import SummarizerSettings
-from transcriber import outbox
 from transcriber.changes import ChangeFeed
 from transcriber.domain.job import SummaryStatus
 from transcriber.errors import Code, Conflict
 from transcriber.metrics import Metrics
 from transcriber.outputs.results import write_summary
-from transcriber.store import Store
-from transcriber.store_types import Transaction
+from transcriber.store import outbox
+from transcriber.store.sqlite import Store
+from transcriber.store.types import Transaction
 from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)

@@ -20,12 +20,13 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from transcriber import netguard, webhook_secret, webhook_store
+from transcriber import netguard, webhook_secret
 from transcriber.clock import utcnow
 from transcriber.errors import NotFound
 from transcriber.settings import WebhookSettings
-from transcriber.store import Store
-from transcriber.store_types import Row
+from transcriber.store import webhook_rows
+from transcriber.store.sqlite import Store
+from transcriber.store.types import Row
 from transcriber.waits import wake_or_timeout
 from transcriber.webhook_send import Attempt, post
 
@@ -110,10 +111,10 @@ class WebhookRelay:
 
     async def _discover(self) -> None:
         started = datetime.now(UTC)
-        events = await webhook_store.unreported(self._store, self._since)
+        events = await webhook_rows.unreported(self._store, self._since)
         for event in events:
             await self._queue(event)
-        if len(events) < webhook_store.BATCH:  # a full batch may have left some: look again from the same point
+        if len(events) < webhook_rows.BATCH:  # a full batch may have left some: look again from the same point
             self._since = _iso(started - WATERMARK_SLACK)
 
     async def _queue(self, event: Row) -> None:
@@ -124,17 +125,17 @@ class WebhookRelay:
             return
         body = {"type": event_type, "timestamp": utcnow(), "data": document}
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        if await webhook_store.add(self._store, job_id, event_type, event["callback_url"], payload):
+        if await webhook_rows.add(self._store, job_id, event_type, event["callback_url"], payload):
             log.info("job %s: webhook %s queued", job_id, event_type, extra={"job_id": job_id})
 
     async def _start_due(self) -> None:
         room = MAX_IN_FLIGHT - len(self._sending)
         if room <= 0:
             return
-        for delivery in await webhook_store.due(self._store, room + len(self._sending)):
+        for delivery in await webhook_rows.due(self._store, room + len(self._sending)):
             webhook_id = delivery["webhook_id"]
             if webhook_id not in self._sending and len(self._sending) < MAX_IN_FLIGHT:
-                if not await webhook_store.claim(self._store, webhook_id, delivery["next_attempt_at"], self._hold()):
+                if not await webhook_rows.claim(self._store, webhook_id, delivery["next_attempt_at"], self._hold()):
                     continue  # another server sends this one
                 task = asyncio.create_task(self._attempt(delivery))
                 self._sending[webhook_id] = task
@@ -191,7 +192,7 @@ class WebhookRelay:
                 delay,
                 extra=extra,
             )
-        await webhook_store.record(
+        await webhook_rows.record(
             self._store,
             delivery["webhook_id"],
             state=state,

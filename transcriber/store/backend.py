@@ -7,15 +7,15 @@ from pathlib import Path
 
 import aiosqlite
 
-from transcriber.migrate import MIGRATIONS, migrate
 from transcriber.settings import Settings
-from transcriber.store import Store
+from transcriber.store.migrate import MIGRATIONS, migrate
+from transcriber.store.sqlite import Store
 
 
 async def open_job_store(settings: Settings) -> Store:
     """PostgreSQL (shared by every server that points at it) or SQLite at <data_dir>/jobs.db."""
     if settings.database.url:
-        from transcriber.store_pg import open_pg_store  # asyncpg only where it is used
+        from transcriber.store.postgres import open_pg_store  # asyncpg only where it is used
 
         return await open_pg_store(settings.database.url)
     return await open_store(settings.data_dir / "jobs.db")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from transcriber.clock import utcnow
-from transcriber.store import Store
-from transcriber.store_types import Row
+from transcriber.store.sqlite import Store
+from transcriber.store.types import Row
 
 BATCH = 100
 _TERMINAL_JOB = "('completed', 'failed', 'cancelled')"

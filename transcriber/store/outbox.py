@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 from transcriber.clock import utc_after, utcnow
 from transcriber.domain.job import SummaryStatus
-from transcriber.store import Store
-from transcriber.store_types import Row, Transaction
+from transcriber.store.sqlite import Store
+from transcriber.store.types import Row, Transaction
 
 
 async def add_pending(tx: Transaction, job_id: str) -> None:

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 from transcriber.clock import utcnow
 
 if TYPE_CHECKING:
-    from transcriber.store import Store
+    from transcriber.store.sqlite import Store
 
 
 def _migrations_dir() -> Path:
     """The SQL lives in the repository's top-level migrations/ folder; an installed wheel carries it
     as transcriber/migrations/ (pyproject maps it there), so no top-level package is installed."""
-    here = Path(__file__).resolve().parent
-    shipped = here / "migrations"
-    return shipped if shipped.is_dir() else here.parent / "migrations"
+    package = Path(__file__).resolve().parent.parent
+    shipped = package / "migrations"
+    return shipped if shipped.is_dir() else package.parent / "migrations"
 
 
 MIGRATIONS = _migrations_dir()

@@ -17,7 +17,7 @@ import aiosqlite
 
 from transcriber.clock import utcnow
 from transcriber.domain.job import FINISHED, Job, JobStatus, NewJob, Outcome
-from transcriber.store_types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
+from transcriber.store.types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
 
 
 class Store:

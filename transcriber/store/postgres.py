@@ -20,10 +20,10 @@ import asyncpg
 from transcriber.clock import utcnow
 from transcriber.domain.job import Job, NewJob
 from transcriber.errors import Code, Unavailable
-from transcriber.migrate import MIGRATIONS, migration_files
-from transcriber.pg_sql import Raw, pg_args, rowcount
-from transcriber.store import Store
-from transcriber.store_types import DuplicateJob, Params, Row, Transaction
+from transcriber.store.migrate import MIGRATIONS, migration_files
+from transcriber.store.pg_sql import Raw, pg_args, rowcount
+from transcriber.store.sqlite import Store
+from transcriber.store.types import DuplicateJob, Params, Row, Transaction
 
 NEW_JOB_CHANNEL = "transcriber_new_job"
 CANCEL_CHANNEL = "transcriber_cancel"
