@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from transcriber.errors import Code, NotFound
-from transcriber.eventqueue import StreamClosed
-from transcriber.events import QUEUE_REFRESH_SECONDS, EventBroker
+from transcriber.events.broker import QUEUE_REFRESH_SECONDS, EventBroker
+from transcriber.events.listeners import StreamClosed
 
 
 class Jobs:

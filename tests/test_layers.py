@@ -16,15 +16,15 @@ CORE = [
     "transcriber.errors",
     "transcriber.domain.job",
     "transcriber.status",
-    "transcriber.changes",
-    "transcriber.events",
-    "transcriber.eventqueue",
+    "transcriber.events.changes",
+    "transcriber.events.broker",
+    "transcriber.events.listeners",
     "transcriber.jobs",
     "transcriber.upload_files",
     "transcriber.netguard",
     "transcriber.store.webhook_rows",
     "transcriber.openai_formats",
-    "transcriber.waiters",
+    "transcriber.events.waiters",
 ]
 
 

@@ -22,10 +22,10 @@ from tests.conftest import MakeClient
 from tests.support import Client, FakeEngine, make_settings, tone_wav, wait_status
 from transcriber.app import create_app
 from transcriber.domain.options import JobOptions
+from transcriber.events.waiters import SAFETY_POLL_SECONDS
 from transcriber.outputs.transcript import Transcript
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader, SegmentCallback
-from transcriber.waiting import SAFETY_POLL_SECONDS
 
 V1 = "/v1/audio/transcriptions"
 

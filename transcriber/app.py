@@ -11,7 +11,7 @@ from aiohttp import web
 
 from transcriber import keys, openai_api, openai_errors, openapi, retention, sse, upload_files, views, webpage
 from transcriber.admission import Admission
-from transcriber.changes import ChangeFeed
+from transcriber.events.changes import ChangeFeed
 from transcriber.handoff import ArqHandoff
 from transcriber.handoff_local import InProcessHandoff
 from transcriber.health import Health
@@ -133,7 +133,7 @@ async def _change_bridge(app: web.Application) -> AsyncIterator[None]:
     if not url:
         yield
         return
-    from transcriber.change_bridge import ChangeBridge
+    from transcriber.events.bridge import ChangeBridge
 
     bridge = ChangeBridge(url, app[keys.CHANGES])
     bridge.start()

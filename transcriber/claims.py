@@ -23,11 +23,11 @@ import asyncpg
 
 from transcriber.clock import epoch
 from transcriber.domain.job import Job
+from transcriber.events.waiters import wake_or_timeout
 from transcriber.jobqueue import JobQueue
 from transcriber.settings import DatabaseSettings
 from transcriber.store.postgres import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore, StoreUnavailable
 from transcriber.store.sqlite import Store
-from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0  # lease renewal, cancel polling, shared queue depth (at most)

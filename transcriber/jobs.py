@@ -8,12 +8,12 @@ import uuid
 from typing import Any
 
 from transcriber import retention, upload_files
-from transcriber.changes import ChangeFeed
 from transcriber.clock import is_iso
 from transcriber.domain.job import Job, JobStatus, NewJob
 from transcriber.domain.options import check_job_id, parse_options
 from transcriber.domain.speakers import check_channels
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
+from transcriber.events.changes import ChangeFeed
 from transcriber.metrics import Metrics
 from transcriber.netguard import check_callback_url
 from transcriber.outputs.results import remove_results

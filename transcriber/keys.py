@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from transcriber.admission import Admission
-from transcriber.changes import ChangeFeed
-from transcriber.events import EventBroker
+from transcriber.events.broker import EventBroker
+from transcriber.events.changes import ChangeFeed
+from transcriber.events.waiters import Waiters
 from transcriber.health import Health
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
@@ -15,7 +16,6 @@ from transcriber.settings import Settings
 from transcriber.speech.engine import EngineLoader
 from transcriber.store.sqlite import Store
 from transcriber.summaries import Summaries
-from transcriber.waiters import Waiters
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

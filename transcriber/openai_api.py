@@ -20,12 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from transcriber import keys, openai_formats, upload_files, uploads, views, waiting
+from transcriber import keys, openai_formats, upload_files, uploads, views
 from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import ServiceError
+from transcriber.events.waiters import Waiters, WaitTimeout
 from transcriber.openai_errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 from transcriber.outputs.results import result_path
-from transcriber.waiting import WaitTimeout, wait_finished
 
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "whisper-1"
@@ -111,7 +111,7 @@ async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> w
 
 async def _answer(app: web.Application, job_id: str, wanted: AudioRequest) -> web.Response:
     try:
-        job = await wait_finished(app, job_id, MAX_WAIT_SECONDS)
+        job = await app[keys.WAITERS].finished(app[keys.JOBS].get, job_id, MAX_WAIT_SECONDS)
     except WaitTimeout:
         message = f"Job {job_id} is still in progress; follow it at /status/{job_id}."
         raise OpenAIError(504, message, code="timeout") from None
@@ -194,8 +194,20 @@ def job_fields(upload: upload_files.Upload, task: str, wanted: AudioRequest, job
     return fields
 
 
+def _install_waiters(app: web.Application) -> None:
+    """Listen to the app's change feed; wake every waiter when shutdown begins instead of holding it up."""
+    waiters = Waiters()
+    app[keys.WAITERS] = waiters
+    app[keys.CHANGES].subscribe(waiters.job_changed)
+
+    async def stopping(app: web.Application) -> None:
+        waiters.stop()
+
+    app.on_shutdown.append(stopping)
+
+
 def add_routes(app: web.Application) -> None:
-    waiting.install(app)
+    _install_waiters(app)
     created = int(time.time())  # the models' `created`: when this server started
     app.router.add_post(f"{PREFIX}/audio/transcriptions", transcriptions)
     app.router.add_post(f"{PREFIX}/audio/translations", translations)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transcriber.changes import ChangeFeed
 from transcriber.domain.job import Job, JobStatus, Outcome
 from transcriber.domain.options import JobOptions
 from transcriber.estimates import Estimator
+from transcriber.events.changes import ChangeFeed
 from transcriber.failures import known_failure
 from transcriber.metrics import Metrics
 from transcriber.outputs.results import remove_results, write_results

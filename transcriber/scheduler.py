@@ -8,12 +8,12 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from transcriber.changes import ChangeFeed
 from transcriber.claims import make_source
 from transcriber.clock import epoch
 from transcriber.domain.job import Job, JobStatus, Outcome
 from transcriber.errors import Code, Unavailable
 from transcriber.estimates import Estimator
+from transcriber.events.changes import ChangeFeed
 from transcriber.jobqueue import JobQueue
 from transcriber.metrics import Metrics
 from transcriber.reservation import Reservation

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from transcriber.changes import ChangeFeed
 from transcriber.domain.job import Job
+from transcriber.events.changes import ChangeFeed
 from transcriber.metrics import Metrics
 from transcriber.runner import RunningJob
 from transcriber.settings import Settings

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from transcriber import keys
-from transcriber.eventqueue import Body, StreamClosed, Subscription
-from transcriber.events import RETRY_MS, EventBroker
+from transcriber.events.broker import RETRY_MS, EventBroker
+from transcriber.events.listeners import Body, StreamClosed, Subscription
 from transcriber.jobs import JobService
 from transcriber.middlewares import scope_of
 from transcriber.visible import VisibleJobs

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from summarizer.config import SummarizerSettings
-from transcriber.changes import ChangeFeed
 from transcriber.domain.job import SummaryStatus
 from transcriber.errors import Code, Conflict
+from transcriber.events.changes import ChangeFeed
+from transcriber.events.waiters import wake_or_timeout
 from transcriber.metrics import Metrics
 from transcriber.outputs.results import write_summary
 from transcriber.store import outbox
 from transcriber.store.sqlite import Store
 from transcriber.store.types import Transaction
-from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0

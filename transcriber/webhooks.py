@@ -23,11 +23,11 @@ from standardwebhooks import Webhook
 from transcriber import netguard, webhook_secret
 from transcriber.clock import utcnow
 from transcriber.errors import NotFound
+from transcriber.events.waiters import wake_or_timeout
 from transcriber.settings import WebhookSettings
 from transcriber.store import webhook_rows
 from transcriber.store.sqlite import Store
 from transcriber.store.types import Row
-from transcriber.waits import wake_or_timeout
 from transcriber.webhook_send import Attempt, post
 
 log = logging.getLogger(__name__)

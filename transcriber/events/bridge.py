@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from transcriber.changes import ChangeFeed
+from transcriber.events.changes import ChangeFeed
+from transcriber.events.waiters import wake_or_timeout
 from transcriber.store.postgres import CONNECTION_ERRORS
-from transcriber.waits import wake_or_timeout
 
 log = logging.getLogger(__name__)
 CHANNEL = "transcriber_job_changed"

@@ -15,7 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 from transcriber.errors import NotFound
-from transcriber.eventqueue import QUEUE_SIZE, Body, Event, Subscription, encode, finished
+from transcriber.events.listeners import QUEUE_SIZE, Body, Event, Subscription, encode, finished
 
 log = logging.getLogger(__name__)
 Render = Callable[[str], Awaitable[Body]]  # the /status body; raises NotFound for a gone job
