@@ -21,7 +21,7 @@ CORE = [
     "transcriber.events.listeners",
     "transcriber.jobs",
     "transcriber.upload_files",
-    "transcriber.netguard",
+    "transcriber.notify.urlguard",
     "transcriber.store.webhook_rows",
     "transcriber.openai_formats",
     "transcriber.events.waiters",

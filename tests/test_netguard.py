@@ -9,8 +9,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.webhook_receiver import Receiver
-from transcriber import netguard
-from transcriber.webhook_send import PinnedResolver, signed_headers
+from transcriber.notify import urlguard
+from transcriber.notify.delivery import PinnedResolver, signed_headers
 
 BLOCKED = {
     "127.0.0.1": "loopback",
@@ -36,29 +36,29 @@ PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"]
 
 @pytest.mark.parametrize("address", sorted(BLOCKED))
 def test_non_public_addresses_are_blocked(address: str) -> None:
-    assert netguard.blocked_reason(address) is not None
+    assert urlguard.blocked_reason(address) is not None
 
 
 @pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses_pass(address: str) -> None:
-    assert netguard.blocked_reason(address) is None
+    assert urlguard.blocked_reason(address) is None
 
 
 async def test_a_public_literal_passes_and_is_pinned_as_is() -> None:
-    target = await netguard.resolve("https://8.8.8.8/hook?x=1", allow_private=False, timeout=1)
+    target = await urlguard.resolve("https://8.8.8.8/hook?x=1", allow_private=False, timeout=1)
     assert (target.host, target.port, target.addresses) == ("8.8.8.8", 443, ("8.8.8.8",))
 
 
 @pytest.mark.parametrize("url", ["http://localhost:8000/x", "http://[::ffff:192.168.1.1]/", "http://127.1/"])
 async def test_names_and_literals_are_checked_after_resolution(url: str) -> None:
-    with pytest.raises(netguard.UnsafeURL, match="resolves to"):
-        await netguard.resolve(url, allow_private=False, timeout=5)
-    assert (await netguard.resolve(url, allow_private=True, timeout=5)).addresses
+    with pytest.raises(urlguard.UnsafeURL, match="resolves to"):
+        await urlguard.resolve(url, allow_private=False, timeout=5)
+    assert (await urlguard.resolve(url, allow_private=True, timeout=5)).addresses
 
 
 async def test_an_unresolvable_name_is_refused() -> None:
-    with pytest.raises(netguard.UnsafeURL, match="does not resolve"):
-        await netguard.resolve("http://no-such-host.invalid/x", allow_private=True, timeout=5)
+    with pytest.raises(urlguard.UnsafeURL, match="does not resolve"):
+        await urlguard.resolve("http://no-such-host.invalid/x", allow_private=True, timeout=5)
 
 
 async def test_the_connection_goes_to_the_checked_address_only() -> None:
@@ -66,7 +66,7 @@ async def test_the_connection_goes_to_the_checked_address_only() -> None:
     receiver = Receiver(204)
     await receiver.start()
     try:
-        checked = netguard.Target(
+        checked = urlguard.Target(
             url=None,  # type: ignore[arg-type]  # the resolver needs only host, port and addresses
             host="hook.invalid",
             port=receiver.port,

@@ -12,11 +12,11 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from tests.webhook_receiver import Receiver
+from transcriber.notify.webhooks import WebhookRelay
 from transcriber.settings import WebhookSettings
 from transcriber.store import webhook_rows
 from transcriber.store.sqlite import Store
-from transcriber.webhook_secret import new_secret
-from transcriber.webhooks import WebhookRelay
+from transcriber.whsec import new_secret
 
 OLD = "2020-01-01T00:00:00.000Z"  # long before the relay's watermark
 

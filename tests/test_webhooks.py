@@ -20,7 +20,7 @@ from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, form, submit, wait_status
 from tests.webhook_receiver import HANG, Receiver
 from transcriber.speech.engine import FasterWhisperEngine
-from transcriber.webhook_secret import new_secret
+from transcriber.whsec import new_secret
 
 SECRET = new_secret()
 

@@ -15,7 +15,7 @@ from tests.server_process import ServerProcess
 from tests.support import CLIPS
 from tests.test_webhooks import deliveries
 from tests.webhook_receiver import Receiver
-from transcriber.webhook_secret import new_secret
+from transcriber.whsec import new_secret
 
 pytestmark = pytest.mark.slow
 CONFIG = "[webhooks]\nallow_private = true\nretry_seconds = 1.0\n"

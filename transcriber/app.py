@@ -12,21 +12,21 @@ from aiohttp import web
 from transcriber import keys, openai_api, openai_errors, openapi, retention, sse, upload_files, views, webpage
 from transcriber.admission import Admission
 from transcriber.events.changes import ChangeFeed
-from transcriber.handoff import ArqHandoff
-from transcriber.handoff_local import InProcessHandoff
 from transcriber.health import Health
 from transcriber.http_errors import error_middleware
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
+from transcriber.notify.arq_handoff import ArqHandoff
+from transcriber.notify.local_handoff import InProcessHandoff
+from transcriber.notify.summaries import Settler, Summaries, SummaryHandoff
+from transcriber.notify.webhooks import WebhookRelay
 from transcriber.owners import Keyring
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.store.backend import open_job_store
-from transcriber.summaries import Settler, Summaries, SummaryHandoff
-from transcriber.webhooks import WebhookRelay
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted

@@ -7,10 +7,10 @@ import time
 from importlib.metadata import version
 from typing import Any
 
+from transcriber.notify.summaries import Summaries
 from transcriber.scheduler import Scheduler
 from transcriber.speech.engine import EngineInfo, EngineLoader
 from transcriber.store.sqlite import Store
-from transcriber.summaries import Summaries
 
 DB_PING_TIMEOUT = 2.0
 

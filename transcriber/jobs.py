@@ -15,7 +15,7 @@ from transcriber.domain.speakers import check_channels
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.events.changes import ChangeFeed
 from transcriber.metrics import Metrics
-from transcriber.netguard import check_callback_url
+from transcriber.notify.urlguard import check_callback_url
 from transcriber.outputs.results import remove_results
 from transcriber.owners import OPEN, Caller
 from transcriber.reservation import Reservation

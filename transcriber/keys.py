@@ -11,11 +11,11 @@ from transcriber.events.waiters import Waiters
 from transcriber.health import Health
 from transcriber.jobs import JobService
 from transcriber.metrics import Metrics
+from transcriber.notify.summaries import Summaries
 from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speech.engine import EngineLoader
 from transcriber.store.sqlite import Store
-from transcriber.summaries import Summaries
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from summarizer.configfile import ConfigError
-from transcriber import webhook_secret
+from transcriber import whsec
 
 MAX_PORT = 65535
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
@@ -34,7 +34,7 @@ def coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> An
         raise ConfigError(f"{where}: must not be negative")
     if (section, key) == ("database", "url") and result and not str(result).startswith(DATABASE_SCHEMES):
         raise ConfigError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
-    if (section, key) == ("webhooks", "secret") and result and not webhook_secret.is_valid(result):
+    if (section, key) == ("webhooks", "secret") and result and not whsec.is_valid(result):
         raise ConfigError(f"{where}: expected whsec_ followed by base64 (24 to 64 random bytes)")
     if (section, key) == ("server", "port") and result > MAX_PORT:
         raise ConfigError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")

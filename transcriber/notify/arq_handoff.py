@@ -17,10 +17,10 @@ from summarizer.config import SummarizerSettings
 from summarizer.payload import PrivateText
 from summarizer.retry import backoff_seconds
 from transcriber.domain.job import SummaryStatus
+from transcriber.notify.summaries import Settler
 from transcriber.store import outbox
 from transcriber.store.sqlite import Store
 from transcriber.store.types import Row
-from transcriber.summaries import Settler
 
 log = logging.getLogger(__name__)
 REDIS_TIMEOUT = 3.0

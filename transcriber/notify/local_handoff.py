@@ -11,10 +11,10 @@ from summarizer.config import SummarizerSettings
 from summarizer.errors import PermanentSummaryError, TransientSummaryError
 from summarizer.retry import gave_up, next_delay
 from transcriber.domain.job import SummaryStatus
+from transcriber.notify.summaries import Settler
 from transcriber.store import outbox
 from transcriber.store.sqlite import Store
 from transcriber.store.types import Row
-from transcriber.summaries import Settler
 
 
 class InProcessHandoff:

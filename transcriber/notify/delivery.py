@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks import Webhook
 
-from transcriber.netguard import Target
+from transcriber.notify.urlguard import Target
 
 MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read this far, never further
 

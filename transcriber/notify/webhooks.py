@@ -20,15 +20,15 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from transcriber import netguard, webhook_secret
 from transcriber.clock import utcnow
 from transcriber.errors import NotFound
 from transcriber.events.waiters import wake_or_timeout
+from transcriber.notify import signing_secret, urlguard
+from transcriber.notify.delivery import Attempt, post
 from transcriber.settings import WebhookSettings
 from transcriber.store import webhook_rows
 from transcriber.store.sqlite import Store
 from transcriber.store.types import Row
-from transcriber.webhook_send import Attempt, post
 
 log = logging.getLogger(__name__)
 StatusDocument = Callable[[str], Awaitable[dict[str, Any]]]
@@ -38,17 +38,6 @@ MAX_IN_FLIGHT = 16
 CLAIM_MARGIN_SECONDS = 30.0
 # Events committed up to this long before a pass began are looked at again (clock steps, slow commits).
 WATERMARK_SLACK = timedelta(seconds=60)
-
-
-async def signing_secret(settings: WebhookSettings, data_dir: Path) -> str:
-    """The configured secret, else the one kept in the data directory (made on first start)."""
-    if settings.secret:
-        return settings.secret
-    secret, created = await asyncio.to_thread(webhook_secret.load_or_create, data_dir)
-    if created:
-        path = data_dir / webhook_secret.FILE_NAME
-        log.info("generated a webhook signing secret in %s (readable by this user only)", path)
-    return secret
 
 
 def retry_delay(attempts: int, first: float) -> float:
@@ -93,7 +82,7 @@ class WebhookRelay:
 
     async def run(self) -> None:
         try:
-            self._signer = Webhook(await signing_secret(self._settings, self._data_dir))
+            self._signer = Webhook(await signing_secret.configured_or_kept(self._settings.secret, self._data_dir))
         except (OSError, ValueError) as exc:  # deliveries wait in the table until this is fixed
             log.error("webhooks are not sent: the signing secret is unusable: %s", exc)
             return
@@ -143,7 +132,7 @@ class WebhookRelay:
 
     def _hold(self) -> str:
         """Until when a claimed delivery is ours: past its deadline, with room to record the outcome."""
-        seconds = netguard.RESOLVE_TIMEOUT + self._settings.timeout_seconds + CLAIM_MARGIN_SECONDS
+        seconds = urlguard.RESOLVE_TIMEOUT + self._settings.timeout_seconds + CLAIM_MARGIN_SECONDS
         return _iso(datetime.now(UTC) + timedelta(seconds=seconds))
 
     def _done(self, webhook_id: str, _task: asyncio.Task[None]) -> None:
@@ -152,10 +141,10 @@ class WebhookRelay:
 
     async def _attempt(self, delivery: Row) -> None:
         try:
-            target = await netguard.resolve(
-                delivery["url"], allow_private=self._settings.allow_private, timeout=netguard.RESOLVE_TIMEOUT
+            target = await urlguard.resolve(
+                delivery["url"], allow_private=self._settings.allow_private, timeout=urlguard.RESOLVE_TIMEOUT
             )
-        except netguard.UnsafeURL as exc:  # checked at submit; DNS may have changed since
+        except urlguard.UnsafeURL as exc:  # checked at submit; DNS may have changed since
             outcome = Attempt(None, f"refused: {exc}")
         else:
             assert self._signer is not None  # set before the first pass

@@ -1,0 +1,1 @@
+"""Telling the outside: signed webhooks and their URL guard, summary hand-offs (arq or in-process), outcomes."""
