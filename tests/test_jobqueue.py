@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transcriber.jobqueue import JobQueue
+from transcriber.jobs.queue import JobQueue
 
 BLOCKED = 0.05  # seconds a get() must stay pending to count as "nothing to hand out"
 

@@ -41,14 +41,14 @@ def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
 def test_json_line_carries_job_id_and_fields() -> None:
     out = io.StringIO()
     configure_logging("info", "json", out)
-    logging.getLogger("transcriber.scheduler").info(
+    logging.getLogger("transcriber.jobs.scheduler").info(
         "job %s: done", "j-1", extra={"job_id": "j-1", "seconds": 1.5, "obj": object()}
     )
     [entry] = json_lines(out)
     assert entry["message"] == "job j-1: done"
     assert entry["job_id"] == "j-1"
     assert entry["level"] == "INFO"
-    assert entry["logger"] == "transcriber.scheduler"
+    assert entry["logger"] == "transcriber.jobs.scheduler"
     assert entry["seconds"] == 1.5
     assert "obj" not in entry  # not JSON-serialisable, so left out rather than breaking the line
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
@@ -67,7 +67,7 @@ def test_json_line_without_job_id_has_no_job_id_key() -> None:
 def test_text_line_shows_job_id() -> None:
     out = io.StringIO()
     configure_logging("info", "text", out)
-    logging.getLogger("transcriber.scheduler").info("job %s: done", "abc", extra={"job_id": "abc"})
+    logging.getLogger("transcriber.jobs.scheduler").info("job %s: done", "abc", extra={"job_id": "abc"})
     line = out.getvalue().rstrip("\n")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z INFO +transcriber\.scheduler: job abc: done job_id=abc", line)
 
@@ -113,7 +113,7 @@ def test_empty_secret_list_leaves_text_alone() -> None:
 def test_exception_serialises_with_redaction() -> None:
     out = io.StringIO()
     configure_logging("info", "json", out, secrets=["hunter2"])
-    log = logging.getLogger("transcriber.scheduler")
+    log = logging.getLogger("transcriber.jobs.scheduler")
     try:
         raise ValueError("upstream refused key hunter2")
     except ValueError:

@@ -18,7 +18,7 @@ from tests.server_process import ServerProcess
 from tests.sse_client import SSEReader
 from tests.support import CLIPS, FakeEngine, form, wait_status
 from transcriber.exposure import is_loopback, warn_if_exposed
-from transcriber.owners import key_id_of
+from transcriber.jobs.owners import key_id_of
 from transcriber.settings import ServerSettings, settings_from
 
 ALICE, BOB, ADMIN = "alice-secret-0123", "bob-secret-4567", "root-secret-89ab"

@@ -17,7 +17,7 @@ from tests.lying_audio import chained_ogg, mp3_with_short_xing, mp4_with_short_s
 from tests.support import CLIPS, FakeEngine, form, tone_wav, wait_status
 from tests.test_errors import assert_clean_and_healthy, expect_error
 from transcriber.domain.options import JobOptions
-from transcriber.failures import known_failure
+from transcriber.jobs.failures import known_failure
 from transcriber.speech import audio
 from transcriber.speech.engine import FasterWhisperEngine
 

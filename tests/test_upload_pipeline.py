@@ -23,7 +23,7 @@ from tests.conftest import MakeClient, serve
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, FakeEngine, wait_status
 from tests.test_errors import assert_clean_and_healthy
-from transcriber import upload_files
+from transcriber.jobs import upload_files
 from transcriber.speech import audio
 
 MIB = 1024 * 1024

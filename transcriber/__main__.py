@@ -42,8 +42,8 @@ def serve(obj: Globals, host: str | None, port: int | None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from transcriber.jobs.owners import secrets_of
     from transcriber.logs import configure_logging
-    from transcriber.owners import secrets_of
 
     settings = load_settings(args.config)
     configure_logging(settings.logging.level, settings.logging.format, secrets=secrets_of(settings.server))

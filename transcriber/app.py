@@ -9,20 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, openai_api, openai_errors, openapi, retention, sse, upload_files, views, webpage
-from transcriber.admission import Admission
+from transcriber import keys, openai_api, openai_errors, openapi, sse, views, webpage
 from transcriber.events.changes import ChangeFeed
-from transcriber.health import Health
 from transcriber.http_errors import error_middleware
-from transcriber.jobs import JobService
+from transcriber.jobs import retention, upload_files
+from transcriber.jobs.admission import Admission
+from transcriber.jobs.health import Health
+from transcriber.jobs.owners import Keyring
+from transcriber.jobs.scheduler import Scheduler
+from transcriber.jobs.service import JobService
 from transcriber.metrics import Metrics
 from transcriber.middlewares import auth_middleware, metrics_middleware
 from transcriber.notify.arq_handoff import ArqHandoff
 from transcriber.notify.local_handoff import InProcessHandoff
 from transcriber.notify.summaries import Settler, Summaries, SummaryHandoff
 from transcriber.notify.webhooks import WebhookRelay
-from transcriber.owners import Keyring
-from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget

@@ -205,7 +205,7 @@ def cancel(job_id: str, server: str, api_key: str | None) -> None:
 @click.pass_obj
 def prune(obj: Globals, older_than: float | None) -> int:
     """Remove finished jobs older than DAYS (run where the server runs)."""
-    from transcriber.retention import prune_command
+    from transcriber.jobs.retention import prune_command
 
     return asyncio.run(prune_command(load_settings(obj.config), older_than, sys.stdout))
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transcriber.admission import Admission
 from transcriber.events.broker import EventBroker
 from transcriber.events.changes import ChangeFeed
 from transcriber.events.waiters import Waiters
-from transcriber.health import Health
-from transcriber.jobs import JobService
+from transcriber.jobs.admission import Admission
+from transcriber.jobs.health import Health
+from transcriber.jobs.scheduler import Scheduler
+from transcriber.jobs.service import JobService
 from transcriber.metrics import Metrics
 from transcriber.notify.summaries import Summaries
-from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speech.engine import EngineLoader
 from transcriber.store.sqlite import Store

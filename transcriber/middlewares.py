@@ -9,8 +9,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from transcriber.errors import Code, Unauthorized
+from transcriber.jobs.owners import OPEN, Caller, Keyring
 from transcriber.metrics import Metrics
-from transcriber.owners import OPEN, Caller, Keyring
 
 OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
 # GET routes a browser opens without headers (EventSource, <audio>, download links).

@@ -20,10 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from transcriber import keys, openai_formats, upload_files, uploads, views
+from transcriber import keys, openai_formats, uploads, views
 from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import ServiceError
 from transcriber.events.waiters import Waiters, WaitTimeout
+from transcriber.jobs import upload_files
 from transcriber.openai_errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 from transcriber.outputs.results import result_path
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from transcriber import keys
 from transcriber.events.broker import RETRY_MS, EventBroker
 from transcriber.events.listeners import Body, StreamClosed, Subscription
-from transcriber.jobs import JobService
+from transcriber.jobs.service import JobService
 from transcriber.middlewares import scope_of
 from transcriber.visible import VisibleJobs
 

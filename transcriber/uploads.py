@@ -10,10 +10,10 @@ from pathlib import Path
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from transcriber.admission import disk_full_error, is_disk_full
 from transcriber.domain.options import TEXT_FIELDS
 from transcriber.errors import BadRequest, Code, PayloadTooLarge, UnsupportedMedia, UploadTimeout, invalid
-from transcriber.upload_files import Spool, Upload, incoming_dir
+from transcriber.jobs.admission import disk_full_error, is_disk_full
+from transcriber.jobs.upload_files import Spool, Upload, incoming_dir
 
 READ_CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 8192

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transcriber.errors import NotFound
-from transcriber.jobs import JobService
+from transcriber.jobs.service import JobService
 
 MAX_REMEMBERED = 10_000
 

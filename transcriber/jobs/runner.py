@@ -14,9 +14,9 @@ from typing import Any
 
 from transcriber.domain.job import Job, JobStatus, Outcome
 from transcriber.domain.options import JobOptions
-from transcriber.estimates import Estimator
 from transcriber.events.changes import ChangeFeed
-from transcriber.failures import known_failure
+from transcriber.jobs.estimates import Estimator
+from transcriber.jobs.failures import known_failure
 from transcriber.metrics import Metrics
 from transcriber.outputs.results import remove_results, write_results
 from transcriber.outputs.transcript import Segment, Transcript

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from transcriber.admission import is_disk_full
 from transcriber.domain.job import JobStatus, Outcome
 from transcriber.errors import Code
+from transcriber.jobs.admission import is_disk_full
 from transcriber.speech.audio import AudioTooLong
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from transcriber.errors import Code, InsufficientStorage, TooManyRequests, Unavailable
-from transcriber.owners import Caller
+from transcriber.jobs.owners import Caller
 from transcriber.settings import LimitsSettings
 from transcriber.store.sqlite import Store
 

@@ -24,7 +24,7 @@ import asyncpg
 from transcriber.clock import epoch
 from transcriber.domain.job import Job
 from transcriber.events.waiters import wake_or_timeout
-from transcriber.jobqueue import JobQueue
+from transcriber.jobs.queue import JobQueue
 from transcriber.settings import DatabaseSettings
 from transcriber.store.postgres import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore, StoreUnavailable
 from transcriber.store.sqlite import Store

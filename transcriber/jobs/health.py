@@ -7,8 +7,8 @@ import time
 from importlib.metadata import version
 from typing import Any
 
+from transcriber.jobs.scheduler import Scheduler
 from transcriber.notify.summaries import Summaries
-from transcriber.scheduler import Scheduler
 from transcriber.speech.engine import EngineInfo, EngineLoader
 from transcriber.store.sqlite import Store
 

@@ -12,7 +12,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from transcriber.runner import RunningJob
+from transcriber.jobs.runner import RunningJob
 from transcriber.settings import QueueSettings
 from transcriber.speech.priority import lower_this_thread
 

@@ -7,23 +7,23 @@ import logging
 import uuid
 from typing import Any
 
-from transcriber import retention, upload_files
 from transcriber.clock import is_iso
 from transcriber.domain.job import Job, JobStatus, NewJob
 from transcriber.domain.options import check_job_id, parse_options
 from transcriber.domain.speakers import check_channels
 from transcriber.errors import BadRequest, Code, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from transcriber.events.changes import ChangeFeed
+from transcriber.jobs import retention, upload_files
+from transcriber.jobs.owners import OPEN, Caller
+from transcriber.jobs.reservation import Reservation
+from transcriber.jobs.scheduler import Scheduler
+from transcriber.jobs.status import Live, status_body
 from transcriber.metrics import Metrics
 from transcriber.notify.urlguard import check_callback_url
 from transcriber.outputs.results import remove_results
-from transcriber.owners import OPEN, Caller
-from transcriber.reservation import Reservation
-from transcriber.scheduler import Scheduler
 from transcriber.settings import Settings
 from transcriber.speech import audio
 from transcriber.speech.engine import EngineLoader
-from transcriber.status import Live, status_body
 from transcriber.store.sqlite import Store
 from transcriber.store.types import DuplicateJob
 

@@ -8,24 +8,24 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from transcriber.claims import make_source
 from transcriber.clock import epoch
 from transcriber.domain.job import Job, JobStatus, Outcome
 from transcriber.errors import Code, Unavailable
-from transcriber.estimates import Estimator
 from transcriber.events.changes import ChangeFeed
-from transcriber.jobqueue import JobQueue
+from transcriber.jobs.claims import make_source
+from transcriber.jobs.estimates import Estimator
+from transcriber.jobs.queue import JobQueue
+from transcriber.jobs.reservation import Reservation
+from transcriber.jobs.runner import JobRunner, RunnerDeps, RunningJob
+from transcriber.jobs.scheduler_events import SourceEventsMixin
+from transcriber.jobs.scheduler_views import LiveJob, SchedulerSnapshot
+from transcriber.jobs.watchdog import ThreadSlots, finished_in_time, job_timeout
 from transcriber.metrics import Metrics
-from transcriber.reservation import Reservation
-from transcriber.runner import JobRunner, RunnerDeps, RunningJob
-from transcriber.scheduler_events import SourceEventsMixin
-from transcriber.scheduler_views import LiveJob, SchedulerSnapshot
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine
 from transcriber.stopping import StopBudget
 from transcriber.store.sqlite import Store
 from transcriber.store.types import FinishHook
-from transcriber.watchdog import ThreadSlots, finished_in_time, job_timeout
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from transcriber.domain.job import Job
 from transcriber.events.changes import ChangeFeed
+from transcriber.jobs.runner import RunningJob
 from transcriber.metrics import Metrics
-from transcriber.runner import RunningJob
 from transcriber.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The job lifecycle: service, scheduler, runner, queue, admission, claims, retention, watchdog, health."""
