@@ -89,7 +89,7 @@ def _import_seconds() -> dict[str, float]:
     out = {}
     for label, code in (
         ("python", "pass"),
-        ("transcriber.app", "import transcriber.app"),
+        ("transcriber.web.app", "import transcriber.web.app"),
         ("faster_whisper", "import faster_whisper"),
     ):
         started = time.perf_counter()

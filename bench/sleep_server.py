@@ -16,9 +16,9 @@ from pathlib import Path
 from transcriber.domain.options import JobOptions
 from transcriber.logs import configure_logging
 from transcriber.outputs.transcript import Segment, Transcript
-from transcriber.server import serve
 from transcriber.settings import load_settings
 from transcriber.speech.engine import EngineInfo, EngineLoader, SegmentCallback
+from transcriber.web.server import serve
 
 
 class SleepEngine:

@@ -17,11 +17,11 @@ from tests.pg_server import PgServer, find_bindir
 from tests.server_process import ServerProcess
 from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
 from tests.support import Client, FakeEngine, make_settings
-from transcriber.app import create_app
 from transcriber.speech.engine import Engine, FasterWhisperEngine, load_engine
 from transcriber.store.backend import open_store
 from transcriber.store.postgres import open_pg_store
 from transcriber.store.sqlite import Store
+from transcriber.web.app import create_app
 
 AiohttpClient = Callable[..., Awaitable[Client]]
 MakeClient = Callable[..., Awaitable[Client]]

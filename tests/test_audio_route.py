@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, FakeEngine, submit, wait_status
-from transcriber.webpage import STATIC
+from transcriber.web.page import STATIC
 
 
 async def test_audio_is_served_with_ranges_while_kept(make_client: MakeClient) -> None:

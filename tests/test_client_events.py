@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from tests.support import free_port
-from transcriber.client import ApiClient, ClientError
-from transcriber.client_sse import Event, EventParser
+from transcriber.cli.client import ApiClient, ClientError
+from transcriber.cli.sse import Event, EventParser
 
 
 def test_parser_follows_the_event_stream_rules() -> None:

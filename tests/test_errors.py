@@ -16,9 +16,9 @@ from aiohttp import ClientResponse
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, FakeEngine, form, form_with, make_settings, submit, wait_status
-from transcriber.app import create_app
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader, FasterWhisperEngine
+from transcriber.web.app import create_app
 
 
 async def expect_error(resp: ClientResponse, status: int, code: str) -> dict[str, Any]:

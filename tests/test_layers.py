@@ -23,7 +23,7 @@ CORE = [
     "transcriber.jobs.upload_files",
     "transcriber.notify.urlguard",
     "transcriber.store.webhook_rows",
-    "transcriber.openai_formats",
+    "transcriber.web.openai.formats",
     "transcriber.events.waiters",
 ]
 
@@ -38,6 +38,6 @@ def test_core_module_does_not_import_aiohttp(module: str) -> None:
 
 def test_the_http_layer_does_import_it() -> None:
     """The check above can fail: the app module, which is HTTP, shows aiohttp in sys.modules."""
-    code = "import sys, transcriber.app; print('aiohttp.web' in sys.modules)"
+    code = "import sys, transcriber.web.app; print('aiohttp.web' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "True"

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transcriber.openai_formats import compression_ratio, json_body, language_name, text_body, verbose_body
 from transcriber.outputs.formats import to_json
 from transcriber.outputs.transcript import Decoding, Segment, Transcript, Word
+from transcriber.web.openai.formats import compression_ratio, json_body, language_name, text_body, verbose_body
 
 DECODING = Decoding(
     seek=0, tokens=(50364, 2425), temperature=0.2, avg_logprob=-0.3, compression_ratio=1.1, no_speech_prob=0.01

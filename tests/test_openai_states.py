@@ -20,12 +20,12 @@ from openai import AsyncOpenAI
 
 from tests.conftest import MakeClient
 from tests.support import Client, FakeEngine, make_settings, tone_wav, wait_status
-from transcriber.app import create_app
 from transcriber.domain.options import JobOptions
 from transcriber.events.waiters import SAFETY_POLL_SECONDS
 from transcriber.outputs.transcript import Transcript
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader, SegmentCallback
+from transcriber.web.app import create_app
 
 V1 = "/v1/audio/transcriptions"
 

@@ -18,8 +18,8 @@ from schemathesis.core.result import Ok
 from tests.conftest import API_KEY
 from tests.server_process import ServerProcess
 from tests.support import FakeEngine, make_settings
-from transcriber.app import create_app
-from transcriber.openapi import load_document
+from transcriber.web.app import create_app
+from transcriber.web.openapi import load_document
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # The contract's 503 on /health is the health body; a range error from a file response has no body.
@@ -50,7 +50,7 @@ def documented_routes(document: dict[str, Any]) -> set[tuple[str, str]]:
 def test_every_route_is_documented_and_every_documented_path_exists(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path), engine=FakeEngine())
     in_router, documented = router_routes(app), documented_routes(load_document())
-    assert in_router - documented == set(), "routes missing from transcriber/openapi.yaml"
+    assert in_router - documented == set(), "routes missing from transcriber/web/openapi.yaml"
     assert documented - in_router == set(), "documented routes the app does not have"
     assert ("POST", "/v1/audio/transcriptions") in in_router & documented
 

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from transcriber.domain.options import JOB_ID_RE, JobOptions, check_job_id, parse_options
 from transcriber.errors import BadRequest
-from transcriber.http_errors import status_of
 from transcriber.settings import WhisperSettings
 from transcriber.speech.models import resolve_model, tokenizer_languages
 from transcriber.speech.parallelism import derive_parallelism
+from transcriber.web.error_mapping import status_of
 
 # The codes the shipped tiny.en tokenizer knows (English-only models carry every language token).
 LANGUAGES = tokenizer_languages(resolve_model("tiny.en", Path("/nonexistent"), allow_download=False).path)

@@ -17,9 +17,9 @@ from tests.conftest import MakeClient
 from tests.server_process import ServerProcess
 from tests.sse_client import SSEReader
 from tests.support import CLIPS, FakeEngine, form, wait_status
-from transcriber.exposure import is_loopback, warn_if_exposed
 from transcriber.jobs.owners import key_id_of
 from transcriber.settings import ServerSettings, settings_from
+from transcriber.web.exposure import is_loopback, warn_if_exposed
 
 ALICE, BOB, ADMIN = "alice-secret-0123", "bob-secret-4567", "root-secret-89ab"
 KEYS = {"api_keys": [f"alice:{ALICE}", BOB], "admin_keys": [ADMIN], "isolate_keys": True}

@@ -143,7 +143,7 @@ async def test_database_restart_degrades_health_then_recovers(
 async def test_change_feeds_hear_about_jobs_on_other_servers(
     pg_url: str, make_client: MakeClient, tmp_path: Path
 ) -> None:
-    from transcriber import keys
+    from transcriber.web import keys
 
     a, b = await pair(make_client, tmp_path, pg_url)
     heard_by_b: list[str] = []

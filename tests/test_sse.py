@@ -10,9 +10,9 @@ from pathlib import Path
 from tests.conftest import MakeClient
 from tests.sse_client import Message, SSEReader
 from tests.support import CLIPS, Client, FakeEngine, form, speech_wav, submit, tone_wav, wait_status
-from transcriber import keys
 from transcriber.logs import SecretRedactor
 from transcriber.speech.engine import FasterWhisperEngine
+from transcriber.web import keys
 
 
 def statuses(messages: list[Message], job_id: str) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import click
 
-from transcriber.cli import Globals, cli
+from transcriber.cli.commands import Globals, cli
 from transcriber.settings import SettingsError, load_settings
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
@@ -61,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Start loading the model now, so it overlaps the web stack's imports: a faster cold start.
     loader = EngineLoader(settings)
     loader.start()
-    from transcriber.server import exit_without_stuck_threads, serve
+    from transcriber.web.server import exit_without_stuck_threads, serve
 
     code = asyncio.run(serve(settings, loader, host=args.host, port=args.port))
     exit_without_stuck_threads(code)  # returns only when no worker thread is left behind

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from transcriber import keys
 from transcriber.errors import Code, NotFound
-from transcriber.middlewares import scope_of
+from transcriber.web import keys
+from transcriber.web.middlewares import scope_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 # PyAV demuxer names (the first part of upload_format) -> what an <audio> element is told.

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from transcriber import keys
 from transcriber.events.broker import RETRY_MS, EventBroker
 from transcriber.events.listeners import Body, StreamClosed, Subscription
 from transcriber.jobs.service import JobService
-from transcriber.middlewares import scope_of
-from transcriber.visible import VisibleJobs
+from transcriber.web import keys
+from transcriber.web.middlewares import scope_of
+from transcriber.web.visible import VisibleJobs
 
 log = logging.getLogger(__name__)
 SNAPSHOT_RECENT = 100  # finished jobs a fresh /events stream starts with, besides every active one

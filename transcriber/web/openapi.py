@@ -15,7 +15,7 @@ DOCUMENT = "openapi.yaml"
 
 def load_document() -> dict[str, Any]:
     """The document, stamped with the installed version (read once, when the app is built)."""
-    document: dict[str, Any] = yaml.safe_load(files("transcriber").joinpath(DOCUMENT).read_text(encoding="utf-8"))
+    document: dict[str, Any] = yaml.safe_load(files("transcriber.web").joinpath(DOCUMENT).read_text(encoding="utf-8"))
     document["info"]["version"] = version("transcriber")
     return document
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from transcriber.client_sse import EventParser
+from transcriber.cli.sse import EventParser
 
 TERMINAL = ("completed", "failed", "cancelled")
 CHUNK = 256 * 1024

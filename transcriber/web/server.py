@@ -12,11 +12,11 @@ import time
 
 from aiohttp import web
 
-from transcriber.app import create_app
-from transcriber.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
 from transcriber.settings import Settings
 from transcriber.speech.engine import EngineLoader
 from transcriber.stopping import StopBudget
+from transcriber.web.app import create_app
+from transcriber.web.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
 
 log = logging.getLogger(__name__)
 IDLE_THREAD_GRACE = 0.5

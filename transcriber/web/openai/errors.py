@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from transcriber.errors import Code, ServiceError
-from transcriber.http_errors import retry_headers, status_of
+from transcriber.web.error_mapping import retry_headers, status_of
 
 log = logging.getLogger(__name__)
 PREFIX = "/v1"

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from transcriber.client import ApiClient, ClientError
+from transcriber.cli.client import ApiClient, ClientError
 
 
 @dataclass(frozen=True)

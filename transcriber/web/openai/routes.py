@@ -20,13 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
-from transcriber import keys, openai_formats, uploads, views
 from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import ServiceError
 from transcriber.events.waiters import Waiters, WaitTimeout
 from transcriber.jobs import upload_files
-from transcriber.openai_errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 from transcriber.outputs.results import result_path
+from transcriber.web import handlers, keys, uploads
+from transcriber.web.openai import formats
+from transcriber.web.openai.errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "whisper-1"
@@ -97,7 +98,7 @@ async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> w
         upload.fields = job_fields(upload, task, wanted, given_id)
         return wanted
 
-    _, job, wanted = await views.accept_upload(request, prepare, form)
+    _, job, wanted = await handlers.accept_upload(request, prepare, form)
     job_id = job.job_id
     try:
         response = await _answer(app, job_id, wanted)
@@ -132,10 +133,10 @@ async def render(data_dir: Path, job: Job, wanted: AudioRequest) -> web.Response
     raw = await asyncio.to_thread(result_path(data_dir, job_id, "json").read_text, encoding="utf-8")
     document: dict[str, Any] = json.loads(raw)
     if fmt == "text":
-        return web.Response(text=openai_formats.text_body(document), content_type=TEXT_TYPE, charset="utf-8")
+        return web.Response(text=formats.text_body(document), content_type=TEXT_TYPE, charset="utf-8")
     if fmt == "json":
-        return web.json_response(openai_formats.json_body(document))
-    return web.json_response(openai_formats.verbose_body(document, wanted.task, wanted.granularities))
+        return web.json_response(formats.json_body(document))
+    return web.json_response(formats.verbose_body(document, wanted.task, wanted.granularities))
 
 
 def parse_request(upload: upload_files.Upload, task: str, models: tuple[str, ...]) -> AudioRequest:

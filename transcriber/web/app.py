@@ -9,9 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from transcriber import keys, openai_api, openai_errors, openapi, sse, views, webpage
 from transcriber.events.changes import ChangeFeed
-from transcriber.http_errors import error_middleware
 from transcriber.jobs import retention, upload_files
 from transcriber.jobs.admission import Admission
 from transcriber.jobs.health import Health
@@ -19,7 +17,6 @@ from transcriber.jobs.owners import Keyring
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.jobs.service import JobService
 from transcriber.metrics import Metrics
-from transcriber.middlewares import auth_middleware, metrics_middleware
 from transcriber.notify.arq_handoff import ArqHandoff
 from transcriber.notify.local_handoff import InProcessHandoff
 from transcriber.notify.summaries import Settler, Summaries, SummaryHandoff
@@ -28,6 +25,10 @@ from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.store.backend import open_job_store
+from transcriber.web import handlers, keys, openapi, page, sse
+from transcriber.web.error_mapping import error_middleware
+from transcriber.web.middlewares import auth_middleware, metrics_middleware
+from transcriber.web.openai import errors, routes
 
 log = logging.getLogger(__name__)
 CLIENT_MAX_SIZE = 1024 * 1024  # non-streamed bodies only; uploads are streamed and counted
@@ -44,7 +45,7 @@ def create_app(
         middlewares=[
             metrics_middleware(metrics),
             error_middleware,
-            openai_errors.error_middleware,
+            errors.error_middleware,
             auth_middleware(Keyring(settings.server)),
         ],
         client_max_size=CLIENT_MAX_SIZE,
@@ -62,10 +63,10 @@ def create_app(
     app.cleanup_ctx.append(_workers)
     app.cleanup_ctx.append(_retention)
     app.on_shutdown.append(_begin_stop)
-    views.add_routes(app)
+    handlers.add_routes(app)
     sse.setup(app)
-    webpage.setup(app)
-    openai_api.add_routes(app)
+    page.setup(app)
+    routes.add_routes(app)
     openapi.add_routes(app)
     return app
 

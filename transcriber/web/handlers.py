@@ -9,16 +9,16 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from transcriber import keys, uploads
 from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import Code, NotFound
 from transcriber.jobs.owners import OPEN
 from transcriber.jobs.service import DEFAULT_PAGE
 from transcriber.jobs.upload_files import Upload
 from transcriber.metrics import CONTENT_TYPE
-from transcriber.middlewares import caller_of, scope_of
 from transcriber.outputs.formats import FORMATS
 from transcriber.outputs.results import result_path
+from transcriber.web import keys, uploads
+from transcriber.web.middlewares import caller_of, scope_of
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from transcriber.settings import load_settings
 
 if TYPE_CHECKING:  # the client side (aiohttp, rich) is imported by the commands that use it,
     # so `serve` starts loading the model without waiting for them
-    from transcriber.client import ApiClient
+    from transcriber.cli.client import ApiClient
 
 DEFAULT_URL = "http://localhost:8002"
 FORMATS = ("txt", "srt", "vtt", "json")
@@ -71,7 +71,7 @@ def server_options(command: F) -> F:
 
 def run(server: str, api_key: str | None, work: Callable[[ApiClient], Coroutine[Any, Any, T]]) -> T:
     """Run one client coroutine; a ClientError becomes one line on stderr and exit status 1."""
-    from transcriber.client import ApiClient, ClientError
+    from transcriber.cli.client import ApiClient, ClientError
 
     async def main() -> T:
         async with ApiClient(server, api_key or None) as api:
@@ -107,7 +107,7 @@ def submit(
     """Upload FILE... and print or save the transcripts."""
     from rich.console import Console
 
-    from transcriber.cli_submit import Submission, SubmitRequest, deliver
+    from transcriber.cli.submit import Submission, SubmitRequest, deliver
 
     if fields["job_id"] and len(files) > 1:
         raise click.UsageError("--job-id names one job; give one file with it")

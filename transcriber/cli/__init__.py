@@ -1,0 +1,1 @@
+"""The command line: its commands, the HTTP client they use, and the submit flow."""
