@@ -1,43 +1,81 @@
-"""The layering rule: the core (engine, scheduler, store, queue, job service) never imports aiohttp."""
+"""The layers of DESIGN.md, as import-linter contracts in pyproject.toml, hold for the code as it is,
+and catch a wrong import when one is made."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
-import pytest
-
-CORE = [
-    "transcriber.speech.engine",
-    "transcriber.jobs.scheduler",
-    "transcriber.store.sqlite",
-    "transcriber.jobs.queue",
-    "transcriber.jobs.runner",
-    "transcriber.errors",
-    "transcriber.domain.job",
-    "transcriber.jobs.status",
-    "transcriber.events.changes",
-    "transcriber.events.broker",
-    "transcriber.events.listeners",
-    "transcriber.jobs.service",
-    "transcriber.jobs.upload_files",
-    "transcriber.notify.urlguard",
-    "transcriber.store.webhook_rows",
-    "transcriber.web.openai.formats",
-    "transcriber.events.waiters",
-]
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-@pytest.mark.parametrize("module", CORE)
-def test_core_module_does_not_import_aiohttp(module: str) -> None:
-    """In a fresh interpreter, importing the module leaves aiohttp out of sys.modules."""
-    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'aiohttp'))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "[]", f"{module} pulls in {result.stdout.strip()}"
+def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    """Run lint-imports on the packages under `tree`, with the repository's contracts."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-def test_the_http_layer_does_import_it() -> None:
-    """The check above can fail: the app module, which is HTTP, shows aiohttp in sys.modules."""
-    code = "import sys, transcriber.web.app; print('aiohttp.web' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "True"
+def test_every_contract_is_kept() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def copy_packages(tmp_path: Path) -> Path:
+    for package in ("transcriber", "summarizer"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "static"))
+    return tmp_path
+
+
+def add_import(module: Path, line: str) -> None:
+    module.write_text(f"{line}\n{module.read_text()}")
+
+
+def test_a_scheduler_importing_aiohttp_web_breaks_the_build(tmp_path: Path) -> None:
+    tree = copy_packages(tmp_path)
+    add_import(tree / "transcriber" / "jobs" / "scheduler.py", "import aiohttp.web  # noqa")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "transcriber.jobs is not allowed to import aiohttp" in result.stdout
+
+
+def test_speech_importing_the_store_breaks_the_layers(tmp_path: Path) -> None:
+    tree = copy_packages(tmp_path)
+    add_import(tree / "transcriber" / "speech" / "engine.py", "import transcriber.store.sqlite  # noqa")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "transcriber.speech.engine -> transcriber.store.sqlite" in result.stdout
+
+
+def test_the_worker_reaching_the_job_database_breaks_the_build(tmp_path: Path) -> None:
+    tree = copy_packages(tmp_path)
+    add_import(tree / "summarizer" / "worker.py", "import transcriber.store.sqlite  # noqa")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "summarizer is not allowed to import transcriber" in result.stdout
+
+
+def test_every_package_folder_ships_in_the_wheel() -> None:
+    """pyproject.toml lists packages by name (migrations installs under transcriber/): a new
+    layer folder left off the list would be missing from the wheel and the image."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("transcriber", "summarizer")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert folders - listed == set()
+    assert "transcriber.migrations" in listed

@@ -1,4 +1,4 @@
-"""Domain errors: what went wrong, with a stable code. The HTTP mapping lives in http_errors."""
+"""Domain errors: what went wrong, with a stable code. The HTTP mapping lives in web.error_mapping."""
 
 from __future__ import annotations
 

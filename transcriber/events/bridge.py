@@ -9,15 +9,12 @@ servers send into its own feed. Listeners then read the job from the shared stor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from typing import Any
-
-import asyncpg
 
 from transcriber.events.changes import ChangeFeed
 from transcriber.events.waiters import wake_or_timeout
+from transcriber.store.pg_listen import PgListener
 from transcriber.store.postgres import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
@@ -31,13 +28,12 @@ class ChangeBridge:
     """One LISTEN/NOTIFY connection per server; reconnects by itself after a database restart."""
 
     def __init__(self, url: str, changes: ChangeFeed):
-        self._url = url
         self._changes = changes
         self._me = uuid.uuid4().hex[:12]
         self._pending: set[str] = set()
         self._replaying = False
         self._wake = asyncio.Event()
-        self._conn: asyncpg.Connection | None = None
+        self._listener = PgListener(url, {CHANNEL: self._changed_elsewhere})
         self._task: asyncio.Task[None] | None = None
         self._down_logged = False
         changes.subscribe(self._changed_here)
@@ -49,16 +45,14 @@ class ChangeBridge:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
+        await self._listener.close()
 
     def _changed_here(self, job_id: str) -> None:
         if not self._replaying:  # what another server told us is not ours to repeat
             self._pending.add(job_id)
             self._wake.set()
 
-    def _changed_elsewhere(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+    def _changed_elsewhere(self, channel: str, payload: str) -> None:
         sender, _, ids = payload.partition(" ")
         if sender == self._me:
             return
@@ -84,20 +78,15 @@ class ChangeBridge:
                 await asyncio.sleep(RECONNECT_SECONDS)
 
     async def _connect(self) -> None:
-        if self._conn is not None and not self._conn.is_closed():
-            return
-        self._conn = await asyncpg.connect(self._url, timeout=5)
-        await self._conn.add_listener(CHANNEL, self._changed_elsewhere)
-        if self._down_logged:
+        if await self._listener.ensure() and self._down_logged:
             log.info("change bridge: connected again")
             self._down_logged = False
 
     async def _flush(self) -> None:
         ids, self._pending = sorted(self._pending), set()
-        assert self._conn is not None
         try:
             for chunk in _chunks(ids):
-                await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self._me} {chunk}")
+                await self._listener.notify(CHANNEL, f"{self._me} {chunk}")
         except BaseException:
             self._pending.update(ids)  # sent again once the database is back
             raise

@@ -10,23 +10,21 @@ accepted anywhere, polls slowly as a fallback, renews the leases of the jobs thi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-import asyncpg
+from typing import Protocol
 
 from transcriber.clock import epoch
 from transcriber.domain.job import Job
 from transcriber.events.waiters import wake_or_timeout
 from transcriber.jobs.queue import JobQueue
 from transcriber.settings import DatabaseSettings
-from transcriber.store.postgres import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore, StoreUnavailable
+from transcriber.store.pg_listen import DATABASE_ERRORS, PgListener
+from transcriber.store.postgres import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore
 from transcriber.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -115,7 +113,6 @@ class SharedSource:
     def __init__(self, store: PgStore, database: DatabaseSettings, max_attempts: int, events: SourceEvents):
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._store = store
-        self._url = database.url
         self._lease = max(1.0, database.lease_seconds)
         self._tick_seconds = min(TICK_SECONDS, self._lease / 4)  # several renewals per lease
         self._max_attempts = max_attempts
@@ -123,7 +120,7 @@ class SharedSource:
         self._wake = asyncio.Event()
         self._stopping = False
         self._depth = (0, 0.0)
-        self._listener: asyncpg.Connection | None = None
+        self._listener = PgListener(database.url, {NEW_JOB_CHANNEL: self._notified, CANCEL_CHANNEL: self._notified})
         self._ticker: asyncio.Task[None] | None = None
         self._db_down_logged = False
 
@@ -150,7 +147,7 @@ class SharedSource:
             self._wake.clear()
             try:
                 job = await self._store.claim_next(self.owner, self._lease)
-            except (StoreUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 self._db_down(exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
@@ -171,9 +168,7 @@ class SharedSource:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
+        await self._listener.close()
 
     async def _tick_forever(self) -> None:
         last_take_back = time.monotonic()
@@ -186,7 +181,7 @@ class SharedSource:
                 if self._db_down_logged:
                     log.info("database reachable again; claims and leases resumed")
                     self._db_down_logged = False
-            except (StoreUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 self._db_down(exc)
                 # After an outage every server's leases may have run out: give all of them a few
                 # ticks to renew their own before anyone takes jobs back.
@@ -220,14 +215,10 @@ class SharedSource:
 
     async def _listen(self) -> None:
         """(Re)open the LISTEN connection; a database restart closes it."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        self._listener = await asyncpg.connect(self._url, timeout=5)
-        await self._listener.add_listener(NEW_JOB_CHANNEL, self._notified)
-        await self._listener.add_listener(CANCEL_CHANNEL, self._notified)
-        self._wake.set()  # whatever arrived while we were not listening
+        if await self._listener.ensure():
+            self._wake.set()  # whatever arrived while we were not listening
 
-    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+    def _notified(self, channel: str, payload: str) -> None:
         if channel == CANCEL_CHANNEL:
             if payload in self._events.running_ids():
                 self._events.cancel_requested(payload)

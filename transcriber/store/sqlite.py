@@ -1,6 +1,6 @@
 """The job database: one small method per SQL statement, on one connection, returning Jobs.
 
-This is the embedded SQLite store, and the base of the PostgreSQL one (store_pg.py): the SQL here
+This is the embedded SQLite store, and the base of the PostgreSQL one (postgres.py): the SQL here
 keeps to what both dialects share, so the shared store inherits every statement and only swaps
 the connection handling and adds claims and leases."""
 
