@@ -69,7 +69,7 @@ def test_text_line_shows_job_id() -> None:
     configure_logging("info", "text", out)
     logging.getLogger("transcriber.jobs.scheduler").info("job %s: done", "abc", extra={"job_id": "abc"})
     line = out.getvalue().rstrip("\n")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z INFO +transcriber\.scheduler: job abc: done job_id=abc", line)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z INFO +transcriber\.jobs\.scheduler: job abc: done job_id=abc", line)
 
 
 def test_level_filters_and_second_call_replaces_handler() -> None:
