@@ -46,6 +46,7 @@ class Code(StrEnum):
     TOO_MANY_UPLOADS = "too_many_uploads"
     UNAUTHORIZED = "unauthorized"
     UNKNOWN_FIELD = "unknown_field"
+    UNKNOWN_MODEL = "unknown_model"
     UNSUPPORTED_ENCODING = "unsupported_encoding"
     UNSUPPORTED_LANGUAGE = "unsupported_language"
     UNSUPPORTED_TASK = "unsupported_task"

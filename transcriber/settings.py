@@ -50,6 +50,15 @@ class WhisperSettings:
     fast_beam_size: int = 1
     chunk_seconds: float = 0.0  # 0: 600 s (bounded memory on long audio)
     models_dir: str = ""  # empty: <data_dir>/models
+    # Further models a request may name (API.md "Models"): loaded on first use, unloaded after
+    # model_ttl seconds idle (0: kept), at most max_loaded_models in memory, the default included.
+    models: tuple[str, ...] = ()
+    model_ttl: float = 300.0
+    max_loaded_models: int = 2
+
+    def __post_init__(self) -> None:
+        if self.models and self.max_loaded_models < 2:
+            raise SettingsError("[whisper] max_loaded_models must be at least 2 when [whisper] models is set")
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_WORKERS": ("whisper", "workers"),
     "TRANSCRIBER_CPU_THREADS": ("whisper", "cpu_threads"),
     "TRANSCRIBER_MODELS_DIR": ("whisper", "models_dir"),
+    "WHISPER_MODELS": ("whisper", "models"),
+    "WHISPER_MODEL_TTL": ("whisper", "model_ttl"),
+    "WHISPER_MAX_LOADED_MODELS": ("whisper", "max_loaded_models"),
     "TRANSCRIBER_MAX_UPLOAD_MB": ("limits", "max_upload_mb"),
     "TRANSCRIBER_MAX_AUDIO_SECONDS": ("limits", "max_audio_seconds"),
     "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),

@@ -47,6 +47,7 @@ class NewJob:
     upload_format: str
     callback_url: str | None = None  # where webhooks go (migration 0003)
     owner: str | None = None  # the creating API key's id (owners.py), never the key
+    model: str | None = None  # the model it will run on; the one that did is written when it ends
 
 
 @dataclass(frozen=True)

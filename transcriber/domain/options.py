@@ -23,6 +23,7 @@ TEXT_FIELDS = (
     "callback_url",
     "channels",
     "speakers",
+    "model",  # one of the server's models (API.md "Models"); the job service checks it
 )
 MAX_PROMPT_CHARS = 2000
 MAX_URL_CHARS = 2048

@@ -34,6 +34,7 @@ class Health:
         return {
             "status": "degraded" if problems else state,
             "model": None if info is None else _model(info),
+            "models": self._scheduler.models.listing(),
             "queue": {"queued": snapshot.queued, "running": snapshot.running, "capacity": snapshot.capacity},
             "summaries": self._summaries.health(),
             "problems": problems,

@@ -20,7 +20,8 @@ from transcriber.jobs.failures import known_failure
 from transcriber.metrics import Metrics
 from transcriber.outputs.results import remove_results, write_results
 from transcriber.outputs.transcript import Segment, Transcript
-from transcriber.speech.engine import Engine
+from transcriber.speech.engine import Engine, EngineInfo
+from transcriber.speech.pool import ModelPool, ModelUnavailable
 from transcriber.store.sqlite import Store
 from transcriber.store.types import FinishHook
 
@@ -75,17 +76,26 @@ class RunnerDeps:
 
 
 class JobRunner:
-    """Transcribes a job with the engine off the event loop and records what came of it."""
+    """Transcribes a job with its model's engine off the event loop and records what came of it."""
 
-    def __init__(self, engine: Engine, deps: RunnerDeps):
-        self._engine = engine
+    def __init__(self, models: ModelPool, deps: RunnerDeps):
+        self._models = models
         self._deps = deps
 
     async def run(self, job: Job, run: RunningJob, pool: Executor) -> bool:
         """True once the job is finished (completed, failed, cancelled); False if requeued."""
+        try:
+            async with self._models.use(job.options.get("model")) as engine:
+                return await self._run(engine, job, run, pool)
+        except ModelUnavailable as exc:
+            await self._finish(run, Outcome(JobStatus.FAILED, "model_unavailable", str(exc)))
+            return True
+
+    async def _run(self, engine: Engine, job: Job, run: RunningJob, pool: Executor) -> bool:
         loop = asyncio.get_running_loop()
         options = JobOptions.from_dict(job.options)
         path = self._deps.data_dir / (job.upload_path or "")
+        run.started = run.last_progress = time.monotonic()  # a model loaded first is no stall
 
         def on_segment(segment: Segment, language: str | None) -> None:
             run.check()
@@ -93,7 +103,7 @@ class JobRunner:
 
         started = time.perf_counter()
         try:
-            transcript = await loop.run_in_executor(pool, self._transcribe, path, run, options, on_segment)
+            transcript = await loop.run_in_executor(pool, self._transcribe, engine, path, run, options, on_segment)
         except JobCancelled:
             await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request."))
         except JobInterrupted:
@@ -106,15 +116,20 @@ class JobRunner:
                 log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
             await self._finish(run, known or Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
         else:
-            await self._complete(run, transcript, time.perf_counter() - started)
+            await self._complete(engine.info, run, transcript, time.perf_counter() - started)
         return True
 
     def _transcribe(
-        self, path: Path, run: RunningJob, options: JobOptions, on_segment: Callable[[Segment, str | None], None]
+        self,
+        engine: Engine,
+        path: Path,
+        run: RunningJob,
+        options: JobOptions,
+        on_segment: Callable[[Segment, str | None], None],
     ) -> Transcript:
         """Runs in a pool thread: the model call and the segment iteration both stay off the loop."""
         run.check()
-        transcript = self._engine.transcribe(path, run.duration, options, on_segment)
+        transcript = engine.transcribe(path, run.duration, options, on_segment)
         run.check()
         write_results(self._deps.data_dir, run.job_id, transcript)
         return transcript
@@ -138,8 +153,7 @@ class JobRunner:
             done = f"{run.progress * 100:.0f}% ({segment.end:.1f} of {run.duration:.1f} s)"
             log.info("job %s: %s", run.job_id, done, extra={"job_id": run.job_id})
 
-    async def _complete(self, run: RunningJob, transcript: Transcript, seconds: float) -> None:
-        info = self._engine.info
+    async def _complete(self, info: EngineInfo, run: RunningJob, transcript: Transcript, seconds: float) -> None:
         outcome = Outcome(
             JobStatus.COMPLETED,
             text=transcript.text,

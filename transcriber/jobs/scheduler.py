@@ -23,6 +23,7 @@ from transcriber.jobs.watchdog import ThreadSlots, finished_in_time, job_timeout
 from transcriber.metrics import Metrics
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine
+from transcriber.speech.pool import ModelPool
 from transcriber.stopping import StopBudget
 from transcriber.store.sqlite import Store
 from transcriber.store.types import FinishHook
@@ -53,12 +54,17 @@ class Scheduler(SourceEventsMixin):
         self._stopping: asyncio.Task[None] | None = None
         self._worker_count = 1
         self._reserved = 0  # admitted uploads not yet in the queue: capacity counts them
+        self._engine: Engine | None = None
+        self.models = ModelPool.configured(settings, lambda: self._engine)
 
     async def recover(self) -> None:
         """Re-queue what a previous process (or, shared, a dead server) accepted but did not finish."""
         await self._source.recover()
 
     def start(self, engine: Engine) -> None:
+        """Run jobs on the default `engine`, or on the further model a job names (self.models)."""
+        self._engine = engine
+        self.models.start()
         info = engine.info
         self._estimator = Estimator.for_device(info.device, self._settings.queue.stall_seconds)
         self._worker_count = info.workers
@@ -73,7 +79,7 @@ class Scheduler(SourceEventsMixin):
             self.spawn,
             self._source.owner,
         )
-        self._runner = JobRunner(engine, deps)
+        self._runner = JobRunner(self.models, deps)
         self._workers = [asyncio.create_task(self._worker_loop(i), name=f"worker-{i}") for i in range(info.workers)]
         self._source.start()
 
@@ -229,6 +235,7 @@ class Scheduler(SourceEventsMixin):
         if self._background:
             await asyncio.wait(self._background, timeout=budget.left(budget.work_deadline))
         await self._source.close()
+        await self.models.close()
         if self._slots is not None:
             self._slots.shutdown()
 

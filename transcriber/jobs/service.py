@@ -61,10 +61,11 @@ class JobService:
     async def _submit(self, upload: upload_files.Upload, caller: Caller) -> tuple[bool, Job]:
         given = upload.fields.get("job_id", "").strip()
         job_id = check_job_id(given or uuid.uuid4().hex)
-        info = self._loader.info()
-        options = parse_options(
-            upload.fields, languages=info.languages if info else (), multilingual=bool(info and info.multilingual)
-        )
+        model = self._model(upload.fields.get("model", "").strip())
+        info, models = self._loader.info(), self._scheduler.models
+        # Every Whisper tokenizer knows the same languages; whether the model is multilingual is its own.
+        multilingual = models.multilingual(model) if model else bool(info and info.multilingual)
+        options = parse_options(upload.fields, languages=info.languages if info else (), multilingual=multilingual)
         hooks = self._settings.webhooks
         callback_url = await check_callback_url(upload.fields.get("callback_url"), allow_private=hooks.allow_private)
         existing = await self._existing(job_id, upload.digest, caller.scope) if given else None  # a uuid4 is new
@@ -77,7 +78,7 @@ class JobService:
             job = NewJob(
                 job_id=job_id,
                 duration=round(probed.duration, 3),
-                options=options.to_dict(),
+                options=options.to_dict() | ({"model": model} if model else {}),
                 upload_path=upload_path,
                 upload_bytes=upload.size,
                 upload_digest=upload.digest,
@@ -85,6 +86,7 @@ class JobService:
                 upload_format=f"{probed.format}/{probed.codec}",
                 callback_url=callback_url,
                 owner=caller.key_id,
+                model=model or self._scheduler.models.default_name,
             )
             try:
                 await self._store.insert_job(job)
@@ -99,9 +101,20 @@ class JobService:
             self._accepted(job, slot)
         return True, await self.get(job_id)
 
+    def _model(self, requested: str) -> str | None:
+        """None for the default model, else the further model the request names."""
+        models = self._scheduler.models
+        if not requested or requested == models.default_name:
+            return None
+        if requested not in models.names():
+            message = f"model {requested[:100]!r} is not one of this server's: {', '.join(models.names())}."
+            raise BadRequest(message, code=Code.UNKNOWN_MODEL)
+        return requested
+
     def _accepted(self, job: NewJob, slot: Reservation) -> None:
         # The change first: live events render `queued` before a free worker can claim the job.
         self._changes.job_changed(job.job_id)
+        self._scheduler.models.prefetch(job.options.get("model"))
         slot.enqueue(job.job_id, job.duration)
         self._metrics.jobs.labels("accepted").inc()
         what = f"{job.upload_bytes} bytes, {job.duration:.1f} s of {job.upload_format}"

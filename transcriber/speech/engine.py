@@ -70,14 +70,14 @@ class Engine(Protocol):
     ) -> Transcript: ...
 
 
-def load_engine(settings: Settings) -> FasterWhisperEngine:
-    """Resolve and load the configured model; blocking, so it runs in a thread at start-up."""
+def load_engine(settings: Settings, *, allow_download: bool = True) -> FasterWhisperEngine:
+    """Resolve and load the configured model; blocking, so it runs in a thread."""
     import ctranslate2
     from faster_whisper import WhisperModel
 
     whisper = settings.whisper
     started = time.perf_counter()
-    resolved = resolve_model(whisper.model, settings.models_dir)
+    resolved = resolve_model(whisper.model, settings.models_dir, allow_download=allow_download)
     device = whisper.device
     if device == "auto":
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
@@ -173,6 +173,10 @@ class FasterWhisperEngine:
     @property
     def info(self) -> EngineInfo:
         return self._info
+
+    def close(self) -> None:
+        """Free the weights now (an idle model is unloaded), not whenever the last reference goes."""
+        self._model.model.unload_model()
 
     @property
     def _beam_size(self) -> int:

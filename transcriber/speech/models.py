@@ -82,7 +82,10 @@ def resolve_model(name: str, models_dir: Path, *, allow_download: bool = True) -
         return ResolvedModel(name, packaged, "package")
     if allow_download and name in HUB_NAMES:
         return ResolvedModel(name, _download(name, models_dir), "hub")
-    raise ModelNotFound(_not_found_message(name, models_dir, reason="not a known hub model name"))
+    reason = "not a known hub model name"
+    if name in HUB_NAMES:
+        reason = f"it is not downloaded on demand (`transcriber models pull {name}` fetches it)"
+    raise ModelNotFound(_not_found_message(name, models_dir, reason=reason))
 
 
 def _package_dir(module: str) -> Path | None:
@@ -217,9 +220,6 @@ def tokenizer_languages(model_dir: Path) -> tuple[str, ...]:
     document = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
     tokens = (t.get("content", "") for t in document.get("added_tokens", []))
     return tuple(m.group(1) for t in tokens if (m := _LANGUAGE_TOKEN.fullmatch(t)))
-
-
-_LANGUAGE_TOKEN = re.compile(r"<\|([a-z]{2,3})\|>")
 
 
 _LANGUAGE_TOKEN = re.compile(r"<\|([a-z]{2,3})\|>")

@@ -55,9 +55,8 @@ class AudioRequest:
 
 
 def model_names(app: web.Application) -> tuple[str, ...]:
-    """whisper-1 and the loaded model's name (the configured one while it loads)."""
-    info = app[keys.LOADER].info()
-    return (MODEL_ALIAS, info.name if info is not None else app[keys.SETTINGS].whisper.model)
+    """whisper-1 (the default model), the default model's name and the further models'."""
+    return (MODEL_ALIAS, *app[keys.SCHEDULER].models.names())
 
 
 def _model_object(name: str, created: int) -> dict[str, Any]:
@@ -188,6 +187,8 @@ def _granularities(lists: dict[str, list[str]]) -> list[str]:
 def job_fields(upload: upload_files.Upload, task: str, wanted: AudioRequest, job_id: str | None) -> dict[str, str]:
     """The /transcribe form fields this request amounts to."""
     fields = {"task": task, "word_timestamps": "true" if "word" in wanted.granularities else "false"}
+    if (model := upload.fields.get("model", "").strip()) != MODEL_ALIAS:
+        fields["model"] = model
     for ours, theirs in (("language", "language"), ("initial_prompt", "prompt")):
         if value := upload.fields.get(theirs):
             fields[ours] = value
