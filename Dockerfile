@@ -2,7 +2,7 @@
 # (command `arq summarizer.worker.WorkerSettings`).
 #
 #   docker build -t transcriber .                         CPU, the default (last) stage
-#   docker build --target cuda -t transcriber:cuda .      NVIDIA GPUs: CUDA 12 + cuDNN 9
+#   docker build --target cuda -t transcriber:cuda .      NVIDIA GPUs: cuBLAS for CUDA 12 (pip wheel)
 #   docker build --build-arg MODELS=small,medium .        bake further models into the image
 #
 # Layers are ordered so that a code change rebuilds only the small last layers: the dependencies
@@ -13,8 +13,6 @@
 # live in the cached dependency layer too.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-# ctranslate2 4.5+ needs CUDA 12 and cuDNN 9; override to match a host driver if needed.
-ARG CUDA_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
 
 # --- deps: CPU dependency layer, from the lock file and nothing else ------------------------------
@@ -57,24 +55,21 @@ RUN mkdir -p /opt/models \
     && rm -rf /opt/models/.cache
 
 
-# --- cuda-python: the CUDA runtime with Python 3.11 ----------------------------------------------
-FROM ${CUDA_IMAGE} AS cuda-python
-ENV DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3.11 python3.11-venv ca-certificates sqlite3 \
-    && rm -rf /var/lib/apt/lists/*
-
-
-# --- cuda-deps: GPU dependency layer -------------------------------------------------------------
-FROM cuda-python AS cuda-deps
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python3.11 -m venv /opt/venv
-COPY requirements.lock /tmp/requirements.lock
-RUN /opt/venv/bin/pip install --require-hashes --no-deps --only-binary :all: -r /tmp/requirements.lock
+# --- cuda-deps: GPU dependency layer: the CPU one plus cuBLAS for CUDA 12, from PyPI ---------------
+# ctranslate2 links the CUDA runtime statically and opens libcublas.so.12 at run time (and the
+# driver's libcuda.so.1, which the NVIDIA container runtime mounts from the host); this build of it
+# opens no cuDNN (`python -m transcriber.speech.gpu_check` lists what it opens). NVIDIA's pip wheel,
+# hash-pinned like the rest, stands in for an nvidia/cuda base image: no registry but PyPI.
+FROM deps AS cuda-deps
+COPY requirements-cuda.lock /tmp/requirements-cuda.lock
+RUN /opt/venv/bin/pip install --require-hashes --no-deps --only-binary :all: -r /tmp/requirements-cuda.lock
 
 
 # --- cuda: GPU image -----------------------------------------------------------------------------
-FROM cuda-python AS cuda
+# The CPU image's base and layout, with the cuBLAS libraries registered with the dynamic loader;
+# the build fails unless ctranslate2 can open every CUDA library it loads (gpu_check). The host
+# needs an NVIDIA driver for CUDA 12 and the NVIDIA Container Toolkit.
+FROM ${PYTHON_IMAGE} AS cuda
 # The environment wins over config.toml, so these also override a mounted config's [server],
 # data_dir and [whisper] device/compute_type: change them on the container, not in the file.
 # The port is fixed here because the HEALTHCHECK reads it.
@@ -87,17 +82,26 @@ ENV PYTHONUNBUFFERED=1 \
     TRANSCRIBER_DATA_DIR=/data \
     TRANSCRIBER_MODELS_DIR=/models \
     WHISPER_DEVICE=cuda \
-    WHISPER_COMPUTE_TYPE=float16
-RUN groupadd --gid 10001 transcriber \
+    WHISPER_COMPUTE_TYPE=float16 \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends sqlite3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --gid 10001 transcriber \
     && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/transcriber \
         --shell /usr/sbin/nologin transcriber \
     && mkdir -p /data /models \
     && chown 10001:10001 /data /models
 COPY --from=cuda-deps /opt/venv /opt/venv
+# ld.so.cache rather than LD_LIBRARY_PATH: found however the process is started.
+RUN ls -d /opt/venv/lib/python3*/site-packages/nvidia/cublas/lib > /etc/ld.so.conf.d/nvidia-cublas.conf \
+    && ldconfig
 # Baked models (MODELS build argument); a new models volume starts out with them.
 COPY --from=models --chown=10001:10001 /opt/models/ /models/
 COPY --from=wheel /wheels /tmp/wheels
-RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels
+RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels \
+    && python -m transcriber.speech.gpu_check
 WORKDIR /home/transcriber
 USER 10001:10001
 VOLUME ["/data", "/models"]

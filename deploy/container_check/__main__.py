@@ -58,6 +58,15 @@ def probe_image(podman: Podman, tag: str) -> str:
     return version
 
 
+def gpu_check(podman: Podman, tag: str) -> str:
+    """In the cuda image, ctranslate2 opens every CUDA library it loads (no GPU needed for that)."""
+    probe = ("run", "--rm", "--network", "none", "--entrypoint", "python", tag, "-m", "transcriber.speech.gpu_check")
+    found = [ln.strip() for ln in podman.run(*probe).splitlines() if ": found at " in ln]
+    if not found:
+        raise CheckFailed(f"{tag}: gpu_check found no CUDA library")
+    return "finds " + "; ".join(found)
+
+
 def build(podman: Podman, report: Report, compose: dict[str, Any], cuda: bool) -> None:
     with report.phase("base image"):
         report.images.append(f"{images.BASE} ({images.make_base(podman)}, Debian stand-in for python:3.11-slim)")
@@ -65,8 +74,8 @@ def build(podman: Podman, report: Report, compose: dict[str, Any], cuda: bool) -
         with report.phase(f"build {target}"):
             images.build_target(podman, target, tag)
             version = probe_image(podman, tag)
-            base = " on the Debian base, without CUDA libraries" if target == "cuda" else ""
-            report.images.append(f"{tag} (target {target}{base}, ctranslate2 {version})")
+            cuda_libraries = f", {gpu_check(podman, tag)}" if target == "cuda" else ""
+            report.images.append(f"{tag} (target {target}, ctranslate2 {version}{cuda_libraries})")
     with report.phase("stand-ins"):
         for image in images.registry_images(compose):
             images.build_standin(podman, image)

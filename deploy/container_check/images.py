@@ -107,8 +107,9 @@ def build_args(podman: Podman) -> list[str]:
 
 
 def build_target(podman: Podman, target: str, tag: str) -> None:
-    """One target of the project's Dockerfile, on the Debian base (also standing in for CUDA's)."""
-    args = ["--build-arg", f"PYTHON_IMAGE={BASE}", "--build-arg", f"CUDA_IMAGE={BASE}"]
+    """One target of the project's Dockerfile, on the Debian base (the cuda target too: its CUDA
+    library comes from PyPI, not from a base image)."""
+    args = ["--build-arg", f"PYTHON_IMAGE={BASE}"]
     podman.run(*build_args(podman), *args, "--target", target, "-t", tag, str(podman.root), timeout=3000)
 
 
