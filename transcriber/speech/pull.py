@@ -162,6 +162,7 @@ def main(argv: list[str]) -> int:
     """`python -m transcriber.speech.pull NAME[,NAME...] DIR`: the image build bakes models with it
     (only this module and models.py are copied in, so a code change does not fetch them again)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     names, folder = argv
     for name in filter(None, (n.strip() for n in names.split(","))):
         try:
