@@ -73,15 +73,6 @@ class ModelPool:
         self._reaper: asyncio.Task[None] | None = None
 
     @classmethod
-    def single(cls, engine: Engine) -> ModelPool:
-        """Just one engine (scheduler tests, the bench's fake server)."""
-
-        def no_load(name: str) -> Engine:
-            raise ModelUnavailable(name)
-
-        return cls(lambda: engine, engine.info.name, no_load)
-
-    @classmethod
     def configured(
         cls, settings: Settings, default: Callable[[], Engine | None], load: Callable[..., Engine] = load_engine
     ) -> ModelPool:
