@@ -90,14 +90,17 @@ async def test_a_request_names_a_further_model_loaded_on_first_use(make_server: 
 
 
 async def test_an_idle_model_is_unloaded_and_loads_again(make_server: MakeServer) -> None:
-    client = await make_server(models=["base"], model_ttl=1)
-    english = {"model": "base", "language": "en"}
-    first = await wait_status(client, (await submit(client, CLIPS / "hello.wav", **english))["job_id"])
+    # base by default, English-only tiny.en as the further model: its jobs are the quick ones.
+    client = await make_server(model="base", models=["tiny.en"], model_ttl=1)
+    resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav", model="tiny.en", language="ru"))
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "unsupported_language"
+    first = await wait_status(client, (await submit(client, CLIPS / "hello.wav", model="tiny.en"))["job_id"])
     assert first["status"] == "completed", first
-    unloaded = await _until(client, lambda h: not _loaded(h)["base"], timeout=20)
-    assert _loaded(unloaded)["tiny.en"] is True  # the default model stays
-    again = await wait_status(client, (await submit(client, CLIPS / "hello.wav", **english))["job_id"])
+    unloaded = await _until(client, lambda h: not _loaded(h)["tiny.en"], timeout=20)
+    assert _loaded(unloaded)["base"] is True  # the default model stays
+    again = await wait_status(client, (await submit(client, CLIPS / "hello.wav", model="tiny.en"))["job_id"])
     assert again["status"] == "completed" and "welcome" in again["text"].lower()
+    assert (await _result(client, again["job_id"]))["provenance"]["model"] == "tiny.en"
 
 
 async def _unknown_model_names_are_refused(client: Client) -> None:
