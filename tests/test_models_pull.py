@@ -52,8 +52,9 @@ def test_pull_places_the_checked_model_and_list_shows_it(tmp_path: Path, shipped
     assert _digests(placed) == _digests(shipped)  # byte for byte what the hub served, nothing else
     assert any(path.startswith(f"/{REPO}/resolve/") for _, _, path in hub.requests)
     assert resolve_model("tiny.en", data / "models").source == "models_dir"  # the server would load it
-    listed = cli("models", "list", cwd=tmp_path, env=clean_env(data))
+    listed = cli("models", "list", cwd=tmp_path, env=clean_env(data, WHISPER_MODELS="tiny.en,small"))
     assert any(line.split()[:2] == ["tiny.en", "models_dir"] for line in listed.stdout.splitlines()), listed.stdout
+    assert "further models: tiny.en, small (not installed)" in listed.stdout
 
     again = cli("models", "pull", "tiny.en", cwd=tmp_path, env=_env(data, hub), timeout=60)
     assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
