@@ -51,6 +51,9 @@ class Code(StrEnum):
     UNSUPPORTED_TASK = "unsupported_task"
     UPLOAD_TIMEOUT = "upload_timeout"
     UPLOAD_TOO_LARGE = "upload_too_large"
+    URL_NOT_ALLOWED = "url_not_allowed"
+    URL_TOO_LARGE = "url_too_large"
+    URL_UNREACHABLE = "url_unreachable"
 
 
 def invalid(field: str) -> Code:
