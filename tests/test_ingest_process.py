@@ -1,4 +1,4 @@
-"""Getting recordings into a real `transcriber serve` process: `submit URL`, the environment switch."""
+"""Getting recordings into a real `transcriber serve` process: `submit URL`, a tus upload across a kill -9."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from click.testing import CliRunner
 
@@ -15,6 +17,7 @@ from tests.media_server import MediaServer
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, TEXTS
 from tests.test_cli import clean_env
+from tests.tus_support import TUS, in_thread, tus_leftovers
 from transcriber.cli.commands import cli
 
 pytestmark = pytest.mark.slow
@@ -69,3 +72,32 @@ async def test_submit_url_prints_the_transcript(tmp_path: Path, private_server: 
 def test_submit_takes_files_and_http_urls_only(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["submit", "ftp://example.com/a.wav"])
     assert result.exit_code == 2 and "neither a file nor an http(s) URL" in result.output, result.output
+
+
+async def test_a_tus_upload_survives_a_kill_9_of_the_server(tmp_path: Path, private_server: ServerProcess) -> None:
+    """tuspy sends part of a file; the server is killed (-9) and started again on its data; the same
+    client, with its stored upload URL, resumes from the offset the server kept and the job runs."""
+    clip, storage = CLIPS / "speech.mp3", tmp_path / "tus-urls.json"
+    first = await in_thread(
+        private_server.url, clip, chunk_size=10_000, stop_at=20_000, storage=storage, job_id="resumed"
+    )
+    assert first["offset"] == 20_000 and "x-job-id" not in first
+    private_server.kill9()
+    private_server.start()
+    await private_server.wait_ready(timeout=120)
+    async with aiohttp.ClientSession() as session:
+        async with session.head(private_server.url + urlsplit(first["url"]).path, headers=TUS) as resp:
+            assert (resp.status, resp.headers["Upload-Offset"]) == (200, "20000")
+        done = await in_thread(private_server.url, clip, chunk_size=10_000, storage=storage, job_id="resumed")
+        assert done["url"] == first["url"] and done["x-job-id"] == "resumed"
+        for _ in range(600):
+            async with session.get(f"{private_server.url}/status/resumed") as resp:
+                job = await resp.json()
+            if job["status"] in ("completed", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert job["status"] == "completed", job
+        assert word_error_rate(TEXTS["speech.mp3"], job["text"]) < 0.3, job["text"]
+        async with session.get(f"{private_server.url}/jobs/resumed/audio") as resp:
+            assert await resp.read() == clip.read_bytes()
+    assert tus_leftovers(private_server.data_dir) == []
