@@ -135,6 +135,10 @@ class JobService:
             raise PayloadTooLarge(message, code=Code.AUDIO_TOO_LONG)
         return info
 
+    async def find(self, job_id: str) -> Job | None:
+        """The job with this id, or None (for the server's own callers, such as the watch folder)."""
+        return await self._store.get_job(job_id)
+
     async def get(self, job_id: str, scope: str | None = None) -> Job:
         """The job, if the caller's scope (its key id under isolate_keys) may see it; else 404."""
         job = await self._store.get_job(job_id)
