@@ -34,6 +34,7 @@ class MediaServer:
         app.router.add_get("/chunked/{name}", self._chunked)
         app.router.add_get("/redirect", self._redirect)
         app.router.add_get("/loop", self._loop)
+        app.router.add_get("/page/{name}", self._page)
         app.router.add_get("/endless", self._endless)
         app.router.add_get("/drip", self._drip)
         app.router.add_get("/liar", self._liar)
@@ -78,6 +79,14 @@ class MediaServer:
     async def _redirect(self, request: web.Request) -> web.Response:
         self._seen(request)
         raise web.HTTPFound(request.query["to"])
+
+    async def _page(self, request: web.Request) -> web.Response:
+        """A web page with the file in an <audio> element (what yt-dlp's generic extractor reads)."""
+        self._seen(request)
+        name = request.match_info["name"]
+        src = f' src="/files/{name}"' if name in self.files else ""
+        page = f"<html><head><title>Talk</title></head><body><audio controls{src}></audio></body></html>"
+        return web.Response(text=page, content_type="text/html")
 
     async def _loop(self, request: web.Request) -> web.Response:
         self._seen(request)

@@ -198,3 +198,47 @@ async def test_url_and_file_together_or_bad_fields_are_refused_before_fetching(
     status, body = await post_url(client, media.url("/files/hello.wav"), job_id="bad id!")
     assert (status, body["error"]["code"]) == (400, "invalid_job_id")
     assert media.requests == []
+
+
+async def test_a_page_url_goes_through_yt_dlp_then_the_checked_fetcher(
+    make_client: MakeClient, fake_engine: FakeEngine, media: MediaServer
+) -> None:
+    """yt-dlp's generic extractor reads the page's <audio>; the file itself comes through our fetcher."""
+    client = await make_client(fake_engine, ingest={**PRIVATE["ingest"], "page_urls": True})
+    status, body = await post_url(client, media.url("/page/hello.wav"), job_id="from-page")
+    assert status == 202, body
+    job = await wait_status(client, "from-page")
+    assert job["status"] == "completed", job
+    audio = await client.get("/jobs/from-page/audio")
+    assert await audio.read() == (CLIPS / "hello.wav").read_bytes()
+    assert media.requests.count("/files/hello.wav") == 1
+    status, body = await post_url(client, media.url("/page/nothing-here.mp3"))
+    assert (status, body["error"]["code"]) == (400, "url_unreachable"), body
+
+
+async def test_a_page_url_is_refused_clearly_when_pages_are_off(
+    make_client: MakeClient, fake_engine: FakeEngine, media: MediaServer, tmp_path: Path
+) -> None:
+    client = await make_client(fake_engine, **PRIVATE)
+    status, body = await post_url(client, media.url("/page/speech.mp3"))
+    assert (status, body["error"]["code"]) == (415, "not_audio"), body
+    assert "web page" in body["error"]["message"]
+    assert "/files/speech.mp3" not in media.requests
+    assert leftovers(tmp_path / "data") == []
+
+
+async def test_a_page_pointing_into_a_refused_range_is_refused(tmp_path: Path) -> None:
+    """The page is allowed (the test policy allows 127.0.0.1); the audio it names sits on
+    127.0.0.2, which the policy refuses: nothing connects there and nothing is kept."""
+    async with MediaServer.of(CLIPS / "speech.mp3", host="127.0.0.2") as hidden, MediaServer({}) as page:
+        page.files["x"] = b""
+        limits = url_fetch.FetchLimits(
+            max_bytes=10**7, connect=2, read=5, total=20, max_redirects=3, allow_private=False, pages=True,
+            blocked=lambda address: "test-blocked" if address == "127.0.0.2" else None,
+        )  # fmt: skip
+        target = tmp_path / "fetched.part"
+        evil = page.url("/redirect?to=" + quote(hidden.url("/page/speech.mp3")))
+        with pytest.raises(BadRequest) as refused:
+            await url_fetch.fetch(evil, target, limits)
+        assert refused.value.code == "url_not_allowed"
+        assert hidden.requests == [] and not target.exists()

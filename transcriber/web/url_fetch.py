@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -13,17 +13,20 @@ import aiohttp
 from yarl import URL
 
 from transcriber.domain.options import MAX_URL_CHARS
-from transcriber.errors import BadRequest, Code, PayloadTooLarge
+from transcriber.errors import BadRequest, Code, PayloadTooLarge, UnsupportedMedia
 from transcriber.jobs.admission import disk_full_error, free_bytes, is_disk_full
 from transcriber.jobs.upload_files import Spool, Upload
 from transcriber.notify import urlguard
 from transcriber.notify.delivery import PinnedResolver
 from transcriber.settings import Settings
+from transcriber.web import page_media
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 256 * 1024
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+HTML = frozenset({"text/html", "application/xhtml+xml"})
 RESOLVE_TIMEOUT = 5.0
+USER_AGENT = f"transcriber/{version('transcriber')}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class FetchLimits:
     allow_private: bool
     blocked: Callable[[str], str | None] = urlguard.blocked_reason
     min_free_bytes: int = 0
+    pages: bool = False  # an HTML answer goes to yt-dlp (web/page_media.py) for the page's audio
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ def limits_from(settings: Settings) -> FetchLimits:
         max_redirects=ingest.max_redirects,
         allow_private=ingest.allow_private_urls,
         min_free_bytes=settings.limits.min_free_disk_mb * 1024 * 1024,
+        pages=ingest.page_urls,
     )
 
 
@@ -72,7 +77,14 @@ async def fetch(url: str, path: Path, limits: FetchLimits) -> Fetched:
     """GET url into path (streamed, counted, hashed); BadRequest / PayloadTooLarge with the url_* codes."""
     try:
         async with asyncio.timeout(limits.total):
-            return await _follow(url, path, limits)
+            try:
+                return await _follow(url, path, limits)
+            except _Page as page:
+                media = await page_media.resolve(
+                    page.url, max_bytes=limits.max_bytes, socket_timeout=limits.read, timeout=limits.total
+                )
+                fetched = await _follow(media.url, path, replace(limits, pages=False), media.headers)
+                return replace(fetched, filename=media.filename[:255])
     except TimeoutError:
         raise _unreachable(f"the fetch did not finish within {limits.total:g} s") from None
     except (aiohttp.ClientError, OSError) as exc:
@@ -81,7 +93,15 @@ async def fetch(url: str, path: Path, limits: FetchLimits) -> Fetched:
         raise _unreachable(f"the connection failed ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-async def _follow(url: str, path: Path, limits: FetchLimits) -> Fetched:
+class _Page(Exception):
+    """The URL answered with a web page, not a recording."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.url = url
+
+
+async def _follow(url: str, path: Path, limits: FetchLimits, extra: dict[str, str] | None = None) -> Fetched:
     current = checked_url(url)
     for _ in range(limits.max_redirects + 1):
         try:
@@ -94,7 +114,11 @@ async def _follow(url: str, path: Path, limits: FetchLimits) -> Fetched:
             raise _not_allowed(str(exc)) from None
         connector = aiohttp.TCPConnector(resolver=PinnedResolver(target), use_dns_cache=False, force_close=True)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=limits.connect, sock_read=limits.read)
-        headers = {"User-Agent": f"transcriber/{version('transcriber')}", "Accept-Encoding": "identity"}
+        headers = {
+            "User-Agent": f"transcriber/{version('transcriber')}",
+            **(extra or {}),
+            "Accept-Encoding": "identity",
+        }
         # No proxies from the environment, no decompression (a small body must not become a huge file).
         async with (
             aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False, auto_decompress=False) as s,
@@ -105,6 +129,11 @@ async def _follow(url: str, path: Path, limits: FetchLimits) -> Fetched:
                 continue
             if resp.status != 200:
                 raise _unreachable(f"{_shown(current)} answered {resp.status} {resp.reason or ''}".strip())
+            if resp.content_type in HTML:
+                if limits.pages:
+                    raise _Page(str(current))
+                message = f"{_shown(current)} is a web page, not a recording (see [ingest] page_urls)."
+                raise UnsupportedMedia(message, code=Code.NOT_AUDIO)
             return await _save(resp, current, path, limits)
     raise _unreachable(f"more than {limits.max_redirects} redirects")
 
