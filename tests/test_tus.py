@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +16,9 @@ from tests.conftest import MakeClient
 from tests.support import CLIPS, TEXTS, Client, FakeEngine, free_port, make_settings, wait_status
 from tests.tus_support import TUS, in_thread, metadata, tus_leftovers
 from transcriber.speech.engine import FasterWhisperEngine
+from transcriber.store import tus_rows
+from transcriber.store.sqlite import Store
+from transcriber.store.tus_rows import TusRow
 from transcriber.web.app import create_app
 
 OCTETS = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -155,9 +160,28 @@ async def test_bad_patches_are_refused_and_change_nothing(make_client: MakeClien
     for headers, body, status, code in cases:
         resp = await client.patch(location, data=body, headers=headers)
         assert (resp.status, (await resp.json())["error"]["code"]) == (status, code), headers
+    endless = await client.patch(location, data=_endless(), headers={**OCTETS, "Upload-Offset": "0"})
+    assert (endless.status, (await endless.json())["error"]["code"]) == (413, "upload_too_large")
     head = await client.head(location, headers=TUS)
-    assert head.headers["Upload-Offset"] == "0"
+    assert int(head.headers["Upload-Offset"]) <= 100  # never more than Upload-Length is kept
     assert (await client.head("/uploads/not-an-id", headers=TUS)).status == 404
+
+
+async def _endless() -> AsyncIterator[bytes]:
+    """A chunked body with no declared length that never ends."""
+    while True:
+        yield b"x" * 64
+        await asyncio.sleep(0)
+
+
+async def test_unfinished_uploads_count_against_the_key(make_client: MakeClient, fake_engine: FakeEngine) -> None:
+    client = await make_client(fake_engine, server={"api_keys": ["a:one"]}, limits={"max_queued_per_key": 2})
+    key = {"Authorization": "Bearer one"}
+    await create(client, 100, **key)
+    await create(client, 100, **key)
+    resp = await client.post("/uploads/", headers={**TUS, **key, "Upload-Length": "100"})
+    assert (resp.status, (await resp.json())["error"]["code"]) == (429, "too_many_queued")
+    assert "Retry-After" in resp.headers
 
 
 async def test_a_dropped_patch_keeps_what_arrived_and_resumes(
@@ -227,3 +251,18 @@ async def test_uploads_belong_to_the_key_that_made_them(make_client: MakeClient,
     assert (await client.head(location, headers={**TUS, **theirs})).status == 404
     assert (await client.delete(location, headers={**TUS, **theirs})).status == 404
     assert (await client.head(location, headers=TUS)).status == 401
+
+
+async def test_the_rows_on_either_store(store: Store) -> None:
+    """Migration 0011 and the tus SQL on SQLite and on PostgreSQL."""
+    row = TusRow("a" * 32, "key-1", 3 * 2**40, 0, "job-1", "big.wav", {"language": "en"}, "filename Yg==", "")
+    await tus_rows.add(store, row)
+    await tus_rows.add(store, replace(row, upload_id="b" * 32, owner=None))
+    await tus_rows.set_offset(store, row.upload_id, 2**40)
+    got = await tus_rows.get(store, row.upload_id)
+    assert got is not None and (got.upload_offset, got.fields, got.filename) == (2**40, {"language": "en"}, "big.wav")
+    assert await tus_rows.outstanding(store, "key-1") == (1, 2 * 2**40 + 3 * 2**40)
+    assert (await tus_rows.outstanding(store, None))[0] == 1
+    assert set(await tus_rows.untouched_since(store, "9999")) == {"a" * 32, "b" * 32}
+    assert await tus_rows.remove(store, row.upload_id) and not await tus_rows.remove(store, row.upload_id)
+    assert await tus_rows.all_ids(store) == {"b" * 32}

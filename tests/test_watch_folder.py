@@ -106,6 +106,8 @@ async def test_bad_files_go_to_failed_with_an_error_file(
     (inbox / "empty.mp3").write_bytes(b"")
     (inbox / "copying.mp3.part").write_bytes(b"half")  # a partial name: never touched
     (inbox / ".hidden.wav").write_bytes(b"x")
+    (inbox / "zero.wav").symlink_to("/dev/zero")  # endless: never read
+    (inbox / "elsewhere.wav").symlink_to(CLIPS / "hello.wav")  # another file: never read
     await until((inbox / "failed" / "empty.mp3.error.json").exists)
     await until((inbox / "failed" / "notes.wav.error.json").exists)
     notes = json.loads((inbox / "failed" / "notes.wav.error.json").read_text())
@@ -113,6 +115,7 @@ async def test_bad_files_go_to_failed_with_an_error_file(
     assert json.loads((inbox / "failed" / "empty.mp3.error.json").read_text())["error"]["code"] == "empty_file"
     assert (inbox / "failed" / "notes.wav").exists() and (inbox / "copying.mp3.part").exists()
     assert (inbox / ".hidden.wav").exists()
+    assert (inbox / "zero.wav").is_symlink() and (inbox / "elsewhere.wav").is_symlink()
     assert list((tmp_path / "outbox").iterdir()) == []
     assert await jobs(client) == []
     incoming = tmp_path / "data" / "uploads" / ".incoming"

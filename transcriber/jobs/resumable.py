@@ -29,7 +29,7 @@ from transcriber.errors import (
     TooManyRequests,
     Unavailable,
 )
-from transcriber.jobs.admission import Admission, disk_full_error, is_disk_full
+from transcriber.jobs.admission import QUOTA_RETRY_AFTER, Admission, disk_full_error, is_disk_full
 from transcriber.jobs.owners import Caller
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.jobs.service import JobService
@@ -73,7 +73,12 @@ class ResumableUploads:
         if length > self._settings.max_upload_bytes:
             message = f"The upload is larger than the limit of {self._settings.limits.max_upload_mb} MB."
             raise PayloadTooLarge(message, code=Code.UPLOAD_TOO_LARGE)
-        await self._admission.check(caller, length)
+        count, promised = await tus_rows.outstanding(self._store, caller.key_id)
+        cap = self._settings.limits.max_queued_per_key
+        if caller.key_id is not None and cap and count >= cap:
+            message = f"This API key already has {cap} unfinished uploads; finish or delete some."
+            raise TooManyRequests(message, code=Code.TOO_MANY_QUEUED, retry_after=QUOTA_RETRY_AFTER)
+        await self._admission.check(caller, length + promised)  # the disk must hold what others will send too
         await self._service.check_fields(fields)
         job_id = check_job_id(fields.get("job_id", "").strip() or uuid.uuid4().hex)  # fixed now: one job at most
         row = TusRow(uuid.uuid4().hex, caller.key_id, length, 0, job_id, filename, fields, raw, "")

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import uuid
 from contextlib import suppress
 from pathlib import Path
@@ -158,12 +159,14 @@ def wanted(name: str) -> bool:
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
-    """(size, mtime) of a regular file; None if it is gone or not a file."""
+    """(size, mtime) of a regular file; None if it is gone or anything else. Symbolic links are
+    left alone too: whoever may write to the inbox must not make the server read other files
+    (or /dev/zero)."""
     try:
-        st = path.stat()
+        st = path.lstat()
     except FileNotFoundError:
         return None
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         return None
     return st.st_size, st.st_mtime_ns
 

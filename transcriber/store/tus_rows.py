@@ -65,3 +65,10 @@ async def untouched_since(store: Store, before: str) -> list[str]:
 
 async def all_ids(store: Store) -> set[str]:
     return {r["upload_id"] for r in await store.rows("SELECT upload_id FROM tus_uploads")}
+
+
+async def outstanding(store: Store, owner: str | None) -> tuple[int, int]:
+    """(unfinished uploads of this owner, bytes every unfinished upload has yet to receive)."""
+    mine = await store.rows("SELECT COUNT(*) AS n FROM tus_uploads WHERE owner IS NOT DISTINCT FROM ?", (owner,))
+    rest = await store.rows("SELECT COALESCE(SUM(upload_length - upload_offset), 0) AS b FROM tus_uploads")
+    return int(mine[0]["n"]), int(rest[0]["b"])
