@@ -41,6 +41,7 @@ from transcriber.store.tus_rows import TusRow
 
 log = logging.getLogger(__name__)
 BLOCK = 1024 * 1024  # bytes gathered before one write in a thread
+HASH_BLOCK = 8 * 1024 * 1024  # read back at the end to hash: one buffer, reused
 CHECKPOINT = 32 * 1024 * 1024  # a long PATCH makes its progress durable this often
 RETRYABLE = (Unavailable, TooManyRequests, InsufficientStorage)  # the finished upload is kept for a retry
 
@@ -250,8 +251,12 @@ def _link_and_hash(path: Path, link: Path) -> str:
     (or removes); the tus file stays until the job is committed, for a retry after a 503."""
     link.parent.mkdir(parents=True, exist_ok=True)
     os.link(path, link)
+    # Read in blocks rather than mmap: mapped pages would count as the server's memory (RSS).
     digest = blake3(max_threads=blake3.AUTO)
-    digest.update_mmap(link)
+    with link.open("rb", buffering=0) as fh:
+        buffer = bytearray(HASH_BLOCK)
+        while taken := fh.readinto(buffer):
+            digest.update(memoryview(buffer)[:taken])
     return DIGEST_PREFIX + digest.hexdigest()
 
 
