@@ -84,28 +84,28 @@ async def test_loopback_is_refused_unless_allowed(
     assert leftovers(tmp_path / "data") == []
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "ftp://example.com/a.mp3",
-        "file:///etc/passwd",
-        "gopher://127.0.0.1:70/",
-        "javascript:alert(1)",
-        "http://user:secret@127.0.0.1/files/hello.wav",
-        "http://:secret@127.0.0.1/files/hello.wav",
-        "http:///no-host",
-        "http://127.0.0.1:0/x",
-        "http://[::1/x",
-        "not a url at all",
-        "http://" + "a" * 3000 + ".com/",
-    ],
-)
+ODD_URLS = [
+    "ftp://example.com/a.mp3",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:70/",
+    "javascript:alert(1)",
+    "http://user:secret@127.0.0.1/files/hello.wav",
+    "http://:secret@127.0.0.1/files/hello.wav",
+    "http:///no-host",
+    "http://127.0.0.1:0/x",
+    "http://[::1/x",
+    "not a url at all",
+    "http://" + "a" * 3000 + ".com/",
+]
+
+
 async def test_odd_urls_are_refused_with_a_clear_code(
-    make_client: MakeClient, fake_engine: FakeEngine, url: str, tmp_path: Path
+    make_client: MakeClient, fake_engine: FakeEngine, tmp_path: Path
 ) -> None:
     client = await make_client(fake_engine, **PRIVATE)
-    status, body = await post_url(client, url)
-    assert (status, body["error"]["code"]) == (400, "url_not_allowed"), body
+    for url in ODD_URLS:
+        status, body = await post_url(client, url)
+        assert (status, body["error"]["code"]) == (400, "url_not_allowed"), (url, body)
     assert leftovers(tmp_path / "data") == []
 
 
