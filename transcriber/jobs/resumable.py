@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import suppress
-from pathlib import Path
-from typing import BinaryIO
-
-from blake3 import blake3
 
 from transcriber.clock import epoch, utc_after
 from transcriber.domain.job import Job
@@ -29,25 +23,20 @@ from transcriber.errors import (
     TooManyRequests,
     Unavailable,
 )
+from transcriber.jobs import tus_files
 from transcriber.jobs.admission import QUOTA_RETRY_AFTER, Admission, disk_full_error, is_disk_full
 from transcriber.jobs.owners import Caller
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.jobs.service import JobService
-from transcriber.jobs.upload_files import DIGEST_PREFIX, Upload, incoming_dir
+from transcriber.jobs.upload_files import Upload, incoming_dir
 from transcriber.settings import Settings
 from transcriber.store import tus_rows
 from transcriber.store.sqlite import Store
 from transcriber.store.tus_rows import TusRow
 
 log = logging.getLogger(__name__)
-BLOCK = 1024 * 1024  # bytes gathered before one write in a thread
-HASH_BLOCK = 8 * 1024 * 1024  # read back at the end to hash: one buffer, reused
 CHECKPOINT = 32 * 1024 * 1024  # a long PATCH makes its progress durable this often
 RETRYABLE = (Unavailable, TooManyRequests, InsufficientStorage)  # the finished upload is kept for a retry
-
-
-def tus_dir(data_dir: Path) -> Path:
-    return data_dir / "uploads" / ".tus"
 
 
 class ResumableUploads:
@@ -60,7 +49,7 @@ class ResumableUploads:
         self._admission = admission
         self._scheduler = sched
         self._busy: set[str] = set()
-        self.folder = tus_dir(settings.data_dir)
+        self.folder = tus_files.tus_dir(settings.data_dir)
 
     def expires(self, row: TusRow) -> float:
         """When the upload expires if nothing more arrives (epoch seconds)."""
@@ -83,7 +72,7 @@ class ResumableUploads:
         await self._service.check_fields(fields)
         job_id = check_job_id(fields.get("job_id", "").strip() or uuid.uuid4().hex)  # fixed now: one job at most
         row = TusRow(uuid.uuid4().hex, caller.key_id, length, 0, job_id, filename, fields, raw, "")
-        await asyncio.to_thread(_create_empty, self.folder / row.upload_id)
+        await asyncio.to_thread(tus_files.create_empty, self.folder / row.upload_id)
         await tus_rows.add(self._store, row)
         log.info("tus upload %s: created, %d bytes for job %s", row.upload_id, length, job_id)
         return await self.get(row.upload_id)
@@ -114,8 +103,8 @@ class ResumableUploads:
 
     async def _write(self, row: TusRow, body: AsyncIterator[bytes]) -> None:
         path = self.folder / row.upload_id
-        handle = await asyncio.to_thread(_open_at, path, row.upload_offset)  # drops bytes never acknowledged
-        appender = _Appender(handle, row.upload_offset)
+        handle = await asyncio.to_thread(tus_files.open_at, path, row.upload_offset)  # drops bytes never acknowledged
+        appender = tus_files.Appender(handle, row.upload_offset)
         received = row.upload_offset
         try:
             async for chunk in body:
@@ -134,7 +123,7 @@ class ResumableUploads:
             # Also when the client hangs up mid-body: what arrived is kept, and HEAD says so.
             await asyncio.shield(self._checkpoint(appender, row.upload_id, last=True))
 
-    async def _checkpoint(self, appender: _Appender, upload_id: str, *, last: bool = False) -> None:
+    async def _checkpoint(self, appender: tus_files.Appender, upload_id: str, *, last: bool = False) -> None:
         offset = await asyncio.to_thread(appender.sync, last)
         await tus_rows.set_offset(self._store, upload_id, offset)
 
@@ -142,7 +131,7 @@ class ResumableUploads:
         """The last byte is in: the file becomes a job (as an upload would), then the upload goes."""
         path = self.folder / row.upload_id
         link = incoming_dir(self._settings.data_dir) / f"{uuid.uuid4().hex}.part"
-        digest = await asyncio.to_thread(_link_and_hash, path, link)
+        digest = await asyncio.to_thread(tus_files.link_and_hash, path, link)
         upload = Upload(link, row.upload_length, digest, row.filename, {**row.fields, "job_id": row.job_id})
         try:
             _, job = await self._service.submit(upload, caller)
@@ -173,7 +162,9 @@ class ResumableUploads:
                 await self._remove(upload_id)
                 gone += 1
         known = await tus_rows.all_ids(self._store)
-        gone += await asyncio.to_thread(_sweep, self.folder, known | self._busy, self._settings.server.upload_timeout)
+        gone += await asyncio.to_thread(
+            tus_files.sweep, self.folder, known | self._busy, self._settings.server.upload_timeout
+        )
         if gone:
             log.info("removed %d expired or orphaned resumable uploads", gone)
         return gone
@@ -190,82 +181,3 @@ def parse_length(value: str | None) -> int:
 
 def _plausible(upload_id: str) -> bool:
     return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)
-
-
-def _create_empty(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(exist_ok=False)
-
-
-def _open_at(path: Path, offset: int) -> BinaryIO:
-    handle = path.open("r+b")
-    handle.truncate(offset)
-    handle.seek(offset)
-    return handle
-
-
-class _Appender:
-    """Appends blocks to an open upload file; knows how many bytes are in it, and fsyncs them."""
-
-    def __init__(self, handle: BinaryIO, offset: int):
-        self._handle = handle
-        self._held: list[bytes] = []
-        self._held_bytes = 0
-        self.on_disk = offset  # written, and at sync() durable
-        self._durable = offset
-
-    @property
-    def unsaved(self) -> int:
-        return self.on_disk + self._held_bytes - self._durable
-
-    async def add(self, chunk: bytes) -> None:
-        self._held.append(chunk)
-        self._held_bytes += len(chunk)
-        if self._held_bytes >= BLOCK:
-            await asyncio.to_thread(self._flush)
-
-    def _flush(self) -> None:
-        blocks, self._held, self._held_bytes = self._held, [], 0
-        for block in blocks:
-            self._handle.write(block)
-            self._handle.flush()
-            self.on_disk += len(block)
-
-    def sync(self, close: bool) -> int:
-        """Write what is held, fsync; returns the offset now durable. Bytes past it (a write that
-        failed part-way) are cut off, as the next PATCH would."""
-        try:
-            with suppress(OSError):
-                self._flush()
-            self._handle.truncate(self.on_disk)
-            os.fsync(self._handle.fileno())
-            self._durable = self.on_disk
-            return self.on_disk
-        finally:
-            if close:
-                self._handle.close()
-
-
-def _link_and_hash(path: Path, link: Path) -> str:
-    """A second name for the finished file in the incoming folder, which the job service places
-    (or removes); the tus file stays until the job is committed, for a retry after a 503."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    os.link(path, link)
-    # Read in blocks rather than mmap: mapped pages would count as the server's memory (RSS).
-    digest = blake3(max_threads=blake3.AUTO)
-    with link.open("rb", buffering=0) as fh:
-        buffer = bytearray(HASH_BLOCK)
-        while taken := fh.readinto(buffer):
-            digest.update(memoryview(buffer)[:taken])
-    return DIGEST_PREFIX + digest.hexdigest()
-
-
-def _sweep(folder: Path, known: set[str], min_age: float) -> int:
-    """Files with no row, untouched for min_age (a crash between the file and the row)."""
-    cutoff, removed = time.time() - min_age, 0
-    for path in folder.glob("*") if folder.is_dir() else ():
-        with suppress(FileNotFoundError):
-            if path.name not in known and path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-    return removed
