@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,15 +77,28 @@ def test_submit_takes_files_and_http_urls_only(tmp_path: Path) -> None:
 
 async def test_a_tus_upload_survives_a_kill_9_of_the_server(tmp_path: Path, private_server: ServerProcess) -> None:
     """tuspy sends part of a file; the server is killed (-9) and started again on its data; the same
-    client, with its stored upload URL, resumes from the offset the server kept and the job runs."""
+    client, with its stored upload URL, resumes from the offset the server kept and the job runs.
+    A URL fetch in flight at the kill leaves no partial file after the restart (nor a job)."""
     clip, storage = CLIPS / "speech.mp3", tmp_path / "tus-urls.json"
     first = await in_thread(
         private_server.url, clip, chunk_size=10_000, stop_at=20_000, storage=storage, job_id="resumed"
     )
     assert first["offset"] == 20_000 and "x-job-id" not in first
-    private_server.kill9()
+    incoming = private_server.data_dir / "uploads" / ".incoming"
+    async with MediaServer({}) as media, aiohttp.ClientSession() as session:
+        form = aiohttp.FormData({"url": media.url("/drip"), "job_id": "fetching"}, default_to_multipart=True)
+        fetching = asyncio.ensure_future(session.post(f"{private_server.url}/transcribe", data=form))
+        for _ in range(200):  # until the fetch's partial file exists
+            if incoming.is_dir() and list(incoming.glob("*.part")):
+                break
+            await asyncio.sleep(0.05)
+        assert list(incoming.glob("*.part")), "the fetch never started"
+        private_server.kill9()
+        with contextlib.suppress(aiohttp.ClientError):
+            (await fetching).close()
     private_server.start()
     await private_server.wait_ready(timeout=120)
+    assert list(incoming.glob("*.part")) == []
     async with aiohttp.ClientSession() as session:
         async with session.head(private_server.url + urlsplit(first["url"]).path, headers=TUS) as resp:
             assert (resp.status, resp.headers["Upload-Offset"]) == (200, "20000")
@@ -98,6 +112,8 @@ async def test_a_tus_upload_survives_a_kill_9_of_the_server(tmp_path: Path, priv
             await asyncio.sleep(0.1)
         assert job["status"] == "completed", job
         assert word_error_rate(TEXTS["speech.mp3"], job["text"]) < 0.3, job["text"]
+        async with session.get(f"{private_server.url}/status/fetching") as resp:
+            assert resp.status == 404
         async with session.get(f"{private_server.url}/jobs/resumed/audio") as resp:
             assert await resp.read() == clip.read_bytes()
     assert tus_leftovers(private_server.data_dir) == []

@@ -93,6 +93,8 @@ ODD_URLS = [
     "http://:secret@127.0.0.1/files/hello.wav",
     "http:///no-host",
     "http://127.0.0.1:0/x",
+    "http://127.0.0.1:99999/x",
+    "https://[::1]:-1/x",
     "http://[::1/x",
     "not a url at all",
     "http://" + "a" * 3000 + ".com/",
