@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.conftest import MakeClient
-from tests.support import CLIPS, TEXTS, Client, FakeEngine, free_port, make_settings, wait_status
+from tests.support import CLIPS, TEXTS, Client, FakeEngine, free_port, make_settings, submit, tone_wav, wait_status
 from tests.tus_support import TUS, in_thread, metadata, tus_leftovers
 from transcriber.speech.engine import FasterWhisperEngine
 from transcriber.store import tus_rows
@@ -265,3 +265,31 @@ async def test_the_rows_on_either_store(store: Store) -> None:
     assert set(await tus_rows.untouched_since(store, "9999")) == {"a" * 32, "b" * 32}
     assert await tus_rows.remove(store, row.upload_id) and not await tus_rows.remove(store, row.upload_id)
     assert await tus_rows.all_ids(store) == {"b" * 32}
+
+
+async def test_a_full_queue_at_the_last_byte_keeps_the_upload_for_a_retry(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The queue fills between creation and the last byte: 503, the bytes are kept, and an empty
+    PATCH at the end (what a client's retry sends) makes the job once there is room."""
+    engine = FakeEngine(auto=False)  # the first job holds the only worker
+    client = await make_client(engine, queue={"capacity": 1}, whisper={"workers": 1})
+    running = await submit(client, tone_wav(tmp_path / "a.wav", 2))
+    await wait_status(client, running["job_id"], ("running",))
+    clip = (CLIPS / "hello.wav").read_bytes()
+    location = await create(client, len(clip), metadata(job_id="waited"))
+    queued = await submit(client, tone_wav(tmp_path / "b.wav", 3))  # the queue is full now
+    full = await client.patch(location, data=clip, headers={**OCTETS, "Upload-Offset": "0"})
+    assert (full.status, (await full.json())["error"]["code"]) == (503, "queue_full")
+    assert "Retry-After" in full.headers
+    head = await client.head(location, headers=TUS)
+    assert head.headers["Upload-Offset"] == str(len(clip))
+    assert (await client.post(f"/jobs/{queued['job_id']}/cancel")).status == 200
+    done = await client.patch(location, data=b"", headers={**OCTETS, "Upload-Offset": str(len(clip))})
+    assert (done.status, done.headers.get("X-Job-Id")) == (204, "waited"), await done.text()
+    for gate in engine.gates.values():
+        gate.set()
+    engine.auto = True
+    job = await wait_status(client, "waited")
+    assert job["status"] == "completed"
+    assert tus_leftovers(tmp_path / "data") == []
