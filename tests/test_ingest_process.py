@@ -21,7 +21,8 @@ from tests.test_cli import clean_env
 from tests.tus_support import TUS, in_thread, tus_leftovers
 from transcriber.cli.commands import cli
 
-pytestmark = pytest.mark.slow
+# A server process started, killed -9 and started again (about 7 s): CI runs it in its storm step.
+pytestmark = [pytest.mark.slow, pytest.mark.storm]
 
 
 @pytest.fixture(scope="module")
