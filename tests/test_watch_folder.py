@@ -47,12 +47,15 @@ def drop(source: Path, inbox: Path, name: str | None = None) -> Path:
 async def test_a_dropped_recording_becomes_results_in_the_outbox(
     make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path
 ) -> None:
-    client = await make_client(tiny_engine, **watch(tmp_path))
+    summaries = {"enabled": True, "max_sentences": 1}  # in-process, extractive
+    client = await make_client(tiny_engine, summarizer=summaries, **watch(tmp_path))
     drop(CLIPS / "hello.wav", tmp_path / "inbox", "Meeting 1.wav")
     done = tmp_path / "inbox" / "done" / "Meeting 1.wav"
     await until(done.exists)
     outbox = tmp_path / "outbox"
-    assert sorted(p.name for p in outbox.iterdir()) == [f"Meeting 1.{fmt}" for fmt in sorted(FORMATS)]
+    names = sorted(p.name for p in outbox.iterdir())
+    assert names == sorted([f"Meeting 1.{fmt}" for fmt in FORMATS] + ["Meeting 1.summary.txt"])
+    assert (outbox / "Meeting 1.summary.txt").read_text().strip()
     text = (outbox / "Meeting 1.txt").read_text()
     assert text.strip().lower()[:10] == TEXTS["hello.wav"].strip().lower()[:10]
     assert json.loads((outbox / "Meeting 1.json").read_text())["segments"]

@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -111,9 +112,12 @@ class WatchFolder:
                 return False
             await self._fail(path, exc.code, exc.message, None)
             return True
-        job = await self._finished(job)
+        job = await self._until(job, lambda j: not j.status.active)
         if job.status == JobStatus.COMPLETED:
-            await asyncio.to_thread(self._deliver, path, job.job_id)
+            # The transcripts at once; the summary (another service, maybe slower) when it is ready.
+            await asyncio.to_thread(self._deliver, path, job.job_id, False)
+            await self._until(job, lambda j: j.summary_status not in SUMMARY_WAITS)
+            await asyncio.to_thread(self._deliver, path, job.job_id, True)
             log.info("watch folder: %s done as job %s", path.name, job.job_id, extra={"job_id": job.job_id})
         else:
             code, message = job.error_code or str(job.status), job.error_message or f"The job was {job.status}."
@@ -130,22 +134,25 @@ class WatchFolder:
         _, job = await self._service.submit(upload, OPEN)  # removes the copy unless it placed it
         return job
 
-    async def _finished(self, job: Job) -> Job:
-        while job.status.active or job.summary_status in SUMMARY_WAITS:
+    async def _until(self, job: Job, done: Callable[[Job], bool]) -> Job:
+        while not done(job):
             await asyncio.sleep(POLL_SECONDS)
             job = await self._service.get(job.job_id)
         return job
 
-    def _deliver(self, path: Path, job_id: str) -> None:
-        """<outbox>/<stem>.<fmt> (and .summary.txt), each written whole, then the source to done/."""
+    def _deliver(self, path: Path, job_id: str, final: bool) -> None:
+        """<outbox>/<stem>.<fmt>, each written whole; finally the summary and the source to done/."""
         stem = path.stem
-        for fmt in FORMATS:
-            _place_copy(result_path(self._settings.data_dir, job_id, fmt), self.outbox / f"{stem}.{fmt}")
-        summary = results_dir(self._settings.data_dir, job_id) / "summary.txt"
-        if summary.is_file():
-            _place_copy(summary, self.outbox / f"{stem}.summary.txt")
+        if not final:
+            for fmt in FORMATS:
+                _place_copy(result_path(self._settings.data_dir, job_id, fmt), self.outbox / f"{stem}.{fmt}")
+        else:
+            summary = results_dir(self._settings.data_dir, job_id) / "summary.txt"
+            if summary.is_file():
+                _place_copy(summary, self.outbox / f"{stem}.summary.txt")
         fsync_dir(self.outbox)
-        _move(path, self.inbox / "done")
+        if final:
+            _move(path, self.inbox / "done")
 
     async def _fail(self, path: Path, code: str, message: str, job_id: str | None) -> None:
         log.warning("watch folder: %s failed: %s (%s)", path.name, message, code)
