@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import cases_fast, cases_load, cases_service, cases_speed, cases_uploads
+from bench import cases_fast, cases_ingest, cases_load, cases_service, cases_speed, cases_uploads
 from bench.context import Context, default_shape, log
 from bench.fixtures import DEFAULT_AUDIO_DIR, Fixtures
 from bench.report import markdown, write_chart, write_json
@@ -31,6 +31,7 @@ CASES: dict[str, Case] = {
     "concurrency": cases_load.concurrency,
     "latency": cases_load.latency,
     "uploads": cases_uploads.uploads,
+    "ingest": cases_ingest.ingest,
     "memory": cases_service.memory,
 }
 OUT = Path(__file__).resolve().parent / "out"

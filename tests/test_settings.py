@@ -137,6 +137,9 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
         "postgresql://env:5432/jobs",
     ),
     ("TRANSCRIBER_WEBHOOK_SECRET", "whsec_" + "A" * 32, "whsec_" + "B" * 32, "webhooks.secret", "whsec_" + "B" * 32),
+    ("TRANSCRIBER_ALLOW_PRIVATE_URLS", False, "true", "ingest.allow_private_urls", True),
+    ("TRANSCRIBER_WATCH_INBOX", "/file/inbox", "/env/inbox", "watch.inbox", "/env/inbox"),
+    ("TRANSCRIBER_WATCH_OUTBOX", "/file/outbox", "/env/outbox", "watch.outbox", "/env/outbox"),
 ]
 
 

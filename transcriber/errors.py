@@ -18,6 +18,7 @@ class Code(StrEnum):
     INVALID_BEFORE = "invalid_before"
     INVALID_CALLBACK_URL = "invalid_callback_url"
     INVALID_CHANNELS = "invalid_channels"
+    INVALID_CONTENT_TYPE = "invalid_content_type"
     INVALID_FIELD = "invalid_field"
     INVALID_HOTWORDS = "invalid_hotwords"
     INVALID_INITIAL_PROMPT = "invalid_initial_prompt"
@@ -28,6 +29,8 @@ class Code(StrEnum):
     INVALID_SPEAKERS = "invalid_speakers"
     INVALID_STATUS = "invalid_status"
     INVALID_TASK = "invalid_task"
+    INVALID_UPLOAD_LENGTH = "invalid_upload_length"
+    INVALID_UPLOAD_METADATA = "invalid_upload_metadata"
     INVALID_WORD_TIMESTAMPS = "invalid_word_timestamps"
     JOB_ACTIVE = "job_active"
     JOB_ID_CONFLICT = "job_id_conflict"
@@ -50,8 +53,15 @@ class Code(StrEnum):
     UNSUPPORTED_ENCODING = "unsupported_encoding"
     UNSUPPORTED_LANGUAGE = "unsupported_language"
     UNSUPPORTED_TASK = "unsupported_task"
+    UNSUPPORTED_TUS_VERSION = "unsupported_tus_version"
+    UPLOAD_LOCKED = "upload_locked"
+    UPLOAD_NOT_FOUND = "upload_not_found"
+    UPLOAD_OFFSET_MISMATCH = "upload_offset_mismatch"
     UPLOAD_TIMEOUT = "upload_timeout"
     UPLOAD_TOO_LARGE = "upload_too_large"
+    URL_NOT_ALLOWED = "url_not_allowed"
+    URL_TOO_LARGE = "url_too_large"
+    URL_UNREACHABLE = "url_unreachable"
 
 
 def invalid(field: str) -> Code:
@@ -90,6 +100,14 @@ class Conflict(ServiceError):
 
 class UploadTimeout(ServiceError):
     """The client did not finish sending in time."""
+
+
+class PreconditionFailed(ServiceError):
+    """A protocol version or precondition the server does not support (tus: 412)."""
+
+
+class Locked(ServiceError):
+    """The resource is busy with another request (tus: a PATCH in progress, 423)."""
 
 
 class PayloadTooLarge(ServiceError):

@@ -110,6 +110,28 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """Recordings fetched from a URL and resumable (tus) uploads; README "Getting recordings in"."""
+
+    allow_private_urls: bool = False  # let `url` reach loopback, private and link-local hosts
+    connect_seconds: float = 10.0  # one connection to the URL's host
+    read_seconds: float = 60.0  # the host sends nothing this long: the fetch is given up
+    fetch_seconds: float = 3600.0  # the whole fetch, every redirect and byte included
+    max_redirects: int = 5
+    page_urls: bool = False  # pages (YouTube and the like) through yt-dlp, if the extra is installed
+    tus_expiry_seconds: float = 86400.0  # an unfinished resumable upload untouched this long is removed
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """The watch folder: files dropped in `inbox` become jobs, results land in `outbox`."""
+
+    inbox: str = ""  # empty: no watch folder
+    outbox: str = ""  # empty: <inbox>/out
+    settle_seconds: float = 2.0  # a file unchanged this long is complete (not still being copied)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -121,6 +143,8 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     @property
     def models_dir(self) -> Path:
@@ -159,6 +183,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "DATABASE_URL": ("database", "url"),
     "TRANSCRIBER_LEASE_SECONDS": ("database", "lease_seconds"),
     "TRANSCRIBER_WEBHOOK_SECRET": ("webhooks", "secret"),
+    "TRANSCRIBER_ALLOW_PRIVATE_URLS": ("ingest", "allow_private_urls"),
+    "TRANSCRIBER_WATCH_INBOX": ("watch", "inbox"),
+    "TRANSCRIBER_WATCH_OUTBOX": ("watch", "outbox"),
 }
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -170,6 +197,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingSettings,
     "database": DatabaseSettings,
     "webhooks": WebhookSettings,
+    "ingest": IngestSettings,
+    "watch": WatchSettings,
 }
 
 T = TypeVar("T")

@@ -68,6 +68,14 @@ class ApiClient:
         form.add_field("file", _chunks(path, on_bytes), filename=path.name, content_type="application/octet-stream")
         return await self.request("POST", "/transcribe", data=form, headers={"X-Job-Id": fields["job_id"]})
 
+    async def submit_url(self, url: str, fields: dict[str, str]) -> dict[str, Any]:
+        """Have the server fetch the recording at url (the `url` field instead of a file)."""
+        fields = {"job_id": uuid.uuid4().hex, **fields}
+        form = aiohttp.FormData(default_to_multipart=True)
+        for key, value in {**fields, "url": url}.items():
+            form.add_field(key, value)
+        return await self.request("POST", "/transcribe", data=form, headers={"X-Job-Id": fields["job_id"]})
+
     async def result(self, job_id: str, fmt: str) -> bytes:
         try:
             async with self._session.get(f"{self.base_url}/jobs/{job_id}/transcript.{fmt}") as resp:

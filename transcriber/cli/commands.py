@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from transcriber.cli.sources import Source, SourceType
 from transcriber.settings import load_settings
 
 if TYPE_CHECKING:  # the client side (aiohttp, rich) is imported by the commands that use it,
@@ -85,7 +86,7 @@ def run(server: str, api_key: str | None, work: Callable[[ApiClient], Coroutine[
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=SourceType())
 @click.option("--language", default="auto", show_default=True, help="ISO 639-1 code, or auto to detect")
 @click.option("--task", type=click.Choice(["transcribe", "translate"]), default="transcribe", show_default=True)
 @click.option("--word-timestamps", is_flag=True, help="word-level timestamps in json, srt and vtt")
@@ -96,7 +97,7 @@ def run(server: str, api_key: str | None, work: Callable[[ApiClient], Coroutine[
 @click.option("--callback-url", help="URL to notify (signed webhook) when the job ends")
 @server_options
 def submit(
-    files: tuple[Path, ...],
+    files: tuple[Source, ...],
     fmt: str,
     output: Path | None,
     no_wait: bool,
@@ -104,7 +105,7 @@ def submit(
     api_key: str | None,
     **fields: Any,
 ) -> None:
-    """Upload FILE... and print or save the transcripts."""
+    """Upload FILE... (or have the server fetch URL...) and print or save the transcripts."""
     from rich.console import Console
 
     from transcriber.cli.submit import Submission, SubmitRequest, deliver

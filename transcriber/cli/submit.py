@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,12 @@ from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from transcriber.cli.client import ApiClient, ClientError
+from transcriber.cli.sources import RemoteFile, Source
 
 
 @dataclass(frozen=True)
 class SubmitRequest:
-    files: tuple[Path, ...]
+    files: tuple[Source, ...]
     fields: dict[str, str]
     fmt: str
     output: Path | None
@@ -26,7 +28,7 @@ class SubmitRequest:
 
 @dataclass
 class Outcome:
-    path: Path
+    path: Source
     job_id: str | None = None
     result: bytes | None = None
     error: str | None = None
@@ -62,20 +64,28 @@ class Submission:
             await asyncio.gather(*following)
         return outcomes
 
-    def _bar(self, path: Path) -> TaskID:
-        return self._progress.add_task(path.name, total=path.stat().st_size, state="waiting")
+    def _bar(self, path: Source) -> TaskID:
+        size = None if isinstance(path, RemoteFile) else path.stat().st_size
+        return self._progress.add_task(path.name, total=size, state="waiting")
 
     def say(self, text: str) -> None:
         self._console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     async def _upload(self, outcome: Outcome, bar: TaskID) -> None:
+        if isinstance(outcome.path, RemoteFile):
+            self._progress.update(bar, state="the server is fetching it")
+            await self._send(outcome, bar, self._api.submit_url(outcome.path.url, self._request.fields))
+            return
         size = outcome.path.stat().st_size
 
         def sent(done: int) -> None:
             self._progress.update(bar, completed=done, state=f"uploading {decimal(done)} / {decimal(size)}")
 
+        await self._send(outcome, bar, self._api.submit(outcome.path, self._request.fields, sent))
+
+    async def _send(self, outcome: Outcome, bar: TaskID, sending: Coroutine[Any, Any, dict[str, Any]]) -> None:
         try:
-            job = await self._api.submit(outcome.path, self._request.fields, sent)
+            job = await sending
         except ClientError as exc:
             self._fail(outcome, bar, str(exc))
             return

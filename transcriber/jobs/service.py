@@ -58,6 +58,14 @@ class JobService:
         finally:
             await upload.remove()  # a no-op once the file has been placed
 
+    async def check_fields(self, fields: dict[str, str]) -> None:
+        """The form's checks before any audio arrives (a URL to fetch, a tus upload): 400 if refused."""
+        if fields.get("job_id", "").strip():
+            check_job_id(fields["job_id"].strip())
+        info = self._loader.info()
+        parse_options(fields, languages=info.languages if info else (), multilingual=bool(info and info.multilingual))
+        await check_callback_url(fields.get("callback_url"), allow_private=self._settings.webhooks.allow_private)
+
     async def _submit(self, upload: upload_files.Upload, caller: Caller) -> tuple[bool, Job]:
         given = upload.fields.get("job_id", "").strip()
         job_id = check_job_id(given or uuid.uuid4().hex)
@@ -139,6 +147,10 @@ class JobService:
             message = f"The audio is {info.duration:.0f} s long; the limit is {limit:.0f} s."
             raise PayloadTooLarge(message, code=Code.AUDIO_TOO_LONG)
         return info
+
+    async def find(self, job_id: str) -> Job | None:
+        """The job with this id, or None (for the server's own callers, such as the watch folder)."""
+        return await self._store.get_job(job_id)
 
     async def get(self, job_id: str, scope: str | None = None) -> Job:
         """The job, if the caller's scope (its key id under isolate_keys) may see it; else 404."""

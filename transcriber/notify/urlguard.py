@@ -1,7 +1,7 @@
 """Outbound URL safety: refuse hosts that resolve to non-public addresses.
 
 A name is resolved once (off the event loop, with a deadline) and every address is checked; the
-sender then connects to exactly those addresses (webhook_send.PinnedResolver), so a DNS answer that
+sender then connects to exactly those addresses (notify.delivery.PinnedResolver), so a DNS answer that
 changes between the check and the connect (DNS rebinding) cannot reach an internal service.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from yarl import URL
@@ -23,6 +24,10 @@ RESOLVE_TIMEOUT = 5.0
 
 class UnsafeURL(ValueError):
     """The URL cannot be used as a callback target; the message says why."""
+
+
+class Unresolvable(UnsafeURL):
+    """The URL's host has no address (or none in time): unreachable rather than forbidden."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,10 @@ def blocked_reason(address: str) -> str | None:
     return None
 
 
-async def resolve(url: str, *, allow_private: bool, timeout: float) -> Target:
-    """Resolve the URL's host and check every address; raises UnsafeURL."""
+async def resolve(
+    url: str, *, allow_private: bool, timeout: float, blocked: Callable[[str], str | None] = blocked_reason
+) -> Target:
+    """Resolve the URL's host and check every address with `blocked`; raises UnsafeURL."""
     try:
         parsed = URL(url)
         host, port = parsed.raw_host, parsed.port
@@ -60,7 +67,7 @@ async def resolve(url: str, *, allow_private: bool, timeout: float) -> Target:
     addresses = await _addresses(host, port, timeout)
     if not allow_private:
         for address in addresses:
-            reason = blocked_reason(address)
+            reason = blocked(address)
             if reason is not None:
                 raise UnsafeURL(f"{host} resolves to {address}, a {reason} address")
     return Target(parsed, host, port, addresses)
@@ -77,12 +84,12 @@ async def _addresses(host: str, port: int, timeout: float) -> tuple[str, ...]:
         async with asyncio.timeout(timeout):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except TimeoutError:
-        raise UnsafeURL(f"resolving {host} took longer than {timeout:g} s") from None
+        raise Unresolvable(f"resolving {host} took longer than {timeout:g} s") from None
     except (OSError, UnicodeError) as exc:
-        raise UnsafeURL(f"{host} does not resolve ({exc})") from None
+        raise Unresolvable(f"{host} does not resolve ({exc})") from None
     found = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
     if not found:
-        raise UnsafeURL(f"{host} does not resolve")
+        raise Unresolvable(f"{host} does not resolve")
     return found
 
 

@@ -17,7 +17,7 @@ from transcriber.jobs.upload_files import Upload
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.outputs.formats import FORMATS
 from transcriber.outputs.results import result_path
-from transcriber.web import keys, uploads
+from transcriber.web import keys, uploads, url_fetch
 from transcriber.web.middlewares import caller_of, scope_of
 
 T = TypeVar("T")
@@ -46,6 +46,9 @@ async def accept_upload(
             form=form,
         )
         try:
+            if uploads.URL_FIELD in upload.fields:  # nothing fetched for a form the service would refuse
+                await service.check_fields(upload.fields)
+                await url_fetch.fetch_upload(upload, settings)
             prepared = prepare(upload)
         except BaseException:
             await upload.remove()

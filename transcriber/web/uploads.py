@@ -29,7 +29,8 @@ class FormFields:
     repeated: tuple[str, ...] = ()
 
 
-JOB_FORM = FormFields()
+URL_FIELD = "url"  # instead of 'file': the server fetches the recording (web/url_fetch.py)
+JOB_FORM = FormFields(text=(*TEXT_FIELDS, URL_FIELD))
 
 
 async def receive(
@@ -62,8 +63,13 @@ async def receive(
     except BaseException:
         await upload.remove()
         raise
-    if not upload.digest:
+    if upload.digest and URL_FIELD in upload.fields:
+        await upload.remove()
+        raise BadRequest("Send either 'file' or 'url', not both.", code=Code.MULTIPLE_FILES)
+    if not upload.digest and URL_FIELD not in form.text:
         raise BadRequest("The form has no 'file' field.", code=Code.MISSING_FILE)
+    if not upload.digest and URL_FIELD not in upload.fields:
+        raise BadRequest("The form has no 'file' field (or 'url').", code=Code.MISSING_FILE)
     return upload
 
 

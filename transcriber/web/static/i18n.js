@@ -20,6 +20,7 @@ const STRINGS = {
     jobChanged: "{name}: {status}", deleted: "{name} deleted", playFrom: "Play from {t}",
     live: "Live updates are on.", offline: "Live updates lost; reconnecting…", seconds: "{n} s",
     minutes: "{m} min {s} s", hours: "{h} h {m} min", languageLabel: "Language: {l}",
+    orUrl: "…or a link to a recording", fetching: "The server is fetching it…",
   },
   ru: {
     skip: "Перейти к содержимому", title: "Расшифровка", interfaceLanguage: "Язык интерфейса",
@@ -41,6 +42,7 @@ const STRINGS = {
     jobChanged: "{name}: {status}", deleted: "{name} удалено", playFrom: "Воспроизвести с {t}",
     live: "Обновления в реальном времени включены.", offline: "Связь потеряна, переподключаемся…",
     seconds: "{n} с", minutes: "{m} мин {s} с", hours: "{h} ч {m} мин", languageLabel: "Язык: {l}",
+    orUrl: "…или ссылка на запись", fetching: "Сервер скачивает запись…",
   },
 };
 
