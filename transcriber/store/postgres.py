@@ -109,6 +109,10 @@ class PgStore(Store):
     async def close(self) -> None:
         await self._pool.close()
 
+    def jobs_by(self, index: str, alias: str = "jobs") -> str:
+        """PostgreSQL has no index hints; its statistics (autovacuum) find the partial indexes."""
+        return f"jobs AS {alias}"
+
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT)

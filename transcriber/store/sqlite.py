@@ -60,6 +60,11 @@ class Store:
     async def ping(self) -> None:
         await self.rows("SELECT 1")
 
+    def jobs_by(self, index: str, alias: str = "jobs") -> str:
+        """The jobs table, read through this index: SQLite must use it (or fail the statement),
+        whatever its statistics say, so a pass over a big history cannot regress to a scan."""
+        return f"jobs AS {alias} INDEXED BY {index}"
+
     async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
         return [Job.from_row(r) for r in await self.rows(sql, params)]
 

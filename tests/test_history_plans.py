@@ -1,0 +1,105 @@
+"""History at scale: on a table of 100,000 finished jobs, the statements of the request paths and the
+periodic passes read an index, never the whole table, whatever the planner's statistics say."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import asyncpg
+import pytest
+
+from bench.history import fill_pg, fill_sqlite
+from transcriber.store import webhook_rows
+from transcriber.store.backend import open_store
+from transcriber.store.pg_sql import pg_args
+from transcriber.store.postgres import open_pg_store
+from transcriber.store.sqlite import Store
+
+HISTORY = 100_000
+
+
+@pytest.fixture(scope="module")
+def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated jobs.db with 100k finished jobs (none with a callback_url) and 50 queued ones."""
+    import asyncio
+
+    db = tmp_path_factory.mktemp("history") / "jobs.db"
+
+    async def migrate() -> None:
+        await (await open_store(db)).close()
+
+    asyncio.run(migrate())
+    fill_sqlite(db, HISTORY, queued=50)
+    return db
+
+
+def plan(db: Path, sql: str, params: object = (), *, analyzed: bool = False) -> list[str]:
+    """EXPLAIN QUERY PLAN details, on a copy that has (or has not) planner statistics."""
+    with sqlite3.connect(db) as conn:
+        if analyzed:
+            conn.execute("ANALYZE")
+        else:
+            conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
+            conn.execute("DROP TABLE IF EXISTS sqlite_stat4")
+        conn.execute("ANALYZE sqlite_schema")  # reload what the planner knows
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()  # type: ignore[arg-type]
+    return [str(r[3]) for r in rows]
+
+
+def full_scans(details: list[str]) -> list[str]:
+    """Plan steps that read every row of a table (or every entry of an index) of the history."""
+    return [d for d in details if d.startswith("SCAN ") and not d.startswith("SCAN CONSTANT")]
+
+
+class Traced:
+    """A store on the big table whose every statement, parameters filled in, is kept in `sql`."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def matching(self, word: str) -> list[str]:
+        return [s for s in self.sql if word in s]
+
+
+@pytest.fixture
+async def traced(big_db: Path) -> AsyncIterator[tuple[Store, Traced]]:
+    conn = await aiosqlite.connect(big_db, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    seen = Traced()
+    await conn.set_trace_callback(seen.sql.append)
+    yield Store(conn), seen
+    await conn.close()
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["no-statistics", "analyzed"])
+async def test_the_webhook_relay_reads_only_jobs_with_a_callback(
+    big_db: Path, traced: tuple[Store, Traced], analyzed: bool
+) -> None:
+    store, seen = traced
+    assert await webhook_rows.unreported(store, "") == []  # the relay's first pass looks at everything
+    [sql] = seen.matching("callback_url")
+    details = plan(big_db, sql, analyzed=analyzed)
+    assert not full_scans(details), details
+    assert any("jobs_callback_updated" in d for d in details), details
+    assert any("jobs_callback_summary" in d for d in details), details
+
+
+async def test_on_postgresql_the_relay_reads_the_partial_index_too(pg_url: str) -> None:
+    await fill_pg(pg_url, HISTORY)
+    store = await open_pg_store(pg_url)
+    try:
+        text, args = pg_args(webhook_rows.unreported_sql(store), {"since": "", "limit": webhook_rows.BATCH})
+        conn = await asyncpg.connect(pg_url)
+        try:
+            for _ in ("before ANALYZE", "after ANALYZE"):
+                details = [r[0] for r in await conn.fetch(f"EXPLAIN {text}", *args)]
+                assert not [d for d in details if "Seq Scan on jobs" in d or "jobs_by_status" in d], details
+                assert any("jobs_callback_updated" in d for d in details), details
+                await conn.execute("ANALYZE jobs")
+        finally:
+            await conn.close()
+    finally:
+        await store.close()
