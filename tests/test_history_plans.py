@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from bench.history import fill_pg, fill_sqlite
+from transcriber.jobs import retention
 from transcriber.store import webhook_rows
 from transcriber.store.backend import open_store
 from transcriber.store.pg_sql import pg_args
@@ -103,3 +104,17 @@ async def test_on_postgresql_the_relay_reads_the_partial_index_too(pg_url: str) 
             await conn.close()
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["no-statistics", "analyzed"])
+async def test_retention_deletes_through_the_finished_at_index(
+    big_db: Path, traced: tuple[Store, Traced], analyzed: bool, tmp_path: Path
+) -> None:
+    store, seen = traced
+    assert await retention.prune(store, tmp_path, 400) == []  # older than the whole history: nothing goes
+    [sql] = seen.matching("finished_at <")
+    assert sql.startswith("DELETE"), sql  # one set-based statement per batch, not a read then a delete per job
+    details = plan(big_db, sql, analyzed=analyzed)
+    assert not full_scans(details), details
+    assert any("jobs_finished" in d for d in details), details
+    assert not any("TEMP B-TREE" in d for d in details), details  # read in finished_at order, not sorted

@@ -1,0 +1,3 @@
+-- History at scale: the passes that look at finished jobs read an index, never the whole history.
+-- Finished jobs in the order they finished: retention deletes the oldest in set-based batches.
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('completed', 'failed', 'cancelled');
