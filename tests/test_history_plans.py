@@ -3,6 +3,7 @@ periodic passes read an index, never the whole table, whatever the planner's sta
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,9 @@ import asyncpg
 import pytest
 
 from bench.history import fill_pg, fill_sqlite
-from transcriber.jobs import retention
+from tests.conftest import MakeClient
+from tests.support import FakeEngine, make_settings
+from transcriber.jobs import retention, sweeps
 from transcriber.store import webhook_rows
 from transcriber.store.backend import open_store
 from transcriber.store.pg_sql import pg_args
@@ -118,3 +121,42 @@ async def test_retention_deletes_through_the_finished_at_index(
     assert not full_scans(details), details
     assert any("jobs_finished" in d for d in details), details
     assert not any("TEMP B-TREE" in d for d in details), details  # read in finished_at order, not sorted
+
+
+async def test_start_up_sweeps_ask_the_store_only_about_the_files_on_disk(
+    big_db: Path, traced: tuple[Store, Traced], tmp_path: Path
+) -> None:
+    store, seen = traced
+    data = tmp_path / "data"
+    for folder in ("uploads/.incoming", "results/hist-0000007", "results/.hist-0000008.tmp", "results/gone"):
+        (data / folder).mkdir(parents=True)
+    for name in ("uploads/hist-0000007.0000abcd", "uploads/gone.1234", "uploads/.incoming/x.part"):
+        (data / name).write_bytes(b"RIFF")
+    settings = make_settings(data)
+    await sweeps.run(store, settings)
+    left = sorted(str(p.relative_to(data)) for p in data.rglob("*"))
+    assert left == [
+        "results",
+        "results/.hist-0000008.tmp",
+        "results/hist-0000007",
+        "uploads",
+        "uploads/.incoming",
+        "uploads/hist-0000007.0000abcd",
+    ]
+    statements = seen.matching("jobs")
+    assert len(statements) == 2, statements  # one indexed question per folder
+    for sql in statements:
+        for analyzed in (False, True):
+            details = plan(big_db, sql, analyzed=analyzed)
+            assert not full_scans(details), (sql, details)
+
+
+async def test_a_server_on_a_big_history_is_healthy_at_once(
+    big_db: Path, make_client: MakeClient, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(big_db, data / "jobs.db")
+    client = await make_client(FakeEngine(), data_dir=data)
+    health = await client.get("/health")
+    assert health.status == 200 and (await health.json())["status"] == "ok"

@@ -1,3 +1,6 @@
 -- PostgreSQL dialect of ../0008_history.sql.
 -- Finished jobs in the order they finished: retention deletes the oldest in set-based batches.
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('completed', 'failed', 'cancelled');
+-- Jobs by the upload file they hold: the start-up sweep asks which of the files it finds a row
+-- still needs, and finds finished jobs' leftover uploads when uploads are not kept.
+CREATE INDEX jobs_by_upload ON jobs (upload_path) WHERE upload_path IS NOT NULL;

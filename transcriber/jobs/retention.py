@@ -1,7 +1,8 @@
 """Retention: finished jobs older than keep_days go (row, upload, results), on a schedule or on demand.
 
 Order makes an interrupted prune harmless: a job's row is deleted (committed) first and its files
-after, so a crash in between leaves only files no row refers to, which the start-up sweep removes.
+after, so a crash in between leaves only files no row refers to, which the start-up sweep (sweeps.py)
+removes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 from contextlib import suppress
 from pathlib import Path
 from typing import TextIO
@@ -69,25 +69,8 @@ def discard_upload(settings: Settings, job: Job) -> None:
         (settings.data_dir / job.upload_path).unlink(missing_ok=True)
 
 
-def sweep_results(data_dir: Path, job_ids: set[str]) -> int:
-    """At start-up: result folders (and half-written temporary ones) whose job row is gone."""
-    removed = 0
-    folder = data_dir / "results"
-    for path in folder.iterdir() if folder.is_dir() else ():
-        name = path.name
-        if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".old")):
-            name = name[1:-4]
-        if path.is_dir() and name not in job_ids:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed
-
-
 async def run(store: Store, settings: Settings) -> None:
-    """The schedule: sweep orphans once, then prune every prune_interval_seconds while keep_days > 0."""
-    orphans = await asyncio.to_thread(sweep_results, settings.data_dir, await store.job_ids())
-    if orphans:
-        log.info("removed %d result folders without a job", orphans)
+    """The schedule: prune every prune_interval_seconds while keep_days > 0."""
     keep_days = settings.retention.keep_days
     while keep_days > 0:
         try:

@@ -22,6 +22,7 @@ from transcriber.store.types import DuplicateJob, FinishHook, Params, Recovered,
 # The literal form the partial index jobs_finished (migration 0008) is defined with: a query must
 # repeat it for the planner to know the index covers it.
 _FINISHED_SQL = "('completed', 'failed', 'cancelled')"
+CHUNK = 500  # values per IN (...) lookup: well under both databases' parameter limits
 
 
 class Store:
@@ -184,22 +185,43 @@ class Store:
             [r["job_id"] for r in requeued], [Job.from_row(r) for r in failed], [Job.from_row(r) for r in cancelled]
         )
 
-    async def active_uploads(self, *, keep_finished: bool) -> set[str]:
-        """Upload files some row still needs: active jobs', and finished ones' if uploads are kept."""
-        sql = "SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"
-        if not keep_finished:
-            sql += " AND status IN ('queued', 'running')"
-        return {r["upload_path"] for r in await self.rows(sql)}
+    async def known_uploads(self, paths: Sequence[str]) -> set[str]:
+        """Which of these upload paths some job row still holds (the start-up sweep's question),
+        asked in chunks on the jobs_by_upload index, so the store is never held for long."""
+        return await self._known("upload_path", self.jobs_by("jobs_by_upload"), paths)
 
-    async def forget_upload(self, job_id: str | None) -> None:
-        """A finished job's upload file is gone (or going): its row (None: every finished row)
-        no longer points at it, so the start-up sweep removes what a crash left."""
+    async def known_jobs(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of these job ids have a row, in chunks on the primary key."""
+        return await self._known("job_id", "jobs", job_ids)
+
+    async def _known(self, column: str, table: str, values: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT {column} AS v FROM {table} WHERE {column} IN ({marks})"
+            found.update(r["v"] for r in await self.rows(sql, chunk))
+        return found
+
+    async def forget_upload(self, job_id: str) -> None:
+        """A finished job's upload file is gone (or going): its row no longer points at it."""
         marks = ", ".join("?" for _ in FINISHED)
-        sql = f"UPDATE jobs SET upload_path = NULL WHERE upload_path IS NOT NULL AND status IN ({marks})"
-        if job_id is None:
-            await self.write(sql, FINISHED)
-        else:
-            await self.write(f"{sql} AND job_id = ?", (*FINISHED, job_id))
+        await self.write(
+            f"UPDATE jobs SET upload_path = NULL WHERE job_id = ? AND upload_path IS NOT NULL AND status IN ({marks})",
+            (job_id, *FINISHED),
+        )
+
+    async def forget_finished_uploads(self) -> list[str]:
+        """Uploads are not kept: the paths finished rows still hold (their server stopped before
+        the unlink), which no row points at any more once this returns; the caller removes them."""
+        async with self.transaction() as tx:
+            rows = await tx.rows(
+                f"SELECT job_id, upload_path FROM {self.jobs_by('jobs_by_upload')}"
+                f" WHERE upload_path IS NOT NULL AND status IN {_FINISHED_SQL}"
+            )
+            for row in rows:
+                await tx.execute("UPDATE jobs SET upload_path = NULL WHERE job_id = ?", (row["job_id"],))
+        return [r["upload_path"] for r in rows]
 
     async def queued_jobs(self) -> list[Job]:
         return await self._jobs("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at")
@@ -232,9 +254,6 @@ class Store:
         )
         async with self.transaction() as tx:
             return await tx.rows(sql, (cutoff, limit))
-
-    async def job_ids(self) -> set[str]:
-        return {r["job_id"] for r in await self.rows("SELECT job_id FROM jobs")}
 
     async def count_queued(self, owner: str) -> int:
         rows = await self.rows("SELECT count(*) AS n FROM jobs WHERE owner = ? AND status = 'queued'", (owner,))
