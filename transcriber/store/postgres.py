@@ -152,13 +152,6 @@ class PgStore(Store):
         )
         return {r["job_id"]: bool(r["cancel_requested"]) for r in rows}
 
-    async def queue_depth(self) -> tuple[int, float]:
-        """Jobs and audio seconds waiting in the shared queue (admission, Retry-After, /health)."""
-        rows = await self.rows(
-            "SELECT count(*) AS n, coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'"
-        )
-        return int(rows[0]["n"]), float(rows[0]["s"])
-
     async def due_outbox(self, state: str, limit: int, owner: str) -> list[Row]:
         """Claim due summary outbox rows for owner; rows another server holds are skipped until its
         lease runs out (a dead server's summaries are relayed by another one)."""

@@ -223,8 +223,24 @@ class Store:
                 await tx.execute("UPDATE jobs SET upload_path = NULL WHERE job_id = ?", (row["job_id"],))
         return [r["upload_path"] for r in rows]
 
-    async def queued_jobs(self) -> list[Job]:
-        return await self._jobs("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at")
+    async def queued_page(self, after: tuple[str, str] | None, limit: int) -> list[Row]:
+        """The next queued jobs oldest first after the (created_at, job_id) cursor, on jobs_queued:
+        job_id, created_at and duration, not whole rows."""
+        where, params = "", list[object]([limit])
+        if after is not None:
+            where, params = " AND (created_at, job_id) > (?, ?)", [after[0], after[1], limit]
+        return await self.rows(
+            f"SELECT job_id, created_at, duration FROM {self.jobs_by('jobs_queued')}"
+            f" WHERE status = 'queued'{where} ORDER BY created_at, job_id LIMIT ?",
+            params,
+        )
+
+    async def queue_depth(self) -> tuple[int, float]:
+        """Jobs and audio seconds waiting in the queue (admission, Retry-After, /health)."""
+        rows = await self.rows(
+            "SELECT count(*) AS n, coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'"
+        )
+        return int(rows[0]["n"]), float(rows[0]["s"])
 
     async def list_jobs(
         self, status: str | None, limit: int, before: tuple[str, str] | None, owner: str | None = None
