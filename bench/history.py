@@ -17,29 +17,31 @@ _STATUS = "CASE i % 10 WHEN 0 THEN 'failed' WHEN 1 THEN 'cancelled' ELSE 'comple
 
 _SQLITE = f"""
 INSERT INTO jobs (job_id, status, created_at, started_at, finished_at, updated_at, attempts, progress,
-                  duration, options, upload_path, upload_bytes, upload_digest, upload_filename, text)
+                  duration, options, upload_path, upload_bytes, upload_digest, upload_filename, text, owner)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :finished),
 t(i, at) AS (SELECT i, strftime('%Y-%m-%dT%H:%M:%fZ', julianday('now') - :days * (:finished - i + 1.0) / :finished)
                FROM n)
 SELECT printf('%s%07d', :prefix, i), {_STATUS}, at, at, at, at, 1, 1.0, 11.0, '{{}}',
-       printf('uploads/%s%07d.0000abcd', :prefix, i), 176444, 'blake3:' || hex(randomblob(32)), 'jfk.wav', :text
+       printf('uploads/%s%07d.0000abcd', :prefix, i), 176444, 'blake3:' || hex(randomblob(32)), 'jfk.wav', :text, :owner
   FROM t
 """
 _SQLITE_QUEUED = """
 INSERT INTO jobs (job_id, status, created_at, updated_at, duration, options, upload_path, upload_bytes,
-                  upload_digest, upload_filename)
+                  upload_digest, upload_filename, owner)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :queued),
 t(i, at) AS (SELECT i, strftime('%Y-%m-%dT%H:%M:%fZ', julianday('now') - (:queued - i + 1.0) / 86400000.0) FROM n)
 SELECT printf('%sq%07d', :prefix, i), 'queued', at, at, 11.0, '{}', printf('uploads/%sq%07d.0000abcd', :prefix, i),
-       176444, 'blake3:' || hex(randomblob(32)), 'jfk.wav'
+       176444, 'blake3:' || hex(randomblob(32)), 'jfk.wav', :owner
   FROM t
 """
 
 
-def fill_sqlite(db: Path, finished: int, queued: int = 0, *, days: float = 365.0, prefix: str = "hist-") -> None:
-    """Add `finished` finished and `queued` queued jobs to a migrated jobs.db."""
+def fill_sqlite(
+    db: Path, finished: int, queued: int = 0, *, days: float = 365.0, prefix: str = "hist-", owner: str | None = None
+) -> None:
+    """Add `finished` finished and `queued` queued jobs (of one API key's owner id) to a migrated jobs.db."""
     with sqlite3.connect(db) as conn:
-        params = {"finished": finished, "queued": queued, "days": days, "prefix": prefix, "text": TEXT}
+        params = {"finished": finished, "queued": queued, "days": days, "prefix": prefix, "text": TEXT, "owner": owner}
         if finished:
             conn.execute(_SQLITE, params)
         if queued:

@@ -12,60 +12,15 @@ import aiosqlite
 import asyncpg
 import pytest
 
-from bench.history import fill_pg, fill_sqlite
+from bench.history import fill_pg
 from tests.conftest import MakeClient
+from tests.history_db import HISTORY, Traced, full_scans, plan
 from tests.support import FakeEngine, make_settings
 from transcriber.jobs import retention, sweeps
 from transcriber.store import webhook_rows
-from transcriber.store.backend import open_store
 from transcriber.store.pg_sql import pg_args
 from transcriber.store.postgres import open_pg_store
 from transcriber.store.sqlite import Store
-
-HISTORY = 100_000
-
-
-@pytest.fixture(scope="module")
-def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated jobs.db with 100k finished jobs (none with a callback_url) and 50 queued ones."""
-    import asyncio
-
-    db = tmp_path_factory.mktemp("history") / "jobs.db"
-
-    async def migrate() -> None:
-        await (await open_store(db)).close()
-
-    asyncio.run(migrate())
-    fill_sqlite(db, HISTORY, queued=50)
-    return db
-
-
-def plan(db: Path, sql: str, params: object = (), *, analyzed: bool = False) -> list[str]:
-    """EXPLAIN QUERY PLAN details, on a copy that has (or has not) planner statistics."""
-    with sqlite3.connect(db) as conn:
-        if analyzed:
-            conn.execute("ANALYZE")
-        else:
-            conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
-            conn.execute("DROP TABLE IF EXISTS sqlite_stat4")
-        conn.execute("ANALYZE sqlite_schema")  # reload what the planner knows
-        rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()  # type: ignore[arg-type]
-    return [str(r[3]) for r in rows]
-
-
-def full_scans(details: list[str]) -> list[str]:
-    """Plan steps that read every row of a table (or every entry of an index) of the history."""
-    return [d for d in details if d.startswith("SCAN ") and not d.startswith("SCAN CONSTANT")]
-
-
-class Traced:
-    """A store on the big table whose every statement, parameters filled in, is kept in `sql`."""
-
-    def __init__(self) -> None:
-        self.sql: list[str] = []
-
-    def matching(self, word: str) -> list[str]:
-        return [s for s in self.sql if word in s]
 
 
 @pytest.fixture
