@@ -165,7 +165,13 @@ async def run(args: argparse.Namespace) -> list[Row]:
 
 async def one(args: argparse.Namespace, work: Path, store: str, pg: object | None, n: int, size: int) -> Row:
     """One size on one store: the empty baseline, then the filled server, then the CLI prune."""
-    env = {"TRANSCRIBER_QUEUE_CAPACITY": str(args.queued * 2 + 1000)}
+    # One worker on one thread: the accepted clips are transcribed meanwhile, and the other core
+    # is left to the event loop, so the figures show what the history costs, not the model.
+    env = {
+        "TRANSCRIBER_QUEUE_CAPACITY": str(args.queued * 2 + 1000),
+        "TRANSCRIBER_WORKERS": "1",
+        "TRANSCRIBER_CPU_THREADS": "1",
+    }
     empty_env, url = dict(env), None
     if pg is not None:
         for name in (f"h{n}", f"e{n}"):

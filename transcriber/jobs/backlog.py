@@ -14,6 +14,8 @@ from transcriber.clock import epoch
 from transcriber.jobs.queue import JobQueue
 from transcriber.store.sqlite import Store
 
+PAGE = 500
+
 
 class Backlog:
     """Feeds the queue from the database up to capacity; counts what is still waiting there."""
@@ -46,13 +48,14 @@ class Backlog:
     async def _fill(self, waiting: int) -> None:
         async with self._lock:
             room = min(self._capacity - len(self._queue), waiting)
-            if room <= 0:
-                return
-            rows = await self._store.queued_page(self._cursor, room)
-            for row in rows:
-                self._queue.put(row["job_id"], row["duration"], epoch(row["created_at"]))
-                self.count, self.seconds = max(0, self.count - 1), max(0.0, self.seconds - row["duration"])
-            if rows:
-                self._cursor = (rows[-1]["created_at"], rows[-1]["job_id"])
-            if len(rows) < room:
-                self.count, self.seconds = 0, 0.0
+            while room > 0:  # a page at a time, so the loop serves requests between pages
+                rows = await self._store.queued_page(self._cursor, min(room, PAGE))
+                for row in rows:
+                    self._queue.put(row["job_id"], row["duration"], epoch(row["created_at"]))
+                    self.count, self.seconds = max(0, self.count - 1), max(0.0, self.seconds - row["duration"])
+                if rows:
+                    self._cursor = (rows[-1]["created_at"], rows[-1]["job_id"])
+                if len(rows) < min(room, PAGE):
+                    self.count, self.seconds = 0, 0.0
+                    return
+                room -= len(rows)

@@ -149,10 +149,16 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(retention.run(app[keys.STORE], app[keys.SETTINGS]))
+    task = asyncio.create_task(_retain_after_load(app))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _retain_after_load(app: web.Application) -> None:
+    """A big first prune would slow the model's load on a small machine: it waits for it."""
+    await app[keys.LOADER].wait()
+    await retention.run(app[keys.STORE], app[keys.SETTINGS])
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:
