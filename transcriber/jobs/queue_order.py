@@ -9,7 +9,7 @@ O(buckets) once every BUCKET changes or so.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 
 BUCKET = 64
 
@@ -22,6 +22,7 @@ class QueueOrder:
 
     def __init__(self) -> None:
         self._buckets: list[list[Item]] = []
+        self._durations: list[list[float]] = []  # each bucket's durations, in its order (C-speed sums)
         self._firsts: list[Slot] = []  # each bucket's smallest slot, to find a slot's bucket
         self._counts: list[int] = []  # Fenwick trees (1-based) over the buckets
         self._seconds: list[float] = []
@@ -30,14 +31,19 @@ class QueueOrder:
         item = (slot[0], slot[1], duration)
         if not self._buckets:
             self._buckets.append([item])
+            self._durations.append([duration])
             self._rebuild()
             return
         index = self._bucket_of(slot)
         bucket = self._buckets[index]
-        insort(bucket, item)
+        at = bisect_left(bucket, item)
+        bucket.insert(at, item)
+        self._durations[index].insert(at, duration)
         self._firsts[index] = bucket[0][:2]
         if len(bucket) > 2 * BUCKET:
+            durations = self._durations[index]
             self._buckets[index : index + 1] = [bucket[:BUCKET], bucket[BUCKET:]]
+            self._durations[index : index + 1] = [durations[:BUCKET], durations[BUCKET:]]
             self._rebuild()
         else:
             self._update(index, 1, duration)
@@ -49,8 +55,10 @@ class QueueOrder:
         if at == len(bucket) or bucket[at][:2] != slot:
             return
         del bucket[at]
+        del self._durations[index][at]
         if not bucket:
             del self._buckets[index]
+            del self._durations[index]
             self._rebuild()
             return
         self._firsts[index] = bucket[0][:2]
@@ -62,9 +70,8 @@ class QueueOrder:
             return 0, 0.0
         index = self._bucket_of(slot)
         count, seconds = self._prefix(index)
-        bucket = self._buckets[index]
-        at = bisect_left(bucket, (slot[0], slot[1], -1.0))
-        return count + at, seconds + sum(item[2] for item in bucket[:at])
+        at = bisect_left(self._buckets[index], (slot[0], slot[1], -1.0))
+        return count + at, seconds + sum(self._durations[index][:at])
 
     def total_seconds(self) -> float:
         return self._prefix(len(self._buckets))[1]
@@ -81,8 +88,8 @@ class QueueOrder:
         size = len(self._buckets)
         self._counts = [0] * (size + 1)
         self._seconds = [0.0] * (size + 1)
-        for i, bucket in enumerate(self._buckets):
-            self._update(i, len(bucket), sum(item[2] for item in bucket))
+        for i, durations in enumerate(self._durations):
+            self._update(i, len(durations), sum(durations))
 
     def _update(self, index: int, count: int, seconds: float) -> None:
         i = index + 1
