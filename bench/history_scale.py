@@ -4,10 +4,11 @@ For each store (SQLite, and PostgreSQL with --pg) and each history size, a fresh
 gets that many finished jobs (over a year) and `--queued` queued ones, made in one INSERT ...
 SELECT (bench/history.py). The real server (`transcriber serve`, tiny.en) starts on it with
 retention on (keep_days 300: about a sixth of the history goes while it is measured), the webhook
-relay running and one /events client open. Measured: start to ready (spawn to /health 200)
-against an empty database, /events' first byte, then for --seconds the p99 and max of /health
-and /status (every 20 ms each) and of POST /transcribe (a 1 s clip every 200 ms); then the rate
-of `transcriber prune --older-than 182` run from the command line on what is left.
+relay running and one /events client open (--stores sqlite,postgres for both). Measured: start
+to ready (spawn to /health 200) against an empty database, /events' first byte, then for
+--seconds the p99 and max of /health and /status (every 20 ms each) and of POST /transcribe (a
+1 s clip every 200 ms); then the rate of `transcriber prune --older-than 182` run from the
+command line on what is left (its process start included).
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
     work = Path(tempfile.mkdtemp(prefix="history-bench-"))
     rows: list[Row] = []
     try:
-        for store in ["sqlite", *(["postgres"] if args.pg else [])]:
+        for store in args.stores:
             async with postgres(store == "postgres") as pg:
                 for n, size in enumerate(args.sizes):
                     rows.append(await one(args, work, store, pg, n, size))
@@ -190,8 +191,8 @@ async def one(args: argparse.Namespace, work: Path, store: str, pg: object | Non
         for name in (f"h{n}", f"e{n}"):
             pg.psql("postgres", f"CREATE DATABASE {name}")  # type: ignore[attr-defined]
         url = pg.url(f"h{n}")  # type: ignore[attr-defined]
-        env["TRANSCRIBER_DATABASE_URL"] = url
-        empty_env["TRANSCRIBER_DATABASE_URL"] = pg.url(f"e{n}")  # type: ignore[attr-defined]
+        env["DATABASE_URL"] = url
+        empty_env["DATABASE_URL"] = pg.url(f"e{n}")  # type: ignore[attr-defined]
     row = Row(store, size, args.queued)
     empty = Server(ServerConfig(env=empty_env, toml=TOML), work, work / "models")
     try:
@@ -237,7 +238,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 100_000, 1_000_000])
     parser.add_argument("--queued", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each size is probed")
-    parser.add_argument("--pg", action="store_true", help="PostgreSQL too (a throwaway cluster from PATH)")
+    parser.add_argument(
+        "--stores",
+        type=lambda s: s.split(","),
+        default=["sqlite"],
+        help="sqlite,postgres (PostgreSQL: a throwaway cluster from PATH)",
+    )
     args = parser.parse_args()
     rows = asyncio.run(run(args))
     print(table(rows))
