@@ -63,6 +63,10 @@ class Server:
         self.ready_seconds = 0.0
         self.idle_rss = 0.0
 
+    def env(self) -> dict[str, str]:
+        """The environment the server runs with (for a command-line run on the same data)."""
+        return self._env()
+
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES}
         for name in ("TRANSCRIBER_CONFIG", "REDIS_URL", "TRANSCRIBER_DATA_DIR", "TRANSCRIBER_MODELS_DIR"):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests import history_db
 from tests.pg_server import PgServer, find_bindir
 from tests.server_process import ServerProcess
 from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
@@ -92,6 +93,12 @@ def base_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     yield from serve(
         tmp_path_factory.mktemp("base-server") / "data", WHISPER_MODEL="base", TRANSCRIBER_API_KEYS=API_KEY
     )
+
+
+@pytest.fixture(scope="session")
+def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A jobs.db with 100k finished jobs (tests/history_db.py); tests that change it use a copy."""
+    return history_db.build(tmp_path_factory.mktemp("history") / "jobs.db")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 from hypothesis import given
@@ -191,3 +192,47 @@ async def drain_now(queue: JobQueue) -> list[str | None]:
     while len(queue):
         out.append(await queue.get())
     return out
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["put", "put", "get", "remove"]), NUMBER, NUMBER, st.integers(0, 400)), max_size=600
+)
+
+
+@given(OPS)
+def test_positions_and_seconds_ahead_match_a_walk_of_the_queue_under_churn(
+    ops: list[tuple[str, float, float, int]],
+) -> None:
+    """Puts, gets and removals: every position and sum equals what walking the whole queue gives."""
+    asyncio.run(churn(ops))
+
+
+def test_positions_stay_exact_over_many_buckets() -> None:
+    """Thousands of jobs: the maintained order's buckets split and empty many times over."""
+    rng = random.Random(26)
+    kinds = ["put", "put", "put", "get", "remove"]
+    ops = [(rng.choice(kinds), rng.randint(0, 600), rng.randint(0, 5000), rng.randint(0, 9999)) for _ in range(6000)]
+    asyncio.run(churn([(op, float(d), float(a), p) for op, d, a, p in ops]))
+
+
+async def churn(ops: list[tuple[str, float, float, int]]) -> None:
+    queue, next_id = JobQueue(), 0
+    held: dict[str, tuple[tuple[float, int], float]] = {}
+    for op, duration, arrival, pick in ops:
+        if op == "put":
+            held[f"j{next_id}"] = ((arrival + duration, next_id), duration)
+            queue.put(f"j{next_id}", duration=duration, arrival=arrival)
+            next_id += 1
+        elif op == "get" and held:
+            got = await queue.get()
+            assert got == min(held, key=lambda j: held[j][0])
+            del held[got]
+        elif op == "remove" and held:
+            gone = sorted(held)[pick % len(held)]
+            assert queue.remove(gone)
+            del held[gone]
+    for job_id, (slot, _) in held.items():
+        before = [d for s, d in held.values() if s < slot]
+        assert queue.position(job_id) == 1 + len(before)
+        assert queue.seconds_ahead(job_id) == pytest.approx(sum(before), rel=1e-9, abs=1e-6)
+    assert queue.total_seconds() == pytest.approx(sum(d for _, d in held.values()), rel=1e-9, abs=1e-6)

@@ -11,8 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.history import fill_sqlite
 from tests.conftest import MakeClient
 from tests.support import CLIPS, FakeEngine, form, wait_status
+from transcriber.jobs import retention
+from transcriber.store.backend import open_store
 
 
 async def _finished_jobs(make_client: MakeClient, data_dir: Path, *job_ids: str, **sections: object) -> None:
@@ -111,3 +114,28 @@ async def test_an_interrupted_prune_leaves_no_orphans(make_client: MakeClient, t
     files = _files(data_dir)
     assert not any("gone" in f for f in files) and not (data_dir / str(upload)).exists(), files
     assert any(f.startswith("results/kept/") for f in files)
+
+
+async def test_prune_removes_a_big_history_in_batches_oldest_first(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    await (await open_store(data_dir / "jobs.db")).close()
+    fill_sqlite(data_dir / "jobs.db", 30_000, queued=5, days=300)  # one finished every 14.4 minutes
+    oldest, kept_upload = "hist-0000001", data_dir / "uploads" / "hist-0030000.0000abcd"
+    for job_id in (oldest, "hist-0030000"):
+        (data_dir / "results" / job_id).mkdir(parents=True)
+        (data_dir / "results" / job_id / "transcript.txt").write_text("hi\n")
+    (data_dir / "uploads").mkdir()
+    (data_dir / "uploads" / "hist-0000001.0000abcd").write_bytes(b"RIFF")
+    kept_upload.write_bytes(b"RIFF")
+    store = await open_store(data_dir / "jobs.db")
+    try:
+        removed = await retention.prune(store, data_dir, 100.002)  # 200 of the 300 days go
+    finally:
+        await store.close()
+    assert len(removed) == len(set(removed)) == 20_000 and removed[0] == oldest
+    with sqlite3.connect(data_dir / "jobs.db") as db:
+        left = dict(db.execute("SELECT status, count(*) FROM jobs GROUP BY status = 'queued'").fetchall())
+        newest_gone = db.execute("SELECT min(job_id) FROM jobs").fetchone()[0]
+    assert sum(left.values()) == 10_005 and newest_gone == "hist-0020001"
+    assert not (data_dir / "results" / oldest).exists() and not (data_dir / "uploads" / f"{oldest}.0000abcd").exists()
+    assert (data_dir / "results" / "hist-0030000" / "transcript.txt").is_file() and kept_upload.is_file()

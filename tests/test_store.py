@@ -424,5 +424,8 @@ async def test_queued_jobs_oldest_first(store: Store) -> None:
         await store.insert_job(job(job_id, duration=7))
         await set_created(store, job_id, stamp)
     await running(store, "busy")
-    rows = await store.queued_jobs()
-    assert [(r.job_id, r.duration) for r in rows] == [("early", 7), ("late", 7)]
+    rows = await store.queued_page(None, 10)
+    assert [(r["job_id"], r["duration"]) for r in rows] == [("early", 7), ("late", 7)]
+    assert [r["job_id"] for r in await store.queued_page(None, 1)] == ["early"]
+    assert [r["job_id"] for r in await store.queued_page((rows[0]["created_at"], "early"), 5)] == ["late"]
+    assert await store.queue_depth() == (2, 14.0)

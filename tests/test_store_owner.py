@@ -17,12 +17,14 @@ async def test_owner_queries_and_retention_on_both_backends(store: Store, peek: 
     assert [j.job_id for j in await store.list_jobs(None, 10, None, "alice")] == ["a2", "a1"]
     assert {j.job_id for j in await store.list_jobs(None, 10, None)} == {"a1", "a2", "b1", "n1"}
     assert (await store.get_job("b1")).owner == "key-0123456789ab"  # type: ignore[union-attr]
-    assert await store.job_ids() == {"a1", "a2", "b1", "n1"}
+    assert await store.known_jobs(["a1", "a2", "b1", "n1", "zz"]) == {"a1", "a2", "b1", "n1"}
+    assert await store.known_uploads(["uploads/a1", "uploads/zz"]) == {"uploads/a1"}
     assert await store.claim_job("a1") is not None
     assert await store.finish_job("a1", Outcome(JobStatus.COMPLETED, text="hi"))
     assert await store.count_queued("alice") == 1
-    assert await store.finished_before(utc_after(-60), 10) == []  # finished just now
-    old = await store.finished_before(utc_after(60), 10)
-    assert [j.job_id for j in old] == ["a1"]
-    rows = await peek("SELECT owner FROM jobs WHERE job_id = 'a1'")
+    assert await store.delete_finished_before(utc_after(-60), 10) == []  # finished just now
+    old = await store.delete_finished_before(utc_after(60), 10)
+    assert old == [{"job_id": "a1", "upload_path": "uploads/a1"}]
+    assert await store.get_job("a1") is None
+    rows = await peek("SELECT owner FROM jobs WHERE job_id = 'a2'")
     assert rows == [{"owner": "alice"}]

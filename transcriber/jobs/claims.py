@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
-from transcriber.clock import epoch
 from transcriber.domain.job import Job
 from transcriber.events.waiters import wake_or_timeout
+from transcriber.jobs.backlog import Backlog
 from transcriber.jobs.queue import JobQueue
 from transcriber.settings import DatabaseSettings
 from transcriber.store.pg_listen import DATABASE_ERRORS, PgListener
@@ -62,36 +62,45 @@ class LocalSource:
 
     owner = None
 
-    def __init__(self, queue: JobQueue, store: Store, max_attempts: int, events: SourceEvents):
+    def __init__(self, queue: JobQueue, store: Store, max_attempts: int, events: SourceEvents, capacity: int):
         self._queue = queue
         self._store = store
         self._max_attempts = max_attempts
         self._events = events
+        self._backlog = Backlog(store, queue, capacity)
 
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + self._backlog.count
 
     def queued_seconds(self) -> float:
-        return self._queue.total_seconds()
+        return self._queue.total_seconds() + self._backlog.seconds
 
     def added(self, job_id: str, duration: float, arrival: float) -> None:
         self._queue.put(job_id, duration, arrival)
 
     def removed(self, job_id: str) -> None:
-        self._queue.remove(job_id)
+        if not self._queue.remove(job_id):
+            self._backlog.forget_one()
 
     async def recover(self) -> None:
-        """Re-queue what a previous process accepted but did not finish."""
+        """Re-queue what a previous process accepted but did not finish, up to the queue's capacity
+        (the rest waits in the database: backlog.py)."""
         recovered = await self._store.recover(self._max_attempts)
         self._events.gave_up(recovered.failed)
         self._events.cancelled_before(recovered.cancelled)
-        for job in await self._store.queued_jobs():
-            self._queue.put(job.job_id, job.duration, epoch(job.created_at))
+        await self._backlog.load()
         if recovered.requeued or len(self._queue):
-            log.info("recovered %d queued jobs (%d were running)", len(self._queue), len(recovered.requeued))
+            in_line, waiting = len(self._queue), self._backlog.count
+            log.info(
+                "recovered %d queued jobs (%d were running), %d wait in the database for room",
+                in_line + waiting,
+                len(recovered.requeued),
+                waiting,
+            )
 
     async def next(self) -> Job | None:
         while (job_id := await self._queue.get()) is not None:
+            await self._backlog.refill()  # its slot is free: the oldest job waiting in the database takes it
             job = await self._store.claim_job(job_id)
             if job is not None:
                 return job
@@ -232,9 +241,14 @@ class SharedSource:
 
 
 def make_source(
-    store: Store, database: DatabaseSettings, queue: JobQueue, max_attempts: int, events: SourceEvents
+    store: Store,
+    database: DatabaseSettings,
+    queue: JobQueue,
+    max_attempts: int,
+    events: SourceEvents,
+    capacity: int = 1000,
 ) -> LocalSource | SharedSource:
     """The shared source when the store is shared by several servers, else the local one."""
     if isinstance(store, PgStore):
         return SharedSource(store, database, max_attempts, events)
-    return LocalSource(queue, store, max_attempts, events)
+    return LocalSource(queue, store, max_attempts, events, capacity)

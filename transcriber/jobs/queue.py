@@ -14,6 +14,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from transcriber.jobs.queue_order import QueueOrder
+
 SENTINEL_KEY = -math.inf
 
 
@@ -30,6 +32,7 @@ class JobQueue:
     def __init__(self, duration_weight: float = 1.0):
         self._heap: asyncio.PriorityQueue[Entry] = asyncio.PriorityQueue()
         self._pending: dict[str, tuple[tuple[float, int], float]] = {}  # job_id -> ((key, seq), duration)
+        self._order = QueueOrder()  # the same entries in run order, for positions in O(log n)
         self._seq = itertools.count()
         self._weight = duration_weight
 
@@ -44,6 +47,7 @@ class JobQueue:
             return
         key, seq = arrival + duration * self._weight, next(self._seq)
         self._pending[job_id] = ((key, seq), duration)
+        self._order.add((key, seq), duration)
         self._heap.put_nowait(Entry(key, seq, job_id))
 
     def stop_workers(self, count: int) -> None:
@@ -56,26 +60,33 @@ class JobQueue:
             entry = await self._heap.get()
             if entry.job_id is None:
                 return None
-            if self._pending.pop(entry.job_id, None) is not None:
+            if self._forget(entry.job_id):
                 return entry.job_id
 
     def remove(self, job_id: str) -> bool:
         """Forget a queued id (cancelled); its heap entry is skipped when it surfaces."""
-        return self._pending.pop(job_id, None) is not None
+        return self._forget(job_id)
+
+    def _forget(self, job_id: str) -> bool:
+        mine = self._pending.pop(job_id, None)
+        if mine is None:
+            return False
+        self._order.discard(*mine)
+        return True
 
     def position(self, job_id: str) -> int | None:
         """1-based place in line, or None if not queued."""
         mine = self._pending.get(job_id)
         if mine is None:
             return None
-        return 1 + sum(1 for key, _ in self._pending.values() if key < mine[0])
+        return 1 + self._order.ahead(mine[0])[0]
 
     def seconds_ahead(self, job_id: str) -> float:
         """Audio seconds queued ahead of this job."""
         mine = self._pending.get(job_id)
         if mine is None:
             return 0.0
-        return sum(d for key, d in self._pending.values() if key < mine[0])
+        return self._order.ahead(mine[0])[1]
 
     def total_seconds(self) -> float:
-        return sum(d for _, d in self._pending.values())
+        return self._order.total_seconds()

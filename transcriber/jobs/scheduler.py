@@ -43,7 +43,8 @@ class Scheduler(SourceEventsMixin):
         self._changes = changes
         self._hooks = hooks
         self._queue = JobQueue()
-        self._source = make_source(store, settings.database, self._queue, settings.queue.max_attempts, self)
+        queue = settings.queue
+        self._source = make_source(store, settings.database, self._queue, queue.max_attempts, self, queue.capacity)
         self._running: dict[str, RunningJob] = {}
         self._estimator = Estimator.for_device("cpu", settings.queue.stall_seconds)
         self._runner: JobRunner | None = None

@@ -1,4 +1,4 @@
-"""Uploaded files on disk: the received file, its durable placement under uploads/, and the sweep."""
+"""Uploaded files on disk: the received file and its durable placement under uploads/."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import errno
 import os
 import sys
-import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -184,23 +183,3 @@ def place(upload: Upload, data_dir: Path, job_id: str) -> str:
     fsync_dir(target.parent)
     upload.path, upload.placed = target, True
     return f"uploads/{name}"
-
-
-def sweep(data_dir: Path, known: set[str], min_age: float = 0.0) -> int:
-    """At start-up: drop partial uploads and files no job row refers to (a crash mid-accept),
-    if untouched for min_age seconds (other servers may be writing to a shared directory)."""
-    removed = 0
-    folder = data_dir / "uploads"
-    cutoff = time.time() - min_age
-    for path in [*incoming_dir(data_dir).glob("*.part"), *folder.glob("*")]:
-        if path.is_file() and f"uploads/{path.name}" not in known and _older(path, min_age, cutoff):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _older(path: Path, min_age: float, cutoff: float) -> bool:
-    try:
-        return not min_age or path.stat().st_mtime <= cutoff
-    except FileNotFoundError:  # another server placed or removed it meanwhile
-        return False

@@ -109,6 +109,10 @@ class PgStore(Store):
     async def close(self) -> None:
         await self._pool.close()
 
+    def jobs_by(self, index: str, alias: str = "jobs") -> str:
+        """PostgreSQL has no index hints; its statistics (autovacuum) find the partial indexes."""
+        return f"jobs AS {alias}"
+
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT)
@@ -147,13 +151,6 @@ class PgStore(Store):
             Raw((owner, list(job_ids), lease_seconds)),
         )
         return {r["job_id"]: bool(r["cancel_requested"]) for r in rows}
-
-    async def queue_depth(self) -> tuple[int, float]:
-        """Jobs and audio seconds waiting in the shared queue (admission, Retry-After, /health)."""
-        rows = await self.rows(
-            "SELECT count(*) AS n, coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'"
-        )
-        return int(rows[0]["n"]), float(rows[0]["s"])
 
     async def due_outbox(self, state: str, limit: int, owner: str) -> list[Row]:
         """Claim due summary outbox rows for owner; rows another server holds are skipped until its

@@ -19,6 +19,11 @@ from transcriber.clock import utcnow
 from transcriber.domain.job import FINISHED, Job, JobStatus, NewJob, Outcome
 from transcriber.store.types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
 
+# The literal form the partial index jobs_finished (migration 0008) is defined with: a query must
+# repeat it for the planner to know the index covers it.
+_FINISHED_SQL = "('completed', 'failed', 'cancelled')"
+CHUNK = 500  # values per IN (...) lookup: well under both databases' parameter limits
+
 
 class Store:
     """All reads and writes of jobs.db; one connection, serialised by a lock (one writer)."""
@@ -59,6 +64,11 @@ class Store:
 
     async def ping(self) -> None:
         await self.rows("SELECT 1")
+
+    def jobs_by(self, index: str, alias: str = "jobs") -> str:
+        """The jobs table, read through this index: SQLite must use it (or fail the statement),
+        whatever its statistics say, so a pass over a big history cannot regress to a scan."""
+        return f"jobs AS {alias} INDEXED BY {index}"
 
     async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
         return [Job.from_row(r) for r in await self.rows(sql, params)]
@@ -175,25 +185,62 @@ class Store:
             [r["job_id"] for r in requeued], [Job.from_row(r) for r in failed], [Job.from_row(r) for r in cancelled]
         )
 
-    async def active_uploads(self, *, keep_finished: bool) -> set[str]:
-        """Upload files some row still needs: active jobs', and finished ones' if uploads are kept."""
-        sql = "SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"
-        if not keep_finished:
-            sql += " AND status IN ('queued', 'running')"
-        return {r["upload_path"] for r in await self.rows(sql)}
+    async def known_uploads(self, paths: Sequence[str]) -> set[str]:
+        """Which of these upload paths some job row still holds (the start-up sweep's question),
+        asked in chunks on the jobs_by_upload index, so the store is never held for long."""
+        return await self._known("upload_path", self.jobs_by("jobs_by_upload"), paths)
 
-    async def forget_upload(self, job_id: str | None) -> None:
-        """A finished job's upload file is gone (or going): its row (None: every finished row)
-        no longer points at it, so the start-up sweep removes what a crash left."""
+    async def known_jobs(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of these job ids have a row, in chunks on the primary key."""
+        return await self._known("job_id", "jobs", job_ids)
+
+    async def _known(self, column: str, table: str, values: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT {column} AS v FROM {table} WHERE {column} IN ({marks})"
+            found.update(r["v"] for r in await self.rows(sql, chunk))
+        return found
+
+    async def forget_upload(self, job_id: str) -> None:
+        """A finished job's upload file is gone (or going): its row no longer points at it."""
         marks = ", ".join("?" for _ in FINISHED)
-        sql = f"UPDATE jobs SET upload_path = NULL WHERE upload_path IS NOT NULL AND status IN ({marks})"
-        if job_id is None:
-            await self.write(sql, FINISHED)
-        else:
-            await self.write(f"{sql} AND job_id = ?", (*FINISHED, job_id))
+        await self.write(
+            f"UPDATE jobs SET upload_path = NULL WHERE job_id = ? AND upload_path IS NOT NULL AND status IN ({marks})",
+            (job_id, *FINISHED),
+        )
 
-    async def queued_jobs(self) -> list[Job]:
-        return await self._jobs("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at")
+    async def forget_finished_uploads(self) -> list[str]:
+        """Uploads are not kept: the paths finished rows still hold (their server stopped before
+        the unlink), which no row points at any more once this returns; the caller removes them."""
+        async with self.transaction() as tx:
+            rows = await tx.rows(
+                f"SELECT job_id, upload_path FROM {self.jobs_by('jobs_by_upload')}"
+                f" WHERE upload_path IS NOT NULL AND status IN {_FINISHED_SQL}"
+            )
+            for row in rows:
+                await tx.execute("UPDATE jobs SET upload_path = NULL WHERE job_id = ?", (row["job_id"],))
+        return [r["upload_path"] for r in rows]
+
+    async def queued_page(self, after: tuple[str, str] | None, limit: int) -> list[Row]:
+        """The next queued jobs oldest first after the (created_at, job_id) cursor, on jobs_queued:
+        job_id, created_at and duration, not whole rows."""
+        where, params = "", list[object]([limit])
+        if after is not None:
+            where, params = " AND (created_at, job_id) > (?, ?)", [after[0], after[1], limit]
+        return await self.rows(
+            f"SELECT job_id, created_at, duration FROM {self.jobs_by('jobs_queued')}"
+            f" WHERE status = 'queued'{where} ORDER BY created_at, job_id LIMIT ?",
+            params,
+        )
+
+    async def queue_depth(self) -> tuple[int, float]:
+        """Jobs and audio seconds waiting in the queue (admission, Retry-After, /health)."""
+        rows = await self.rows(
+            "SELECT count(*) AS n, coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'"
+        )
+        return int(rows[0]["n"]), float(rows[0]["s"])
 
     async def list_jobs(
         self, status: str | None, limit: int, before: tuple[str, str] | None, owner: str | None = None
@@ -213,14 +260,16 @@ class Store:
         sql = f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?"
         return await self._jobs(sql, (*params, limit))
 
-    async def finished_before(self, cutoff: str, limit: int) -> list[Job]:
-        """Finished jobs that ended before cutoff, oldest first (retention)."""
-        marks = ", ".join("?" for _ in FINISHED)
-        sql = f"SELECT * FROM jobs WHERE status IN ({marks}) AND finished_at < ? ORDER BY finished_at LIMIT ?"
-        return await self._jobs(sql, (*FINISHED, cutoff, limit))
-
-    async def job_ids(self) -> set[str]:
-        return {r["job_id"] for r in await self.rows("SELECT job_id FROM jobs")}
+    async def delete_finished_before(self, cutoff: str, limit: int) -> list[Row]:
+        """Delete up to limit finished jobs that ended before cutoff, oldest first, in one statement
+        on the jobs_finished index; their job_id and upload_path, for the files to go after."""
+        sql = (
+            f"DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM {self.jobs_by('jobs_finished')}"
+            f" WHERE status IN {_FINISHED_SQL} AND finished_at < ? ORDER BY finished_at LIMIT ?)"
+            " RETURNING job_id, upload_path"
+        )
+        async with self.transaction() as tx:
+            return await tx.rows(sql, (cutoff, limit))
 
     async def count_queued(self, owner: str) -> int:
         rows = await self.rows("SELECT count(*) AS n FROM jobs WHERE owner = ? AND status = 'queued'", (owner,))

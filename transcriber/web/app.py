@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from transcriber.events.changes import ChangeFeed
-from transcriber.jobs import retention, upload_files
+from transcriber.jobs import retention, sweeps
 from transcriber.jobs.admission import Admission
 from transcriber.jobs.health import Health
 from transcriber.jobs.owners import Keyring
@@ -86,16 +86,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     store = await open_job_store(settings)
     app[keys.STORE] = store
-    keep = settings.retention.keep_audio
-    if not keep:
-        await store.forget_upload(None)  # finished before a crash, file not yet removed
-    # A shared data directory holds other servers' uploads in flight: only old leftovers go.
-    min_age = settings.server.upload_timeout if store.shared else 0.0
-    known = await store.active_uploads(keep_finished=keep)
-    removed = await asyncio.to_thread(upload_files.sweep, settings.data_dir, known, min_age)
-    if removed:
-        log.info("removed %d partial or orphaned upload files", removed)
+    if not settings.retention.keep_audio:
+        await sweeps.drop_finished_uploads(store, settings.data_dir)  # finished before a crash
+    sweeping = asyncio.create_task(sweeps.run(store, settings))  # off the start path: disk, not history
     yield
+    sweeping.cancel()
+    await asyncio.gather(sweeping, return_exceptions=True)
     await store.close()
 
 
@@ -155,10 +151,16 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(retention.run(app[keys.STORE], app[keys.SETTINGS]))
+    task = asyncio.create_task(_retain_after_load(app))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _retain_after_load(app: web.Application) -> None:
+    """A big first prune would slow the model's load on a small machine: it waits for it."""
+    await app[keys.LOADER].wait()
+    await retention.run(app[keys.STORE], app[keys.SETTINGS])
 
 
 async def _summary_relay(app: web.Application) -> AsyncIterator[None]:
