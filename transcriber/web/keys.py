@@ -9,6 +9,7 @@ from transcriber.events.changes import ChangeFeed
 from transcriber.events.waiters import Waiters
 from transcriber.jobs.admission import Admission
 from transcriber.jobs.health import Health
+from transcriber.jobs.live_lane import LiveLane
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.jobs.service import JobService
 from transcriber.metrics import Metrics
@@ -29,3 +30,4 @@ HEALTH = web.AppKey("health", Health)
 EVENTS = web.AppKey("events", EventBroker)
 ADMISSION = web.AppKey("admission", Admission)
 WAITERS = web.AppKey("waiters", Waiters)  # requests waiting for their job (the OpenAI routes)
+LIVE = web.AppKey("live", LiveLane)  # live transcription sessions: their model replica, threads and limits
