@@ -55,14 +55,17 @@ async def receive(ws: ClientWebSocketResponse, timeout: float = 60.0) -> Event:
     return event
 
 
-async def until(ws: ClientWebSocketResponse, done: Callable[[Event], bool], timeout: float = 90.0) -> list[Event]:
-    """Every event up to and including the first for which done() holds."""
+async def until(
+    ws: ClientWebSocketResponse, done: Callable[[Event], bool], timeout: float = 90.0, count: int = 1
+) -> list[Event]:
+    """Every event up to and including the count-th for which done() holds (or the first error)."""
     seen: list[Event] = []
     deadline = time.monotonic() + timeout
     while True:
         event = await receive(ws, max(0.1, deadline - time.monotonic()))
         seen.append(event)
-        if done(event):
+        count -= bool(done(event))
+        if count <= 0 or event["type"] == "error":
             return seen
 
 

@@ -33,10 +33,11 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-async def test_ga_session_speaks_a_clip_and_gets_partial_then_final_text(
+async def test_ga_session_speaks_two_turns_and_gets_partial_then_final_text(
     make_client: MakeClient, tiny_engine: FasterWhisperEngine
 ) -> None:
     client = await make_client(tiny_engine)
+    clip = pcm(CLIPS / "hello.wav") + silence(1.2) + pcm(CLIPS / "numbers.flac") + silence(1.5)
     async with client.ws_connect(PATH) as ws:
         created = await receive(ws)
         assert created["type"] == "session.created" and created["session"]["type"] == "transcription"
@@ -44,26 +45,28 @@ async def test_ga_session_speaks_a_clip_and_gets_partial_then_final_text(
         updated = await receive(ws)
         assert updated["type"] == "session.updated"
         assert updated["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
-        speaking = asyncio.create_task(speak(ws, pcm(CLIPS / "numbers.flac") + silence(1.5), 24000, speed=1.0))
-        events = await until(ws, lambda e: e["type"] in (COMPLETED, "error"))
+        speaking = asyncio.create_task(speak(ws, clip, 24000, speed=1.5))
+        events = await until(ws, lambda e: e["type"] == COMPLETED, count=2)
         await speaking
     kinds = [e["type"] for e in events]
     assert "error" not in kinds, events
     order = ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped", "input_audio_buffer.committed"]
-    assert [k for k in kinds if k in order] == order, kinds
-    started = of_type(events, order[0])[0]
-    item = started["item_id"]
-    assert 0 <= started["audio_start_ms"] < 1000
-    deltas = of_type(events, DELTA)
-    completed = of_type(events, COMPLETED)[0]
-    assert {e["item_id"] for e in [*deltas, completed]} == {item}
-    assert all(e["content_index"] == 0 and e["event_id"] for e in [*deltas, completed])
-    # Partial text came before the final delta, and none of it was ever taken back.
-    assert len(deltas) >= 2, kinds
-    assert "".join(d["delta"] for d in deltas) == completed["transcript"]
-    expected = words(TEXTS["numbers.flac"])
-    found = words(completed["transcript"])
-    assert len(set(expected) & set(found)) >= len(set(expected)) * 0.7, completed["transcript"]
+    assert [k for k in kinds if k in order] == order * 2, kinds
+    first, second = of_type(events, order[0])
+    assert 0 <= first["audio_start_ms"] < 1000 and second["audio_start_ms"] > 3500
+    commits = of_type(events, order[2])
+    assert commits[0]["previous_item_id"] is None and commits[1]["previous_item_id"] == first["item_id"]
+    completed = of_type(events, COMPLETED)
+    assert [c["item_id"] for c in completed] == [first["item_id"], second["item_id"]]
+    for turn, clip_name in zip(completed, ("hello.wav", "numbers.flac"), strict=True):
+        deltas = [e for e in of_type(events, DELTA) if e["item_id"] == turn["item_id"]]
+        assert all(e["content_index"] == 0 and e["event_id"] for e in [*deltas, turn])
+        # Never taken back: what was sent as partial text is exactly how the transcript begins.
+        assert "".join(d["delta"] for d in deltas) == turn["transcript"]
+        expected = set(words(TEXTS[clip_name]))
+        assert len(expected & set(words(turn["transcript"]))) >= len(expected) * 0.7, turn["transcript"]
+    # The longer turn's text came in parts: partial text before the final delta.
+    assert len([e for e in of_type(events, DELTA) if e["item_id"] == second["item_id"]]) >= 2, kinds
 
 
 async def test_beta_shape_at_16_khz_with_manual_commits(
