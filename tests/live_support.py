@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,3 +84,28 @@ def ga_update(rate: int = 24000, detection: dict[str, Any] | None = SERVER_VAD, 
     turn = detection
     audio_in = {"format": {"type": "audio/pcm", "rate": rate}, "transcription": transcription, "turn_detection": turn}
     return json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": audio_in}}})
+
+
+async def raw_socket(host: str, port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket handshake on a plain socket with a tiny receive buffer: a client that can stop reading."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    status = await reader.readuntil(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 101"), status
+    return reader, writer
+
+
+def text_frame(text: str) -> bytes:
+    """One masked client text frame (RFC 6455)."""
+    payload, mask = text.encode(), os.urandom(4)
+    size = len(payload)
+    head = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0x80 | 126]) + struct.pack(">H", size)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))

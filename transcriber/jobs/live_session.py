@@ -181,6 +181,11 @@ class LiveSession:
                 }
             )
 
+    def abandon(self) -> None:
+        """Drop every turn not yet transcribed (the client is cut off; nobody would read them)."""
+        self._tracker.clear()
+        del self._closed[1:]  # the one being decoded finishes
+
     def close_open_turn(self) -> None:
         """At the end of the session: what was said last is committed and transcribed too."""
         self._tracker.commit()

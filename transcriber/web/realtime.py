@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from transcriber.jobs.live_lane import LiveLane, SessionRefused
 from transcriber.jobs.live_save import LiveRecorder, SaveDeps
@@ -101,8 +101,19 @@ async def realtime(request: web.Request) -> web.StreamResponse:
         log.info("live session: cut off, the client does not read its events")
     finally:
         await out.finish()
-        await ws.close()
+        await _close(request, ws, out.cut_off)
     return ws
+
+
+async def _close(request: web.Request, ws: web.WebSocketResponse, cut_off: bool) -> None:
+    """A client that reads nothing will not answer a close frame either: its connection is dropped."""
+    if not cut_off:
+        await ws.close()
+        return
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        await asyncio.wait_for(ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"events left unread"), 1.0)
+    if request.transport is not None:
+        request.transport.abort()
 
 
 @contextlib.asynccontextmanager
@@ -178,6 +189,7 @@ async def _read(
             return configured
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
             return configured
+        await asyncio.sleep(0)  # the writer runs between two events: only a client that does not read fills the outbox
         try:
             configured = _handle(msg.data, out, session, session_id, configured) or configured
             if recorder is not None:
@@ -186,6 +198,7 @@ async def _read(
             out.emit(error_event(exc.code, exc.message, exc.param, exc.event_id))
         except Overloaded as exc:
             out.emit(error_event("input_audio_buffer_overflow", str(exc)))
+            session.abandon()
             return configured
     return configured
 
