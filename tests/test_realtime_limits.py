@@ -72,6 +72,8 @@ async def test_audio_faster_than_it_can_be_transcribed_is_cut_off(
             events.append(json.loads(msg.data))
     errors = [e["error"]["code"] for e in events if e["type"] == "error"]
     assert errors == ["input_audio_buffer_overflow"], events
+    await asyncio.sleep(0.5)
+    assert (await (await client.get("/jobs")).json())["jobs"] == []  # [live] keep = false: nothing saved
 
 
 async def test_a_client_that_never_reads_is_cut_off(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> None:

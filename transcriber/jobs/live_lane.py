@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ class LiveLane:
         self._load = load
         self._sessions: Counter[str] = Counter()
         self._model: asyncio.Future[Any] | None = None
+        self._ending: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.workers) * 2, thread_name_prefix="live")
 
     @property
@@ -80,8 +81,20 @@ class LiveLane:
             log.info("loading the live replica of %s (%d x %d threads)", info.name, workers, threads)
         return await asyncio.shield(self._model)
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A session's last work (its final turns, saving it), held here until done or the app stops."""
+        task = asyncio.create_task(work)
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+        return task
+
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
+    async def drain(self, timeout: float) -> None:
+        """Let ending sessions finish (their last turns, their jobs saved) within `timeout`."""
+        if self._ending:
+            await asyncio.wait(self._ending, timeout=timeout)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -142,9 +142,22 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, out: Connectio
     finally:
         session.close_open_turn()
         session.end()
-        await _drain(decoding, out)
-        if recorder is not None:
-            await recorder.finish(session, info.name, saved=configured)
+        # aiohttp cancels the handler once the client has gone: what it said last is still
+        # transcribed and the session saved, in a task of the lane's that the cancel does not reach.
+        ending = lane.spawn(_end(session, decoding, out, recorder, info.name if configured else ""))
+        await asyncio.shield(ending)
+
+
+async def _end(
+    session: LiveSession, decoding: asyncio.Task[None], out: Connection, recorder: LiveRecorder | None, model: str
+) -> None:
+    await _drain(decoding, out)
+    if recorder is None:
+        return
+    try:
+        await recorder.finish(session, model, saved=bool(model))
+    except Exception:  # the client has gone; the audio it sent is still in uploads/.incoming until the sweep
+        log.exception("live session: saving it as a job failed")
 
 
 def _recorder(app: web.Application, request: web.Request) -> LiveRecorder:
@@ -232,8 +245,12 @@ def setup(app: web.Application) -> None:
     """The route, and the lane its sessions share (closed with the app)."""
     app[keys.LIVE] = LiveLane(app[keys.SETTINGS].live)
 
+    async def drain(app: web.Application) -> None:  # on shutdown: the database is still open
+        await app[keys.LIVE].drain(app[keys.SETTINGS].server.shutdown_timeout)
+
     async def close(app: web.Application) -> None:
         app[keys.LIVE].close()
 
+    app.on_shutdown.append(drain)
     app.on_cleanup.append(close)
     app.router.add_get(PATH, realtime)
