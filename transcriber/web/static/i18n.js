@@ -20,6 +20,8 @@ const STRINGS = {
     jobChanged: "{name}: {status}", deleted: "{name} deleted", playFrom: "Play from {t}",
     live: "Live updates are on.", offline: "Live updates lost; reconnecting…", seconds: "{n} s",
     minutes: "{m} min {s} s", hours: "{h} h {m} min", languageLabel: "Language: {l}",
+    liveTitle: "Live transcription", liveStart: "Live", liveStop: "Stop", liveListening: "Listening…",
+    liveStopped: "Stopped.", liveNoMic: "No microphone: {message}", liveError: "Live transcription: {message}",
   },
   ru: {
     skip: "Перейти к содержимому", title: "Расшифровка", interfaceLanguage: "Язык интерфейса",
@@ -41,6 +43,9 @@ const STRINGS = {
     jobChanged: "{name}: {status}", deleted: "{name} удалено", playFrom: "Воспроизвести с {t}",
     live: "Обновления в реальном времени включены.", offline: "Связь потеряна, переподключаемся…",
     seconds: "{n} с", minutes: "{m} мин {s} с", hours: "{h} ч {m} мин", languageLabel: "Язык: {l}",
+    liveTitle: "Расшифровка в реальном времени", liveStart: "Микрофон", liveStop: "Стоп",
+    liveListening: "Слушаю…", liveStopped: "Остановлено.", liveNoMic: "Нет микрофона: {message}",
+    liveError: "Расшифровка в реальном времени: {message}",
   },
 };
 
