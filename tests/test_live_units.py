@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tests.live_support import pcm
 from tests.support import CLIPS
+from transcriber.jobs.live_turns import TurnTracker
 from transcriber.speech.live import Agreement, carry_prompt, strip_prefix
 from transcriber.speech.live_audio import PcmResampler
 from transcriber.speech.live_vad import StreamVad, TurnDetection
@@ -69,3 +70,18 @@ def test_resampling_does_not_depend_on_how_the_stream_is_cut() -> None:
     two = np.concatenate(pieces)
     assert abs(len(one) - len(data) / 2 / 1.5) < 50 and len(one) == len(two)
     assert np.allclose(one, two, atol=1e-4)
+
+
+def test_a_commit_while_someone_speaks_starts_the_next_turn_at_once() -> None:
+    speech = np.frombuffer(pcm(CLIPS / "hello.wav", 16000), dtype="<i2").astype(np.float32) / 32768
+    stream = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(16000, np.float32)])
+    seen: list[tuple[str, str]] = []
+    tracker = TurnTracker(TurnDetection(), 20.0, lambda what, turn: seen.append((what, turn.item_id)))
+    half = 8000 + len(speech) // 2
+    tracker.feed(stream[:half])
+    first = tracker.commit()
+    assert first is not None and first.closed and tracker.open is not None  # the speaker goes on
+    tracker.feed(stream[half:])
+    kinds = [what for what, _ in seen]
+    assert kinds == ["started", "committed", "started", "stopped", "committed"], kinds
+    assert seen[2][1] != first.item_id and tracker.open is None

@@ -71,10 +71,12 @@ async def test_ga_session_speaks_two_turns_and_gets_partial_then_final_text(
     assert max(per_turn) >= 2, kinds
 
 
-async def test_beta_shape_at_16_khz_with_manual_commits(
+async def test_beta_shape_at_16_khz_with_manual_commits_kept_as_a_job(
     make_client: MakeClient, tiny_engine: FasterWhisperEngine
 ) -> None:
-    client = await make_client(tiny_engine)
+    client = await make_client(
+        tiny_engine, retention={"keep_audio": True}, summarizer={"enabled": True, "max_sentences": 1}
+    )
     beta = {
         "type": "transcription_session.update",
         "session": {
@@ -103,6 +105,28 @@ async def test_beta_shape_at_16_khz_with_manual_commits(
     completed = of_type(events, COMPLETED)[0]
     assert {"hello", "welcome", "speech", "test"} <= set(words(completed["transcript"])), completed
     assert "".join(d["delta"] for d in of_type(events, DELTA)) == completed["transcript"]
+    # The finished session is a job like an upload: transcript, WAV, summary.
+    for _ in range(100):  # saved once the server sees the socket close
+        listing = await (await client.get("/jobs")).json()
+        if listing["jobs"]:
+            break
+        await asyncio.sleep(0.1)
+    (job,) = listing["jobs"]
+    status = await wait_status(client, job["job_id"])
+    assert status["status"] == "completed" and status["text"].strip() == completed["transcript"]
+    assert 3.0 <= status["duration"] <= 4.0  # hello.wav is 3.5 s, all of it recorded
+    audio = await client.get(f"/jobs/{job['job_id']}/audio")
+    body = await audio.read()
+    assert audio.status == 200 and body[:4] == b"RIFF" and body[8:12] == b"WAVE" and len(body) > 100_000
+    txt = await (await client.get(f"/jobs/{job['job_id']}/transcript.txt")).text()
+    assert "welcome" in txt.lower()
+    summarized = await wait_status(client, job["job_id"], timeout=30)
+    for _ in range(100):
+        if summarized["summary"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)
+        summarized = await wait_status(client, job["job_id"])
+    assert summarized["summary"]["status"] == "completed" and summarized["summary"]["text"], summarized["summary"]
 
 
 async def test_bad_events_get_clear_errors_and_the_session_goes_on(
@@ -155,37 +179,3 @@ async def test_keys_by_header_subprotocol_or_query(make_client: MakeClient, tiny
     with pytest.raises(aiohttp.WSServerHandshakeError):
         async with client.ws_connect(PATH, protocols=("realtime", "openai-insecure-api-key.wrong")):
             pass
-
-
-async def test_a_finished_session_is_kept_as_a_job(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> None:
-    client = await make_client(
-        tiny_engine, retention={"keep_audio": True}, summarizer={"enabled": True, "max_sentences": 1}
-    )
-    async with client.ws_connect(PATH) as ws:
-        await receive(ws)
-        await ws.send_str(ga_update(16000, detection=None, language="en"))
-        await receive(ws)
-        await speak(ws, pcm(CLIPS / "hello.wav", 16000), 16000, speed=8.0)
-        await ws.send_str(json.dumps({"type": "input_audio_buffer.commit"}))
-        completed = (await until(ws, lambda e: e["type"] == COMPLETED))[-1]
-    for _ in range(100):  # saved once the server sees the socket close
-        listing = await (await client.get("/jobs")).json()
-        if listing["jobs"]:
-            break
-        await asyncio.sleep(0.1)
-    (job,) = listing["jobs"]
-    status = await wait_status(client, job["job_id"])
-    assert status["status"] == "completed" and status["text"].strip() == completed["transcript"]
-    assert 3.0 <= status["duration"] <= 4.0  # hello.wav is 3.5 s, all of it recorded
-    audio = await client.get(f"/jobs/{job['job_id']}/audio")
-    body = await audio.read()
-    assert audio.status == 200 and body[:4] == b"RIFF" and body[8:12] == b"WAVE" and len(body) > 100_000
-    txt = await (await client.get(f"/jobs/{job['job_id']}/transcript.txt")).text()
-    assert "welcome" in txt.lower()
-    summarized = await wait_status(client, job["job_id"], timeout=30)
-    for _ in range(100):
-        if summarized["summary"]["status"] == "completed":
-            break
-        await asyncio.sleep(0.1)
-        summarized = await wait_status(client, job["job_id"])
-    assert summarized["summary"]["status"] == "completed" and summarized["summary"]["text"], summarized["summary"]

@@ -102,3 +102,14 @@ def _b64(data: bytes) -> str:
     import base64
 
     return base64.b64encode(data).decode()
+
+
+async def test_without_keys_only_the_overall_cap_counts(
+    make_client: MakeClient, tiny_engine: FasterWhisperEngine
+) -> None:
+    client = await make_client(tiny_engine, live={"max_sessions": 2, "max_sessions_per_key": 1})
+    async with client.ws_connect(PATH) as first, client.ws_connect(PATH) as second:
+        assert (await receive(first))["type"] == "session.created"
+        assert (await receive(second))["type"] == "session.created"  # no keys: nobody to count per key
+        async with client.ws_connect(PATH) as third:
+            await refused_with(third, "too_many_sessions")

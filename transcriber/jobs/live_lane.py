@@ -53,22 +53,23 @@ class LiveLane:
         return sum(self._sessions.values())
 
     @contextlib.contextmanager
-    def session(self, key: str) -> Iterator[None]:
-        """Hold a session slot for `key` (its owner id, or "" without keys), or refuse it."""
+    def session(self, key: str | None) -> Iterator[None]:
+        """Hold a session slot for `key` (the caller's key id; None without keys: no per-key cap), or refuse it."""
         s = self._settings
         if not s.enabled or s.max_sessions <= 0:
             raise SessionRefused("live_disabled", "Live transcription is turned off on this server.")
         if self.active >= s.max_sessions:
             message = f"{s.max_sessions} live sessions are running; the server takes no more now."
             raise SessionRefused("too_many_sessions", message)
-        if s.max_sessions_per_key and self._sessions[key] >= s.max_sessions_per_key:
+        if key is not None and s.max_sessions_per_key and self._sessions[key] >= s.max_sessions_per_key:
             message = f"This key already has {s.max_sessions_per_key} live sessions open."
             raise SessionRefused("too_many_sessions_for_key", message)
-        self._sessions[key] += 1
+        slot = key or ""
+        self._sessions[slot] += 1
         try:
             yield
         finally:
-            self._sessions[key] -= 1
+            self._sessions[slot] -= 1
 
     async def model(self, info: EngineInfo) -> Any:
         """The live replica of the loaded model, loaded on first use (in a lane thread: normal priority)."""

@@ -84,6 +84,11 @@ class LiveSession:
         self._decoder = replace(self._decoder, language=config.language)
 
     @property
+    def busy(self) -> bool:
+        """Turns committed and not yet transcribed."""
+        return bool(self._closed)
+
+    @property
     def seconds(self) -> float:
         return self._tracker.total / SAMPLE_RATE
 

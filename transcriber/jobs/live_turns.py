@@ -82,11 +82,16 @@ class TurnTracker:
             self._trim(self.total - int(KEEP_BEFORE_SPEECH * SAMPLE_RATE))
 
     def commit(self) -> Turn | None:
-        """The open turn, closed at the stream's end; None when it holds under 100 ms."""
+        """The open turn, closed at the stream's end; None when it holds under 100 ms. If the VAD
+        still hears speech, the next turn begins at once (else its first words would be lost)."""
         turn = self.open
         if turn is None or (self.total - turn.start) < MIN_COMMIT_SECONDS * SAMPLE_RATE:
             return None
-        return self._close(self.total, "")
+        closed = self._close(self.total, "")
+        if self._vad is not None and self._vad.speaking:
+            self._begin(self.total)
+            self._on_event("started", self._grown())
+        return closed
 
     def clear(self) -> None:
         """Drop the audio not yet committed (the open turn's too)."""

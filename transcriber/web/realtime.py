@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -93,7 +92,7 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     out = Connection(ws)
     caller = caller_of(request)
     try:
-        async with _slot(request.app[keys.LIVE], caller.key_id if caller else None, out):
+        with request.app[keys.LIVE].session(caller.key_id if caller else None):
             await _serve(request, ws, out)
     except SessionRefused as exc:
         out.emit(error_event(exc.code, str(exc)))
@@ -114,12 +113,6 @@ async def _close(request: web.Request, ws: web.WebSocketResponse, cut_off: bool)
         await asyncio.wait_for(ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"events left unread"), 1.0)
     if request.transport is not None:
         request.transport.abort()
-
-
-@contextlib.asynccontextmanager
-async def _slot(lane: LiveLane, key: str | None, out: Connection) -> AsyncIterator[None]:
-    with lane.session(key or ""):
-        yield
 
 
 async def _serve(request: web.Request, ws: web.WebSocketResponse, out: Connection) -> None:
@@ -196,6 +189,8 @@ async def _read(
             msg = await ws.receive(timeout=max(0.0, min(idle, left)))
         except TimeoutError:
             expired = time.monotonic() >= deadline
+            if not expired and session.busy:
+                continue  # the client waits for text still being decoded: not idle
             code = "session_expired" if expired else "idle_timeout"
             message = "The session reached its maximum length." if expired else f"No event for {idle:.0f} s."
             out.emit(error_event(code, message))
