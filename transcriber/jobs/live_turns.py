@@ -15,6 +15,7 @@ from transcriber.speech.live_vad import StreamVad, TurnDetection
 KEEP_BEFORE_SPEECH = 2.0  # seconds kept while nobody speaks: the VAD's padding reaches back into them
 MIN_COMMIT_SECONDS = 0.1  # OpenAI refuses a commit of less than 100 ms of audio too
 TAIL_SECONDS = 0.2  # decoded past the last voiced frame, so the last word is heard whole
+HEARD_AFTER = 0.1  # a partial that heard this far past the last voiced frame heard the last word too
 
 
 def new_item_id() -> str:
@@ -33,10 +34,16 @@ class Turn:
     agreement: Agreement = field(default_factory=Agreement)
     decoded_length: int = 0  # samples the last partial decode heard
     previous_item_id: str | None = None
+    voiced: int = 0  # samples up to the last voiced frame, when the VAD ended the turn (else 0)
 
     @property
     def seconds(self) -> float:
         return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def heard_all(self) -> bool:
+        """The VAD ended the turn and the last partial decode heard all of its speech."""
+        return self.voiced > 0 and self.decoded_length >= self.voiced + int(HEARD_AFTER * SAMPLE_RATE)
 
 
 # Called with (what happened, turn): "started", "stopped", "committed".
@@ -70,6 +77,7 @@ class TurnTracker:
                     self._begin(max(event.sample, self._base))
                     self._on_event("started", self._grown())
                 elif event.kind == "stop" and self.open is not None:
+                    self.open.voiced = max(1, event.sample - self.open.start)
                     self._close(min(self.total, event.sample + int(TAIL_SECONDS * SAMPLE_RATE)), "stopped")
         if self.open is not None:
             self._grown()
