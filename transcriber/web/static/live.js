@@ -37,7 +37,8 @@ function onEvent(event) {
     line.textContent = event.transcript;
     line.className = "live-turn final";
     announce(event.transcript);
-  } else if (event.type === "error") {
+  } else if (event.type === "error" && event.error.code !== "input_audio_buffer_commit_empty") {
+    // (Stop commits what was said last; when nothing was left, that answer is expected.)
     $("live-state").textContent = t("liveError", { message: event.error.message });
   }
 }
