@@ -130,6 +130,22 @@ class WatchSettings:
     outbox: str = ""  # empty: <inbox>/out
     settle_seconds: float = 2.0  # a file unchanged this long is complete (not still being copied)
 
+class LiveSettings:
+    """Live transcription sessions (GET /v1/realtime): limits, and whether a session is kept as a job."""
+
+    enabled: bool = True
+    max_sessions: int = 4  # at once, over all keys; 0: live transcription is off
+    max_sessions_per_key: int = 2  # 0: no per-key cap
+    idle_timeout: float = 30.0  # seconds without a client event
+    max_session_seconds: float = 3600.0  # wall-clock length of one session
+    max_backlog_seconds: float = 30.0  # audio received but not yet transcribed; past it the client is cut off
+    max_turn_seconds: float = 20.0  # a longer turn is committed where it stands and goes on as a new item
+    partial_interval: float = 0.5  # seconds of new speech between partial decodes
+    workers: int = 1  # model replicas for live decoding, apart from the file workers'
+    cpu_threads: int = 0  # per replica; 0: every core (the live lane runs at normal CPU priority)
+    beam_size: int = 1  # greedy: latency first
+    keep: bool = True  # save each finished session as a job (audio, transcript, summary)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -145,6 +161,8 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
+
+    live: LiveSettings = field(default_factory=LiveSettings)
 
     @property
     def models_dir(self) -> Path:
@@ -199,6 +217,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "webhooks": WebhookSettings,
     "ingest": IngestSettings,
     "watch": WatchSettings,
+
+    "live": LiveSettings,
 }
 
 T = TypeVar("T")

@@ -211,6 +211,41 @@ def prune(obj: Globals, older_than: float | None) -> int:
     return asyncio.run(prune_command(load_settings(obj.config), older_than, sys.stdout))
 
 
+@cli.command()
+@click.argument("source", type=click.Path(allow_dash=True, dir_okay=False, path_type=Path))
+@click.option("--language", help="ISO 639-1 code (default: the server detects it)")
+@click.option("--rate", type=click.Choice(["24000", "16000"]), default="24000", show_default=True, help="PCM rate")
+@click.option("--speed", type=click.FloatRange(0.1, 20), default=1.0, show_default=True, help="times real speed")
+@server_options
+def live(source: Path, language: str | None, rate: str, speed: float, server: str, api_key: str | None) -> None:
+    """Transcribe SOURCE live, printing text as it is recognized: a file streamed at real speed,
+    or - for raw PCM16 mono (little-endian, --rate) on stdin."""
+    from transcriber.cli import live as streaming
+
+    hz = int(rate)
+
+    def out(text: str) -> None:
+        click.echo(text, nl=False)
+
+    async def main() -> None:
+        if str(source) == "-":
+            audio = streaming.stdin_pcm(hz)
+        else:
+            audio = streaming.paced(await asyncio.to_thread(streaming.file_pcm, source, hz), hz, speed)
+        await streaming.transcribe_live(server, api_key, audio, streaming.session_update(hz, language), out)
+
+    try:
+        asyncio.run(main())
+    except (streaming.LiveError, aiohttp_errors()) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def aiohttp_errors() -> type[Exception]:
+    import aiohttp
+
+    return aiohttp.ClientError
+
+
 @cli.group()
 def models() -> None:
     """Models installed here, and fetching one from the hub ahead of time."""

@@ -10,6 +10,8 @@ from transcriber.events.waiters import Waiters
 from transcriber.jobs.admission import Admission
 from transcriber.jobs.health import Health
 from transcriber.jobs.resumable import ResumableUploads
+
+from transcriber.jobs.live_lane import LiveLane
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.jobs.service import JobService
 from transcriber.metrics import Metrics
@@ -31,3 +33,5 @@ EVENTS = web.AppKey("events", EventBroker)
 ADMISSION = web.AppKey("admission", Admission)
 WAITERS = web.AppKey("waiters", Waiters)  # requests waiting for their job (the OpenAI routes)
 TUS = web.AppKey("tus", ResumableUploads)  # resumable uploads at /uploads/ (web/tus.py)
+
+LIVE = web.AppKey("live", LiveLane)  # live transcription sessions: their model replica, threads and limits

@@ -14,7 +14,8 @@ from transcriber.metrics import Metrics
 
 OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
 # GET routes a browser opens without headers (EventSource, <audio>, download links).
-TOKEN_IN_QUERY = re.compile(r"/events|/jobs/[^/]+/(events|audio|transcript\.[a-z]+)")
+TOKEN_IN_QUERY = re.compile(r"/events|/jobs/[^/]+/(events|audio|transcript\.[a-z]+)|/v1/realtime")
+KEY_SUBPROTOCOL = "openai-insecure-api-key."  # how a browser's WebSocket carries a key (OpenAI's name)
 
 
 def metrics_middleware(metrics: Metrics) -> Middleware:
@@ -64,6 +65,14 @@ def scope_of(request: web.Request) -> str | None:
     return caller.scope if caller is not None else None
 
 
+def subprotocol_token(request: web.Request) -> str:
+    """The key a WebSocket handshake offers as the `openai-insecure-api-key.<key>` subprotocol."""
+    for offered in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        if offered.strip().startswith(KEY_SUBPROTOCOL):
+            return offered.strip()[len(KEY_SUBPROTOCOL) :]
+    return ""
+
+
 def query_token(request: web.Request) -> str:
     """`?access_token=KEY`, only on the GET routes a browser cannot send headers to; elsewhere only
     the header counts, so keys stay out of most URLs and logs."""
@@ -82,7 +91,11 @@ def auth_middleware(keyring: Keyring) -> Middleware:
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        caller = keyring.identify(bearer_token(request) or query_token(request)) if keyring.enabled else OPEN
+        caller = (
+            keyring.identify(bearer_token(request) or subprotocol_token(request) or query_token(request))
+            if keyring.enabled
+            else OPEN
+        )
         if caller is None and request.path not in OPEN_PATHS and not is_page(request):
             raise Unauthorized("A valid 'Authorization: Bearer <key>' header is required.", code=Code.UNAUTHORIZED)
         if caller is not None:

@@ -26,7 +26,7 @@ from transcriber.events.waiters import Waiters, WaitTimeout
 from transcriber.jobs import upload_files
 from transcriber.outputs.results import result_path
 from transcriber.web import handlers, keys, uploads
-from transcriber.web.openai import formats
+from transcriber.web.openai import formats, streaming
 from transcriber.web.openai.errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class AudioRequest:
     task: str
     response_format: str
     granularities: frozenset[str]
+    stream: bool = False  # stream=true: SSE text deltas (streaming.py)
 
 
 def model_names(app: web.Application) -> tuple[str, ...]:
@@ -80,15 +81,15 @@ async def get_model(request: web.Request, *, created: int) -> web.Response:
     return web.json_response(_model_object(name, created))
 
 
-async def transcriptions(request: web.Request) -> web.Response:
+async def transcriptions(request: web.Request) -> web.StreamResponse:
     return await _audio(request, "transcribe", TRANSCRIPTION_FORM)
 
 
-async def translations(request: web.Request) -> web.Response:
+async def translations(request: web.Request) -> web.StreamResponse:
     return await _audio(request, "translate", TRANSLATION_FORM)
 
 
-async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> web.Response:
+async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> web.StreamResponse:
     """Receive the upload as a job, wait for it to finish, answer in the requested format."""
     app, models, given_id = request.app, model_names(request.app), request.headers.get(JOB_ID_HEADER)
 
@@ -99,6 +100,8 @@ async def _audio(request: web.Request, task: str, form: uploads.FormFields) -> w
 
     _, job, wanted = await handlers.accept_upload(request, prepare, form)
     job_id = job.job_id
+    if wanted.stream:
+        return await streaming.stream(request, job_id)
     try:
         response = await _answer(app, job_id, wanted)
     except (ServiceError, OpenAIError) as exc:
@@ -150,15 +153,16 @@ def parse_request(upload: upload_files.Upload, task: str, models: tuple[str, ...
     if fmt not in RESPONSE_FORMATS:
         raise invalid_param(f"response_format must be one of {', '.join(RESPONSE_FORMATS)}.", "response_format")
     _check_temperature(fields.get("temperature", "").strip())
-    if fields.get("stream", "").strip().lower() not in ("", "false"):
-        raise invalid_param("Streaming is not supported for this model.", "stream")
+    stream = fields.get("stream", "").strip().lower()
+    if stream not in ("", "false", "true") or (stream == "true" and task != "transcribe"):
+        raise invalid_param("stream must be true or false (true only for transcriptions).", "stream")
     granularities = _granularities(upload.lists)
     if granularities and fmt != "verbose_json":
         raise invalid_param(
             "timestamp_granularities[] is only supported with response_format=verbose_json.",
             "timestamp_granularities[]",
         )
-    return AudioRequest(task, fmt, frozenset(granularities or ("segment",)))
+    return AudioRequest(task, fmt, frozenset(granularities or ("segment",)), stream == "true")
 
 
 def _check_temperature(value: str) -> None:

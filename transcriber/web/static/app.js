@@ -1,6 +1,7 @@
 // The web page: wiring, language, and the live connection to GET /events.
 import { language, languageName, pickLanguage, setLanguage, t } from "./i18n.js";
 import { onDeleted, onStatus, renderList } from "./list.js";
+import { bindLive } from "./live.js";
 import { $, announce, api, errorMessage, state, store, withToken } from "./shared.js";
 import { onUpload } from "./upload.js";
 import { closeView, onTime, renderView } from "./view.js";
@@ -89,6 +90,7 @@ function bind() {
 }
 
 bind();
+bindLive();
 $("api-key").value = state.key;
 applyLanguage(pickLanguage(store.get("transcriber.lang", ""), navigator.languages || [navigator.language]));
 start();

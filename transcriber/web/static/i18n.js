@@ -21,6 +21,9 @@ const STRINGS = {
     live: "Live updates are on.", offline: "Live updates lost; reconnecting…", seconds: "{n} s",
     minutes: "{m} min {s} s", hours: "{h} h {m} min", languageLabel: "Language: {l}",
     orUrl: "…or a link to a recording", fetching: "The server is fetching it…",
+
+    liveTitle: "Live transcription", liveStart: "Live", liveStop: "Stop", liveListening: "Listening…",
+    liveStopped: "Stopped.", liveNoMic: "No microphone: {message}", liveError: "Live transcription: {message}",
   },
   ru: {
     skip: "Перейти к содержимому", title: "Расшифровка", interfaceLanguage: "Язык интерфейса",
@@ -43,6 +46,10 @@ const STRINGS = {
     live: "Обновления в реальном времени включены.", offline: "Связь потеряна, переподключаемся…",
     seconds: "{n} с", minutes: "{m} мин {s} с", hours: "{h} ч {m} мин", languageLabel: "Язык: {l}",
     orUrl: "…или ссылка на запись", fetching: "Сервер скачивает запись…",
+
+    liveTitle: "Расшифровка в реальном времени", liveStart: "Микрофон", liveStop: "Стоп",
+    liveListening: "Слушаю…", liveStopped: "Остановлено.", liveNoMic: "Нет микрофона: {message}",
+    liveError: "Расшифровка в реальном времени: {message}",
   },
 };
 
