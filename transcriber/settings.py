@@ -130,6 +130,7 @@ class WatchSettings:
     outbox: str = ""  # empty: <inbox>/out
     settle_seconds: float = 2.0  # a file unchanged this long is complete (not still being copied)
 
+
 class LiveSettings:
     """Live transcription sessions (GET /v1/realtime): limits, and whether a session is kept as a job."""
 
@@ -217,7 +218,6 @@ _SECTIONS: dict[str, type[Any]] = {
     "webhooks": WebhookSettings,
     "ingest": IngestSettings,
     "watch": WatchSettings,
-
     "live": LiveSettings,
 }
 

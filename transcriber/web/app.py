@@ -70,7 +70,6 @@ def create_app(
     openapi.add_routes(app)
     tus.setup(app)  # resumable uploads at /uploads/, and their expiry
     watch.setup(app)  # the watch folder, if [watch] inbox is set
-
     realtime.setup(app)
     return app
 

@@ -9,9 +9,8 @@ from transcriber.events.changes import ChangeFeed
 from transcriber.events.waiters import Waiters
 from transcriber.jobs.admission import Admission
 from transcriber.jobs.health import Health
-from transcriber.jobs.resumable import ResumableUploads
-
 from transcriber.jobs.live_lane import LiveLane
+from transcriber.jobs.resumable import ResumableUploads
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.jobs.service import JobService
 from transcriber.metrics import Metrics
