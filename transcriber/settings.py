@@ -131,6 +131,7 @@ class WatchSettings:
     settle_seconds: float = 2.0  # a file unchanged this long is complete (not still being copied)
 
 
+@dataclass(frozen=True)
 class LiveSettings:
     """Live transcription sessions (GET /v1/realtime): limits, and whether a session is kept as a job."""
 
