@@ -79,17 +79,19 @@ async def test_upload_watch_live_read_play_download_and_screenshots(
     assert "completed" in seen and ({"queued", "running"} & set(seen)), f"no live changes seen: {seen}"
 
     await job.click()
+    # How the model cuts the clip into segments differs between CPUs (int8 kernels): the page shows
+    # the transcript's own segments, whatever their number.
+    starts, later = await _segments(client, await job.get_attribute("data-job-id"), "After lunch")
     segments = page.locator(".segment")
-    await expect(segments).to_have_count(2, timeout=20_000)
-    await expect(segments.nth(1)).to_contain_text("After lunch")
+    await expect(segments).to_have_count(len(starts), timeout=20_000)
+    await expect(segments.nth(later)).to_contain_text("After lunch")
     await expect(page.locator("#summary")).to_contain_text("weather", timeout=30_000)
 
-    await segments.nth(1).click()
+    await segments.nth(later).click()
     start = await page.evaluate("document.getElementById('player').currentTime")
-    want = await _segment_start(client, await job.get_attribute("data-job-id"), 1)
-    assert abs(start - want) < 0.3, (start, want)
-    await expect(segments.nth(1)).to_have_class("segment current")
-    await expect(segments.nth(1)).to_have_attribute("aria-current", "true")
+    assert abs(start - starts[later]) < 0.3, (start, starts[later])
+    await expect(segments.nth(later)).to_have_class("segment current")
+    await expect(segments.nth(later)).to_have_attribute("aria-current", "true")
     await expect(segments.nth(0)).not_to_have_class("segment current")
 
     async with page.expect_download() as info:
@@ -116,9 +118,13 @@ async def test_upload_watch_live_read_play_download_and_screenshots(
     assert errors == []
 
 
-async def _segment_start(client: Client, job_id: str | None, index: int) -> float:
+async def _segments(client: Client, job_id: str | None, words: str) -> tuple[list[float], int]:
+    """The transcript's segment starts, and the index of the segment holding `words` (not the first)."""
     body = await (await client.get(f"/jobs/{job_id}/transcript.json")).json()
-    return float(body["segments"][index]["start"])
+    texts = [segment["text"] for segment in body["segments"]]
+    index = next(i for i, text in enumerate(texts) if words in text)
+    assert index > 0, texts
+    return [float(segment["start"]) for segment in body["segments"]], index
 
 
 async def test_api_key_russian_browser_cancel_queued_and_delete(
