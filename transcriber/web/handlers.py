@@ -34,6 +34,7 @@ async def accept_upload(
     """
     settings, service, caller = request.app[keys.SETTINGS], request.app[keys.JOBS], caller_of(request) or OPEN
     request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
+    uploads.check_headers(request, settings.max_upload_bytes)  # a declared 100 GB is 413, not 507
     admission = request.app[keys.ADMISSION]
     await admission.check(caller, request.content_length)  # 429 / 507 before reading, too
     with admission.upload_slot():

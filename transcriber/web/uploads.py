@@ -46,7 +46,7 @@ async def receive(
     The whole upload has `timeout` seconds; a client that sends nothing for `idle_timeout`
     seconds (0: no idle limit) is cut off sooner. Either way the partial file is removed.
     """
-    _check_headers(request, max_bytes)
+    check_headers(request, max_bytes)
     upload = Upload(incoming_dir(data_dir) / f"{uuid.uuid4().hex}.part")
     try:
         async with asyncio.timeout(timeout) as deadline:
@@ -67,7 +67,8 @@ async def receive(
     return upload
 
 
-def _check_headers(request: web.Request, max_bytes: int) -> None:
+def check_headers(request: web.Request, max_bytes: int) -> None:
+    """400/415/413 from the headers alone, before anything is read or the disk is asked."""
     # The raw header, not request.content_type: aiohttp parses that with the email package, a
     # measurable share of a small upload's accept path; the multipart reader checks it fully.
     if not request.headers.get(hdrs.CONTENT_TYPE, "").lstrip().lower().startswith("multipart/"):

@@ -1,0 +1,44 @@
+"""Hostile clients, third round: absurd declared lengths, clients that leave mid-upload, trickling
+uploads and one address holding every upload slot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import MakeClient
+from tests.support import FakeEngine
+
+HUNDRED_GB = 100 * 1024**3
+ROUTES = ("/transcribe", "/v1/audio/transcriptions")
+
+
+async def raw_request(port: int, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    """Send a request head (and maybe part of a body) over a raw socket; read the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode() + body)
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    payload = await reader.readexactly(length)
+    writer.close()
+    return int(status_line.split()[1]), json.loads(payload)
+
+
+@pytest.mark.parametrize("path", ROUTES)
+async def test_declared_length_over_the_limit_is_413_whatever_the_disk(make_client: MakeClient, path: str) -> None:
+    """100 GB declared is more than the 2 GB limit and more than this disk holds: the size wins."""
+    client = await make_client(FakeEngine())
+    assert client.port is not None
+    headers = {"Content-Type": "multipart/form-data; boundary=B", "Content-Length": str(HUNDRED_GB)}
+    status, body = await raw_request(client.port, path, headers)
+    assert status == 413, body
+    assert body["error"]["code"] == "upload_too_large", body
