@@ -29,7 +29,7 @@ class ServerSettings:
     upload_timeout: float = 3600.0
     # Security (docs/security.md): per-key job isolation, keys that see every job, the time a
     # client gets to send its request headers, and whether /health shows details without a key.
-    isolate_keys: bool = False
+    isolate_keys: bool = True
     admin_keys: tuple[str, ...] = ()
     header_timeout: float = 30.0
     public_health: bool = False

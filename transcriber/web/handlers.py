@@ -128,9 +128,12 @@ async def transcript_file(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.Response:
-    body = await request.app[keys.HEALTH].body()
+    caller, server = caller_of(request), request.app[keys.SETTINGS].server
+    # an anonymous reader of a public /health is scoped to no key: it names no job under isolation
+    scope = caller.scope if caller is not None else ("" if server.isolate_keys else None)
+    body = await request.app[keys.HEALTH].body(scope)
     status = 200 if body["status"] == "ok" else 503
-    if caller_of(request) is None and not request.app[keys.SETTINGS].server.public_health:
+    if caller is None and not server.public_health:
         body = {"status": body["status"]}  # job ids, paths and errors only for a valid key
     return web.json_response(body, status=status)
 
