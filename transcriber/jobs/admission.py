@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import errno
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from transcriber.errors import Code, InsufficientStorage, TooManyRequests, Unavailable
+from transcriber.jobs.outage import free_bytes
 from transcriber.jobs.owners import Caller
 from transcriber.settings import LimitsSettings
 from transcriber.store.sqlite import Store
@@ -16,19 +15,6 @@ from transcriber.store.sqlite import Store
 MIB = 1024 * 1024
 UPLOADS_RETRY_AFTER = 5.0
 QUOTA_RETRY_AFTER = 30.0
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
-
-
-def free_bytes(data_dir: Path) -> int:
-    """Free space on the file system that holds data_dir (or its nearest existing parent)."""
-    folder = data_dir
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
 
 
 def disk_full_error() -> InsufficientStorage:

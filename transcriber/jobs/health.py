@@ -50,6 +50,8 @@ class Health:
             problems.append(f"database: {type(exc).__name__}")
         if error := self._loader.error():
             problems.append(f"model: {error}")
+        if disk := self._scheduler.outage.problem():
+            problems.append(disk)
         return problems + await self._stalled(scope)
 
     async def _stalled(self, scope: str | None) -> list[str]:

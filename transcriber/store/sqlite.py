@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +19,10 @@ import aiosqlite
 from transcriber.clock import utcnow
 from transcriber.domain.job import FINISHED, Job, JobStatus, NewJob, Outcome
 from transcriber.store.types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
+
+
+class _RolledBack(Exception):
+    """Ends a transaction that only measured something, so that it is rolled back."""
 
 
 class Store:
@@ -59,6 +64,16 @@ class Store:
 
     async def ping(self) -> None:
         await self.rows("SELECT 1")
+
+    async def probe_space(self, nbytes: int) -> None:
+        """Raise the database's disk-full error unless nbytes more could be written now; keeps nothing."""
+        try:
+            async with self.transaction() as tx:
+                await tx.execute("CREATE TABLE space_probe (filler TEXT)")
+                await tx.execute("INSERT INTO space_probe VALUES (?)", (os.urandom(nbytes // 2).hex(),))
+                raise _RolledBack
+        except _RolledBack:
+            pass
 
     async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
         return [Job.from_row(r) for r in await self.rows(sql, params)]

@@ -12,7 +12,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from transcriber.domain.options import TEXT_FIELDS
 from transcriber.errors import BadRequest, Code, PayloadTooLarge, UnsupportedMedia, UploadTimeout, invalid
-from transcriber.jobs.admission import disk_full_error, is_disk_full
+from transcriber.jobs.admission import disk_full_error
+from transcriber.jobs.outage import is_disk_full
 from transcriber.jobs.upload_files import Spool, Upload, incoming_dir
 
 READ_CHUNK = 256 * 1024
