@@ -6,6 +6,7 @@ the server's own connection) and a real full file system (a small tmpfs, as root
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from tests.conftest import MakeClient, Mount, needs_root
 from tests.support import CLIPS, Client, FakeEngine, form, submit, tone_wav, wait_status
 from tests.test_errors import expect_error
+from transcriber.clock import utc_after, utcnow
 from transcriber.domain.options import JobOptions
 from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.speech.engine import SegmentCallback
@@ -130,3 +132,49 @@ async def test_results_that_never_fit_fail_disk_full_after_three_runs(
     assert engine.order == [8.0, 8.0, 8.0] and failed["attempts"] == 1, (engine.order, failed)
     assert not [p for p in results.iterdir() if p.name != "filler"]
     await wait_health(client, 200)  # the next probe finds room for small writes: the outage ends
+
+
+@needs_root
+async def test_delete_is_507_and_the_summary_relay_warns_once_on_a_full_disk(
+    make_client: MakeClient, tmp_path: Path, small_disk: Mount, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = small_disk(tmp_path / "data", 16 * 1024)
+    client = await make_client(FakeEngine(), data_dir=data_dir, limits={"min_free_disk_mb": 0}, summarizer={})
+    for name in ("a", "b"):
+        await submit(client, tone_wav(tmp_path / f"{name}.wav", 1), job_id=name)
+        await wait_summary(client, name, "completed")
+    with sqlite3.connect(data_dir / "jobs.db") as db:  # b's summary is asked for again, due in a moment
+        db.execute("UPDATE jobs SET summary_status = 'pending' WHERE job_id = 'b'")
+        db.execute(
+            "INSERT INTO summary_outbox (job_id, state, attempts, next_attempt_at, created_at) VALUES (?, ?, 0, ?, ?)",
+            ("b", "pending", utc_after(0.5), utcnow()),
+        )
+    caplog.set_level(logging.INFO, logger="transcriber")
+    fill(data_dir / "filler")
+    await expect_error(await client.delete("/jobs/a"), 507, "insufficient_storage")
+    deadline = time.monotonic() + 10
+    while not [r for r in caplog.records if r.name.startswith("transcriber.notify") and r.levelno == logging.WARNING]:
+        assert time.monotonic() < deadline, caplog.text
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2.0)  # the outage goes on: the relay keeps trying, quietly
+    relay = [r for r in caplog.records if r.name.startswith("transcriber.notify") and r.levelno >= logging.WARNING]
+    assert len(relay) == 1 and relay[0].levelno == logging.WARNING and not relay[0].exc_info, caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    (data_dir / "filler").unlink()
+    await wait_summary(client, "b", "completed")
+    assert (await client.delete("/jobs/a")).status == 200
+
+
+def fill(filler: Path) -> None:
+    """Write until the file system refuses another byte."""
+    for size in (65536, 512):
+        with filler.open("ab", buffering=0) as fh, pytest.raises(OSError):
+            while True:
+                fh.write(b"\0" * size)
+
+
+async def wait_summary(client: Client, job_id: str, want: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while (body := await (await client.get(f"/status/{job_id}")).json())["summary"]["status"] != want:
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
