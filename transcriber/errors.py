@@ -10,6 +10,7 @@ class Code(StrEnum):
 
     AUDIO_NOT_FOUND = "audio_not_found"
     AUDIO_TOO_LONG = "audio_too_long"
+    CLIENT_CLOSED = "client_closed_request"
     DATABASE_UNAVAILABLE = "database_unavailable"
     DISK_FULL = "disk_full"
     DUPLICATE_FIELD = "duplicate_field"
@@ -50,6 +51,7 @@ class Code(StrEnum):
     UNSUPPORTED_LANGUAGE = "unsupported_language"
     UNSUPPORTED_TASK = "unsupported_task"
     UPLOAD_TIMEOUT = "upload_timeout"
+    UPLOAD_TOO_SLOW = "upload_too_slow"
     UPLOAD_TOO_LARGE = "upload_too_large"
 
 
@@ -89,6 +91,10 @@ class Conflict(ServiceError):
 
 class UploadTimeout(ServiceError):
     """The client did not finish sending in time."""
+
+
+class ClientClosed(ServiceError):
+    """The client closed its connection before the request was read (nginx's 499)."""
 
 
 class PayloadTooLarge(ServiceError):

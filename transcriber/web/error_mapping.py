@@ -25,6 +25,7 @@ STATUS: dict[type[errors.ServiceError], int] = {
     errors.TooManyRequests: 429,
     errors.Unavailable: 503,
     errors.InsufficientStorage: 507,
+    errors.ClientClosed: 499,  # nobody reads it; it counts the request under its own status
 }
 # aiohttp raises its own HTTP exceptions for routing and protocol errors; give them stable codes.
 _HTTP_CODES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,13 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from transcriber.domain.options import TEXT_FIELDS
-from transcriber.errors import BadRequest, Code, PayloadTooLarge, UnsupportedMedia, UploadTimeout, invalid
+from transcriber.errors import BadRequest, ClientClosed, Code, PayloadTooLarge, UnsupportedMedia, UploadTimeout, invalid
 from transcriber.jobs.admission import disk_full_error
 from transcriber.jobs.outage import is_disk_full
 from transcriber.jobs.upload_files import Spool, Upload, incoming_dir
+from transcriber.web.middlewares import client_gone
 
+log = logging.getLogger(__name__)
 READ_CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 8192
 MAX_FORM_OVERHEAD = 64 * 1024  # boundaries and the small text fields around the file
@@ -59,6 +62,13 @@ async def receive(
         await upload.remove()
         if is_disk_full(exc):
             raise disk_full_error() from None
+        if client_gone(request):
+            raise _client_left(request) from None
+        raise
+    except asyncio.CancelledError:
+        await upload.remove()
+        if client_gone(request):
+            _client_left(request)  # counted as 499 by the metrics middleware
         raise
     except BaseException:
         await upload.remove()
@@ -66,6 +76,12 @@ async def receive(
     if not upload.digest:
         raise BadRequest("The form has no 'file' field.", code=Code.MISSING_FILE)
     return upload
+
+
+def _client_left(request: web.Request) -> ClientClosed:
+    """One INFO line (security.md promises one), and the error that counts the request as 499."""
+    log.info("%s %s: the client left mid-upload; its partial file was removed", request.method, request.path)
+    return ClientClosed("The client closed the connection before the upload ended.", code=Code.CLIENT_CLOSED)
 
 
 def check_headers(request: web.Request, max_bytes: int) -> None:
