@@ -17,7 +17,7 @@ from transcriber.jobs.upload_files import Upload
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.outputs.formats import FORMATS
 from transcriber.outputs.results import result_path
-from transcriber.web import keys, uploads
+from transcriber.web import keys, upload_pace, uploads
 from transcriber.web.middlewares import caller_of, scope_of
 
 T = TypeVar("T")
@@ -37,14 +37,9 @@ async def accept_upload(
     uploads.check_headers(request, settings.max_upload_bytes)  # a declared 100 GB is 413, not 507
     admission = request.app[keys.ADMISSION]
     await admission.check(caller, request.content_length)  # 429 / 507 before reading, too
-    with admission.upload_slot():
+    with admission.upload_slot(request.app[keys.CLIENT_ADDRESSES].of(request)):
         upload = await uploads.receive(
-            request,
-            settings.data_dir,
-            settings.max_upload_bytes,
-            settings.server.upload_timeout,
-            idle_timeout=settings.limits.upload_idle_seconds,
-            form=form,
+            request, settings.data_dir, settings.max_upload_bytes, upload_pace.Pace.of(settings), form=form
         )
         try:
             prepared = prepare(upload)
