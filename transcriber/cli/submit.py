@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from transcriber.cli.client import ApiClient, ClientError
 
@@ -32,6 +43,21 @@ class Outcome:
     error: str | None = None
 
 
+class StateColumn(ProgressColumn):
+    """The job's state; a server ETA counts down between status updates instead of standing still."""
+
+    def render(self, task: Task) -> Text:
+        return Text(state_text(task.fields))
+
+
+def state_text(fields: dict[str, Any]) -> str:
+    state = str(fields.get("state", ""))
+    until = fields.get("eta_until")
+    if until is None:
+        return state
+    return f"{state}, about {max(0.0, until - time.monotonic()):.0f} s left"
+
+
 class Submission:
     """The files of one `submit`: uploads one at a time (queue order = argument order), then follows
     every job at once."""
@@ -44,7 +70,7 @@ class Submission:
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.fields[state]}", markup=False),
+            StateColumn(),
             TimeElapsedColumn(),
             console=console,
         )
@@ -63,7 +89,12 @@ class Submission:
         return outcomes
 
     def _bar(self, path: Path) -> TaskID:
-        return self._progress.add_task(path.name, total=path.stat().st_size, state="waiting")
+        return self._progress.add_task(path.name, total=path.stat().st_size, state="waiting", eta_until=None)
+
+    def state_text(self, index: int) -> str | None:
+        """What the state column of the index-th file shows now."""
+        tasks = self._progress.tasks
+        return state_text(tasks[index].fields) if index < len(tasks) else None
 
     def say(self, text: str) -> None:
         self._console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -77,6 +108,7 @@ class Submission:
         try:
             job = await self._api.submit(outcome.path, self._request.fields, sent)
         except ClientError as exc:
+            self._progress.update(bar, completed=0)  # refused: what was sent is not an upload done
             self._fail(outcome, bar, str(exc))
             return
         outcome.job_id = job["job_id"]
@@ -97,16 +129,15 @@ class Submission:
         self.say(f"job {outcome.job_id}: {outcome.path.name}: completed")
 
     def _show(self, bar: TaskID, status: dict[str, Any]) -> None:
-        state = status["status"]
+        state, eta = status["status"], status.get("eta_seconds")
         if state == "queued" and status.get("queue_position") is not None:
             state = f"queued (#{status['queue_position']})"
-        elif state == "running" and status.get("eta_seconds") is not None:
-            state = f"running, about {status['eta_seconds']:.0f} s left"
-        self._progress.update(bar, completed=float(status.get("progress") or 0), state=state)
+        until = time.monotonic() + float(eta) if eta is not None and state != "completed" else None
+        self._progress.update(bar, completed=float(status.get("progress") or 0), state=state, eta_until=until)
 
     def _fail(self, outcome: Outcome, bar: TaskID, message: str) -> None:
         outcome.error = message
-        self._progress.update(bar, state="failed")
+        self._progress.update(bar, state="failed", eta_until=None)
         self.say(f"transcriber: error: {outcome.path.name}: {message}")
 
 
