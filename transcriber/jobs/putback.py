@@ -1,5 +1,6 @@
 """A job that could not be finished for lack of space goes back to the queue, its attempt refunded;
-after a few such runs it fails with disk_full instead of running for ever."""
+after a few runs whose writes did not fit while the disk had room for small ones, it fails with
+disk_full instead of running for ever (an outage that fills the disk for everyone counts no run)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from transcriber.settings import Settings
 from transcriber.store.sqlite import Store
 
 log = logging.getLogger(__name__)
-MAX_DISK_FULL_RUNS = 3  # a job whose results never fit, even between outages, fails at the third
+MAX_DISK_FULL_RUNS = 3  # a job whose results never fit, though small writes do, fails at the third
 DISK_FULL_MESSAGE = "The server ran out of disk space while finishing the job, three times; submit it again later."
 
 
@@ -46,8 +47,11 @@ class PutBack:
 
         While even that cannot be written, wait for space; on shutdown the row stays running and the
         next start-up takes it back."""
-        self._outage.begin(f"job {job.job_id}", exc)
-        runs = self._runs[job.job_id] = self._runs.get(job.job_id, 0) + 1
+        runs = self._runs.get(job.job_id, 0)
+        if await self._room_left():  # small writes work: this job's own writes do not fit
+            runs = self._runs[job.job_id] = runs + 1
+        else:  # the disk is full for everyone: an outage, which uses up none of the job's runs
+            self._outage.begin(f"job {job.job_id}", exc)
         while not stopping():
             try:
                 return await self._write(job, runs, owner)
@@ -57,6 +61,12 @@ class PutBack:
                 self._outage.begin(f"job {job.job_id}", again)
             await self._outage.wait(stopping)
         return False
+
+    async def _room_left(self) -> bool:
+        try:
+            return await self._outage.probe()
+        except Exception:  # a probe that fails otherwise says nothing about this job
+            return False
 
     async def _write(self, job: Job, runs: int, owner: str | None) -> bool:
         job_id = job.job_id
@@ -73,7 +83,7 @@ class PutBack:
         self._enqueue(job_id, job.duration, epoch(job.created_at))
         self._changes.job_changed(job_id)
         log.warning(
-            "job %s: could not be finished for lack of space; back in the queue (%d of %d)",
+            "job %s: could not be finished for lack of space; back in the queue (%d of %d runs that did not fit)",
             job_id,
             runs,
             MAX_DISK_FULL_RUNS,
