@@ -65,7 +65,9 @@ class LimitsSettings:
     # Slower than this on average over the window: 408 upload_too_slow (trickling clients hold slots).
     min_upload_kb_per_second: float = 8.0  # 0: no floor
     upload_rate_window_seconds: float = 30.0
-    max_uploads_per_client: int = 4  # concurrent uploads from one client address (0: no cap)
+    # Concurrent uploads from one client address (0: no cap). Off by default: behind a proxy that is
+    # not in trusted_proxies every client shares the proxy's address.
+    max_uploads_per_client: int = 0
 
 
 @dataclass(frozen=True)
