@@ -117,7 +117,7 @@ class WebhookRelay:
             return
         body = {"type": event_type, "timestamp": utcnow(), "data": document}
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        if await webhook_rows.add(self._store, job_id, event_type, event["callback_url"], payload):
+        if await webhook_rows.add(self._store, job_id, event_type, event["callback_url"], payload, event["round"]):
             log.info("job %s: webhook %s queued", job_id, event_type, extra={"job_id": job_id})
 
     async def _start_due(self) -> None:
