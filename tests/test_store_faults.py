@@ -10,12 +10,14 @@ import asyncio
 import logging
 import random
 import sqlite3
+import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.conftest import MakeClient, Mount, needs_root
-from tests.support import FakeEngine, form, tone_wav, wait_status
+from tests.support import FakeEngine, form, submit, tone_wav, wait_status
 from tests.test_disk_full import fill
 from tests.test_observability import scrape, value
 
@@ -82,3 +84,67 @@ async def test_store_faults_storm(
     make_client: MakeClient, tmp_path: Path, small_disk: Mount, caplog: pytest.LogCaptureFixture, seed: int
 ) -> None:
     await storm(make_client, tmp_path, small_disk, caplog, seed, jobs=20)
+
+
+async def terminate_backends(pg_url: str, spare: int = 0) -> int:
+    """Drop every other connection to the test database, mid-transaction or not (a database restart
+    or a network cut looks the same to the server)."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1",
+            spare,
+        )
+    finally:
+        await conn.close()
+    return int(killed)
+
+
+async def drop_while_recording(pg_url: str, engine: FakeEngine) -> None:
+    """Hold the job's row locked, let the job finish so that its result transaction waits on the
+    lock, then drop the server's connections: the drop lands inside that transaction."""
+    lock = await asyncpg.connect(pg_url)
+    try:
+        async with lock.transaction():
+            await lock.execute("SELECT 1 FROM jobs WHERE job_id = 'held' FOR UPDATE")
+            engine.gates[2.0].set()
+            deadline = time.monotonic() + 10
+            while not await lock.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            ):
+                assert time.monotonic() < deadline, "the result was never written"
+                await asyncio.sleep(0.02)
+            assert await terminate_backends(pg_url, spare=lock.get_server_pid()) > 0
+    finally:
+        await lock.close()
+
+
+@pytest.mark.parametrize("moment", ["running", "finishing"])
+async def test_postgres_connections_dropped_under_a_job(
+    pg_url: str, make_client: MakeClient, tmp_path: Path, moment: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every connection of the server dropped while a job runs (or as it records its result): the
+    job and the one queued behind it complete, each once; none is stranded running."""
+    engine = FakeEngine(auto=False)
+    database = {"url": pg_url, "lease_seconds": 2.0}
+    client = await make_client(engine, database=database, limits={"min_free_disk_mb": 0})
+    held = tone_wav(tmp_path / "held.wav", 2)
+    await submit(client, held, job_id="held")
+    await wait_status(client, "held", ("running",))
+    await submit(client, tone_wav(tmp_path / "next.wav", 1), job_id="next")
+    if moment == "running":
+        assert await terminate_backends(pg_url) > 0
+        engine.gates[2.0].set()
+    else:
+        await drop_while_recording(pg_url, engine)
+    engine.auto = True
+    for job_id in ("held", "next"):
+        assert (await wait_status(client, job_id, timeout=30))["status"] == "completed", job_id
+    metrics = await scrape(client)
+    assert value(metrics, "transcriber_jobs_total", outcome="completed") == 2  # each finished once
+    assert (await client.get("/health")).status == 200
+    # a result lost with its connection costs that run (the lease takes the job back), never the job
+    assert (await wait_status(client, "held"))["attempts"] <= 2
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

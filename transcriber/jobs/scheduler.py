@@ -180,6 +180,8 @@ class Scheduler(SourceEventsMixin):
                 return
             try:
                 await self._run(job, index)
+            except Unavailable as exc:  # the shared database went away mid-job: its lease brings it back
+                log.warning("job %s: %s; it runs again when its lease ends", job.job_id, exc.message)
             except Exception:  # a failed job is data; the worker must live on
                 log.exception("job %s: worker error", job.job_id, extra={"job_id": job.job_id})
 
