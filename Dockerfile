@@ -1,5 +1,5 @@
 # One image for the transcription server (default command) and the summarization worker
-# (command `arq summarizer.worker.WorkerSettings`).
+# (command `python -m summarizer`).
 #
 #   docker build -t transcriber .                         CPU, the default (last) stage
 #   docker build --target cuda -t transcriber:cuda .      NVIDIA GPUs: cuBLAS for CUDA 12 (pip wheel)

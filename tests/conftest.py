@@ -4,6 +4,8 @@ dirs, a real PostgreSQL server (started once) with a fresh database per test, an
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -171,3 +173,24 @@ def store(store_and_peek: tuple[Store, Peek]) -> Store:
 @pytest.fixture
 def peek(store_and_peek: tuple[Store, Peek]) -> Peek:
     return store_and_peek[1]
+
+
+Mount = Callable[[Path, int], Path]
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="mounting a small tmpfs as a full disk needs root (the tests run as root in CI)"
+)
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Mount]:
+    mounted: list[Path] = []
+
+    def mount(path: Path, size_kb: int) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], check=True)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], check=False)

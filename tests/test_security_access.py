@@ -4,6 +4,7 @@ isolation across every route, and /health without a key that says only how it is
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import sqlite3
@@ -16,7 +17,7 @@ import pytest
 from tests.conftest import MakeClient
 from tests.server_process import ServerProcess
 from tests.sse_client import SSEReader
-from tests.support import CLIPS, FakeEngine, form, wait_status
+from tests.support import CLIPS, FakeEngine, form, tone_wav, wait_status
 from transcriber.jobs.owners import key_id_of
 from transcriber.settings import ServerSettings, settings_from
 from transcriber.web.exposure import is_loopback, warn_if_exposed
@@ -151,10 +152,48 @@ async def test_each_key_sees_and_acts_only_on_its_own_jobs(make_client: MakeClie
 
 
 async def test_without_isolation_every_key_sees_every_job(make_client: MakeClient) -> None:
-    client = await make_client(FakeEngine(), server={"api_keys": [ALICE, BOB]})
+    client = await make_client(FakeEngine(), server={"api_keys": [ALICE, BOB], "isolate_keys": False})
     resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav", job_id="shared"), headers=bearer(ALICE))
     assert resp.status == 202
     assert (await client.get("/status/shared", headers=bearer(BOB))).status == 200
+
+
+async def test_keys_are_isolated_by_default_and_admin_wins_over_a_plain_listing(make_client: MakeClient) -> None:
+    """isolate_keys defaults to true; a key in both api_keys and admin_keys is an admin."""
+    assert settings_from({}, {}, base_dir=Path.cwd()).server.isolate_keys is True
+    client = await make_client(FakeEngine(), server={"api_keys": [ALICE, BOB, ADMIN], "admin_keys": [ADMIN]})
+    resp = await client.post("/transcribe", data=form(CLIPS / "hello.wav", job_id="alices"), headers=bearer(ALICE))
+    assert resp.status == 202
+    await wait_status(client, "alices", headers=bearer(ALICE))
+    assert (await client.get("/status/alices", headers=bearer(BOB))).status == 404
+    assert (await client.get("/status/alices", headers=bearer(ADMIN))).status == 200
+    listed = await (await client.get("/jobs", headers=bearer(ADMIN))).json()
+    assert [j["job_id"] for j in listed["jobs"]] == ["alices"]
+
+
+async def test_health_names_only_the_callers_stalled_jobs(make_client: MakeClient, tmp_path: Path) -> None:
+    engine = FakeEngine(auto=False)
+    client = await make_client(engine, server=KEYS, queue={"stall_seconds": 0.3})
+    resp = await client.post(
+        "/transcribe", data=form(tone_wav(tmp_path / "a.wav", 1), job_id="bobs-stuck-job"), headers=bearer(BOB)
+    )
+    assert resp.status == 202
+    await wait_status(client, "bobs-stuck-job", ("running",), headers=bearer(BOB))
+    deadline = time.monotonic() + 10
+    while (resp := await client.get("/health", headers=bearer(BOB))).status != 503:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert any("bobs-stuck-job" in p for p in (await resp.json())["problems"])
+    for key in (ADMIN, BOB):
+        assert any(
+            "bobs-stuck-job" in p for p in (await (await client.get("/health", headers=bearer(key))).json())["problems"]
+        )
+    alices = await client.get("/health", headers=bearer(ALICE))
+    body = await alices.json()
+    assert alices.status == 503 and body["status"] == "degraded" and body["problems"], body
+    assert "bobs-stuck-job" not in json.dumps(body), body
+    engine.gates[1.0].set()
+    await wait_status(client, "bobs-stuck-job", headers=bearer(BOB))
 
 
 async def test_the_event_stream_carries_only_the_callers_jobs(make_client: MakeClient) -> None:

@@ -125,6 +125,7 @@ OVERRIDES: list[tuple[str, Any, str, str, Any]] = [
     ("TRANSCRIBER_LOG_FORMAT", "text", "json", "logging.format", "json"),
     ("TRANSCRIBER_ISOLATE_KEYS", False, "true", "server.isolate_keys", True),
     ("TRANSCRIBER_ADMIN_KEYS", ["file-admin"], "ops:a1,a2", "server.admin_keys", ("ops:a1", "a2")),
+    ("TRANSCRIBER_TRUSTED_PROXIES", ["10.0.0.1"], "::1, 10.0.0.0/8", "server.trusted_proxies", ("::1", "10.0.0.0/8")),
     ("TRANSCRIBER_MIN_FREE_DISK_MB", 10, "0", "limits.min_free_disk_mb", 0),
     ("TRANSCRIBER_KEEP_DAYS", 30, "7.5", "retention.keep_days", 7.5),
     ("TRANSCRIBER_KEEP_AUDIO", True, "false", "retention.keep_audio", False),
@@ -393,3 +394,8 @@ def test_a_malformed_webhook_secret_is_refused_without_echoing_it(tmp_path: Path
 def test_webhook_defaults(tmp_path: Path) -> None:
     hooks = settings_from({}, {}, base_dir=tmp_path).webhooks
     assert (hooks.secret, hooks.max_attempts, hooks.allow_private, hooks.timeout_seconds) == ("", 8, False, 10.0)
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_start() -> None:
+    with pytest.raises(SettingsError, match="not an IP address or network"):
+        settings_from({"server": {"trusted_proxies": ["proxy.example"]}}, {}, base_dir=Path.cwd())

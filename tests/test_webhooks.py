@@ -17,7 +17,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import MakeClient
-from tests.support import CLIPS, Client, form, submit, wait_status
+from tests.support import CLIPS, Client, FakeEngine, form, submit, tone_wav, wait_status
 from tests.webhook_receiver import HANG, Receiver
 from transcriber.speech.engine import FasterWhisperEngine
 from transcriber.whsec import new_secret
@@ -102,6 +102,23 @@ async def test_summary_event_follows_the_job_event(
     assert all(e["data"]["job_id"] == job_id for e in events)
     assert len({r.headers["webhook-id"] for r in got}) == 2
     await settled(data, 2)
+
+
+async def test_summarize_again_sends_its_own_summary_event(
+    make_client: MakeClient, receiver: Receiver, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    webhooks = {"allow_private": True, "secret": SECRET}
+    client = await make_client(FakeEngine(), data_dir=data, webhooks=webhooks, summarizer={"enabled": True})
+    job_id = (await submit(client, tone_wav(tmp_path / "a.wav", 3), callback_url=receiver.url()))["job_id"]
+    await receiver.wait_for(2)
+    await settled(data, 2)
+    assert (await client.post(f"/jobs/{job_id}/summarize")).status == 202
+    got = await receiver.wait_for(3)
+    events = [Webhook(SECRET).verify(r.body, r.headers) for r in got]
+    assert [e["type"] for e in events] == ["job.completed", "summary.completed", "summary.completed"]
+    assert len({r.headers["webhook-id"] for r in got}) == 3  # a new event, not a retry of the old one
+    await settled(data, 3)
 
 
 async def test_a_500_is_retried_with_the_same_id_then_acknowledged(

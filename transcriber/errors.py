@@ -10,6 +10,7 @@ class Code(StrEnum):
 
     AUDIO_NOT_FOUND = "audio_not_found"
     AUDIO_TOO_LONG = "audio_too_long"
+    CLIENT_CLOSED = "client_closed_request"
     DATABASE_UNAVAILABLE = "database_unavailable"
     DISK_FULL = "disk_full"
     DUPLICATE_FIELD = "duplicate_field"
@@ -58,6 +59,7 @@ class Code(StrEnum):
     UPLOAD_NOT_FOUND = "upload_not_found"
     UPLOAD_OFFSET_MISMATCH = "upload_offset_mismatch"
     UPLOAD_TIMEOUT = "upload_timeout"
+    UPLOAD_TOO_SLOW = "upload_too_slow"
     UPLOAD_TOO_LARGE = "upload_too_large"
     URL_NOT_ALLOWED = "url_not_allowed"
     URL_TOO_LARGE = "url_too_large"
@@ -108,6 +110,10 @@ class PreconditionFailed(ServiceError):
 
 class Locked(ServiceError):
     """The resource is busy with another request (tus: a PATCH in progress, 423)."""
+
+
+class ClientClosed(ServiceError):
+    """The client closed its connection before the request was read (nginx's 499)."""
 
 
 class PayloadTooLarge(ServiceError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any
 
@@ -36,6 +37,12 @@ def coerce(section: str, key: str, value: Any, typ: Any, source: str = "") -> An
         raise ConfigError(f"{where}: expected a postgresql:// URL (or nothing for SQLite)")
     if (section, key) == ("webhooks", "secret") and result and not whsec.is_valid(result):
         raise ConfigError(f"{where}: expected whsec_ followed by base64 (24 to 64 random bytes)")
+    if (section, key) == ("server", "trusted_proxies"):
+        for entry in result:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where}: {entry!r} is not an IP address or network") from None
     if (section, key) == ("server", "port") and result > MAX_PORT:
         raise ConfigError(f"{where}: {result} is not a TCP port (0-{MAX_PORT})")
     return result

@@ -29,10 +29,12 @@ class ServerSettings:
     upload_timeout: float = 3600.0
     # Security (docs/security.md): per-key job isolation, keys that see every job, the time a
     # client gets to send its request headers, and whether /health shows details without a key.
-    isolate_keys: bool = False
+    isolate_keys: bool = True
     admin_keys: tuple[str, ...] = ()
     header_timeout: float = 30.0
     public_health: bool = False
+    # Peers whose X-Forwarded-For names the client (addresses or networks): a reverse proxy.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,12 @@ class LimitsSettings:
     max_concurrent_uploads: int = 16  # 0: no cap
     max_queued_per_key: int = 100  # 0: no cap
     upload_idle_seconds: float = 60.0  # an upload that sends nothing this long is cut off
+    # Slower than this on average over the window: 408 upload_too_slow (trickling clients hold slots).
+    min_upload_kb_per_second: float = 8.0  # 0: no floor
+    upload_rate_window_seconds: float = 30.0
+    # Concurrent uploads from one client address (0: no cap). Off by default: behind a proxy that is
+    # not in trusted_proxies every client shares the proxy's address.
+    max_uploads_per_client: int = 0
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TRANSCRIBER_QUEUE_CAPACITY": ("queue", "capacity"),
     "TRANSCRIBER_ISOLATE_KEYS": ("server", "isolate_keys"),
     "TRANSCRIBER_ADMIN_KEYS": ("server", "admin_keys"),
+    "TRANSCRIBER_TRUSTED_PROXIES": ("server", "trusted_proxies"),
     "TRANSCRIBER_MIN_FREE_DISK_MB": ("limits", "min_free_disk_mb"),
     "TRANSCRIBER_KEEP_DAYS": ("retention", "keep_days"),
     "TRANSCRIBER_KEEP_AUDIO": ("retention", "keep_audio"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,17 @@ from typing import Any
 
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from transcriber.cli.client import ApiClient, ClientError
 from transcriber.cli.sources import RemoteFile, Source
@@ -34,6 +45,21 @@ class Outcome:
     error: str | None = None
 
 
+class StateColumn(ProgressColumn):
+    """The job's state; a server ETA counts down between status updates instead of standing still."""
+
+    def render(self, task: Task) -> Text:
+        return Text(state_text(task.fields))
+
+
+def state_text(fields: dict[str, Any]) -> str:
+    state = str(fields.get("state", ""))
+    until = fields.get("eta_until")
+    if until is None:
+        return state
+    return f"{state}, about {max(0.0, until - time.monotonic()):.0f} s left"
+
+
 class Submission:
     """The files of one `submit`: uploads one at a time (queue order = argument order), then follows
     every job at once."""
@@ -46,7 +72,7 @@ class Submission:
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.fields[state]}", markup=False),
+            StateColumn(),
             TimeElapsedColumn(),
             console=console,
         )
@@ -66,7 +92,12 @@ class Submission:
 
     def _bar(self, path: Source) -> TaskID:
         size = None if isinstance(path, RemoteFile) else path.stat().st_size
-        return self._progress.add_task(path.name, total=size, state="waiting")
+        return self._progress.add_task(path.name, total=size, state="waiting", eta_until=None)
+
+    def state_text(self, index: int) -> str | None:
+        """What the state column of the index-th file shows now."""
+        tasks = self._progress.tasks
+        return state_text(tasks[index].fields) if index < len(tasks) else None
 
     def say(self, text: str) -> None:
         self._console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -87,6 +118,7 @@ class Submission:
         try:
             job = await sending
         except ClientError as exc:
+            self._progress.update(bar, completed=0)  # refused: what was sent is not an upload done
             self._fail(outcome, bar, str(exc))
             return
         outcome.job_id = job["job_id"]
@@ -107,16 +139,15 @@ class Submission:
         self.say(f"job {outcome.job_id}: {outcome.path.name}: completed")
 
     def _show(self, bar: TaskID, status: dict[str, Any]) -> None:
-        state = status["status"]
+        state, eta = status["status"], status.get("eta_seconds")
         if state == "queued" and status.get("queue_position") is not None:
             state = f"queued (#{status['queue_position']})"
-        elif state == "running" and status.get("eta_seconds") is not None:
-            state = f"running, about {status['eta_seconds']:.0f} s left"
-        self._progress.update(bar, completed=float(status.get("progress") or 0), state=state)
+        until = time.monotonic() + float(eta) if eta is not None and state != "completed" else None
+        self._progress.update(bar, completed=float(status.get("progress") or 0), state=state, eta_until=until)
 
     def _fail(self, outcome: Outcome, bar: TaskID, message: str) -> None:
         outcome.error = message
-        self._progress.update(bar, state="failed")
+        self._progress.update(bar, state="failed", eta_until=None)
         self.say(f"transcriber: error: {outcome.path.name}: {message}")
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import errno
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from transcriber.errors import Code, InsufficientStorage, TooManyRequests, Unavailable
+from transcriber.jobs.outage import free_bytes
 from transcriber.jobs.owners import Caller
 from transcriber.settings import LimitsSettings
 from transcriber.store.sqlite import Store
@@ -16,19 +15,6 @@ from transcriber.store.sqlite import Store
 MIB = 1024 * 1024
 UPLOADS_RETRY_AFTER = 5.0
 QUOTA_RETRY_AFTER = 30.0
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
-
-
-def free_bytes(data_dir: Path) -> int:
-    """Free space on the file system that holds data_dir (or its nearest existing parent)."""
-    folder = data_dir
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
 
 
 def disk_full_error() -> InsufficientStorage:
@@ -43,6 +29,7 @@ class Admission:
         self._store = store
         self._data_dir = data_dir
         self._uploading = 0
+        self._by_client: dict[str, int] = {}
 
     async def check(self, caller: Caller, content_length: int | None) -> None:
         """429 when the caller's key has its maximum of queued jobs; 507 when the disk is short."""
@@ -55,14 +42,23 @@ class Admission:
             raise disk_full_error()
 
     @contextmanager
-    def upload_slot(self) -> Iterator[None]:
-        """Hold one of max_concurrent_uploads while the body streams in; 503 when none is free."""
-        cap = self._limits.max_concurrent_uploads
+    def upload_slot(self, client: str = "") -> Iterator[None]:
+        """Hold one of max_concurrent_uploads while the body streams in; 503 when none is free,
+        429 when this client address already holds max_uploads_per_client of them."""
+        cap, per_client = self._limits.max_concurrent_uploads, self._limits.max_uploads_per_client
         if cap and self._uploading >= cap:
             message = f"{cap} uploads are in progress already; try again shortly."
             raise Unavailable(message, code=Code.TOO_MANY_UPLOADS, retry_after=UPLOADS_RETRY_AFTER)
+        if per_client and self._by_client.get(client, 0) >= per_client:
+            message = f"{per_client} uploads from your address are in progress already; wait for one to finish."
+            raise TooManyRequests(message, code=Code.TOO_MANY_UPLOADS, retry_after=UPLOADS_RETRY_AFTER)
         self._uploading += 1
+        self._by_client[client] = self._by_client.get(client, 0) + 1
         try:
             yield
         finally:
             self._uploading -= 1
+            if (left := self._by_client[client] - 1) > 0:
+                self._by_client[client] = left
+            else:
+                del self._by_client[client]  # the map holds only addresses uploading now

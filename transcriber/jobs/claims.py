@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
-from transcriber.domain.job import Job
+from transcriber.clock import epoch
+from transcriber.domain.job import Job, JobStatus
 from transcriber.events.waiters import wake_or_timeout
 from transcriber.jobs.backlog import Backlog
 from transcriber.jobs.queue import JobQueue
@@ -101,10 +102,20 @@ class LocalSource:
     async def next(self) -> Job | None:
         while (job_id := await self._queue.get()) is not None:
             await self._backlog.refill()  # its slot is free: the oldest job waiting in the database takes it
-            job = await self._store.claim_job(job_id)
+            try:
+                job = await self._store.claim_job(job_id)
+            except Exception:
+                await self._put_back(job_id)
+                raise
             if job is not None:
                 return job
         return None
+
+    async def _put_back(self, job_id: str) -> None:
+        """A claim the store refused (a full disk) leaves the job queued: its id goes back too."""
+        job = await self._store.get_job(job_id)
+        if job is not None and job.status == JobStatus.QUEUED:
+            self._queue.put(job_id, job.duration, epoch(job.created_at))
 
     def start(self) -> None:
         pass

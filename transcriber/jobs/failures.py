@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from transcriber.domain.job import JobStatus, Outcome
 from transcriber.errors import Code
-from transcriber.jobs.admission import is_disk_full
 from transcriber.speech.audio import AudioTooLong
 
 
@@ -13,7 +12,4 @@ def known_failure(exc: BaseException) -> Outcome | None:
     if isinstance(exc, AudioTooLong):
         message = f"The audio is longer than it measured at upload ({exc}); it was not transcribed."
         return Outcome(JobStatus.FAILED, Code.AUDIO_TOO_LONG, message)
-    if is_disk_full(exc):
-        message = "The server ran out of disk space while writing the results; submit the job again later."
-        return Outcome(JobStatus.FAILED, Code.DISK_FULL, message)
     return None

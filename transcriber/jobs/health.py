@@ -26,8 +26,9 @@ class Health:
         self._started = time.monotonic()
         self._version = version("transcriber")  # package metadata is read from disk: once
 
-    async def body(self) -> dict[str, Any]:
-        problems = await self._problems()
+    async def body(self, scope: str | None = None) -> dict[str, Any]:
+        """The document as the caller may see it: with a scope (isolate_keys), only its own job ids."""
+        problems = await self._problems(scope)
         info = self._loader.info()
         state = "loading" if info is None and not self._loader.error() else "ok"
         snapshot = self._scheduler.snapshot()
@@ -42,7 +43,7 @@ class Health:
             "version": self._version,
         }
 
-    async def _problems(self) -> list[str]:
+    async def _problems(self, scope: str | None) -> list[str]:
         problems = []
         try:
             await asyncio.wait_for(self._store.ping(), DB_PING_TIMEOUT)
@@ -50,8 +51,21 @@ class Health:
             problems.append(f"database: {type(exc).__name__}")
         if error := self._loader.error():
             problems.append(f"model: {error}")
-        stalled = self._scheduler.snapshot().stalled
-        return problems + [f"job {job_id} made no progress within its deadline" for job_id in stalled]
+        if disk := self._scheduler.outage.problem():
+            problems.append(disk)
+        return problems + await self._stalled(scope)
+
+    async def _stalled(self, scope: str | None) -> list[str]:
+        named, others = [], 0
+        for job_id in self._scheduler.snapshot().stalled:
+            job = await self._store.get_job(job_id) if scope is not None else None
+            if scope is None or (job is not None and job.owner == scope):
+                named.append(f"job {job_id} made no progress within its deadline")
+            else:
+                others += 1
+        if others:  # said, so the 503 is explained, but without another key's job ids
+            named.append(f"{others} job(s) of other keys made no progress within their deadline")
+        return named
 
 
 def _model(info: EngineInfo) -> dict[str, Any]:

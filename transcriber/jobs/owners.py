@@ -71,7 +71,8 @@ class Keyring:
         """The caller a bearer token belongs to, or None if it matches no key."""
         found: Key | None = None
         for key in self._keys:  # no early exit: the time taken does not say which key matched
-            if hmac.compare_digest(token.encode(), key.secret.encode()) and found is None:
+            # a key listed as both plain and admin is an admin (API.md, "Changed defaults")
+            if hmac.compare_digest(token.encode(), key.secret.encode()) and (found is None or key.admin):
                 found = key
         if found is None:
             return None

@@ -24,7 +24,8 @@ from transcriber.errors import (
     Unavailable,
 )
 from transcriber.jobs import tus_files
-from transcriber.jobs.admission import QUOTA_RETRY_AFTER, Admission, disk_full_error, is_disk_full
+from transcriber.jobs.admission import QUOTA_RETRY_AFTER, Admission, disk_full_error
+from transcriber.jobs.outage import is_disk_full
 from transcriber.jobs.owners import Caller
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.jobs.service import JobService

@@ -17,6 +17,7 @@ from transcriber.domain.options import JobOptions
 from transcriber.events.changes import ChangeFeed
 from transcriber.jobs.estimates import Estimator
 from transcriber.jobs.failures import known_failure
+from transcriber.jobs.outage import is_disk_full
 from transcriber.metrics import Metrics
 from transcriber.outputs.results import remove_results, write_results
 from transcriber.outputs.transcript import Segment, Transcript
@@ -112,6 +113,8 @@ class JobRunner:
             log.info("job %s: interrupted by shutdown, back in the queue", run.job_id, extra={"job_id": run.job_id})
             return False
         except Exception as exc:
+            if is_disk_full(exc):
+                raise  # not the job's fault: the scheduler puts it back until space returns
             if (known := known_failure(exc)) is None:
                 log.exception("job %s: failed", run.job_id, extra={"job_id": run.job_id})
             await self._finish(run, known or Outcome(JobStatus.FAILED, "transcription_failed", _describe(exc)))
@@ -144,7 +147,7 @@ class JobRunner:
             run.progress = min(0.99, max(run.progress, segment.end / run.duration))
         if now - run.last_write >= PROGRESS_WRITE_INTERVAL:
             run.last_write = now
-            self._deps.spawn(self._deps.store.set_progress(run.job_id, run.progress, language))
+            self._deps.spawn(self._write_progress(run, language))
         if now - run.last_event >= PROGRESS_EVENT_INTERVAL:
             run.last_event = now
             self._deps.changes.job_changed(run.job_id)
@@ -152,6 +155,14 @@ class JobRunner:
             run.logged_progress = run.progress - run.progress % 0.1
             done = f"{run.progress * 100:.0f}% ({segment.end:.1f} of {run.duration:.1f} s)"
             log.info("job %s: %s", run.job_id, done, extra={"job_id": run.job_id})
+
+    async def _write_progress(self, run: RunningJob, language: str | None) -> None:
+        """Progress is advisory: a write the store refuses (a full disk) is skipped, not fatal."""
+        try:
+            await self._deps.store.set_progress(run.job_id, run.progress, language)
+        except Exception as exc:
+            level = logging.DEBUG if is_disk_full(exc) else logging.WARNING
+            log.log(level, "job %s: progress not saved (%s)", run.job_id, exc, extra={"job_id": run.job_id})
 
     async def _complete(self, info: EngineInfo, run: RunningJob, transcript: Transcript, seconds: float) -> None:
         outcome = Outcome(

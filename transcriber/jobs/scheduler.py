@@ -14,6 +14,8 @@ from transcriber.errors import Code, Unavailable
 from transcriber.events.changes import ChangeFeed
 from transcriber.jobs.claims import make_source
 from transcriber.jobs.estimates import Estimator
+from transcriber.jobs.outage import DiskOutage, is_disk_full
+from transcriber.jobs.putback import PutBack
 from transcriber.jobs.queue import JobQueue
 from transcriber.jobs.reservation import Reservation
 from transcriber.jobs.runner import JobRunner, RunnerDeps, RunningJob
@@ -29,6 +31,7 @@ from transcriber.store.sqlite import Store
 from transcriber.store.types import FinishHook
 
 log = logging.getLogger(__name__)
+CLAIM_RETRY_SECONDS = 1.0  # after the store refused a claim
 
 
 class Scheduler(SourceEventsMixin):
@@ -57,6 +60,8 @@ class Scheduler(SourceEventsMixin):
         self._reserved = 0  # admitted uploads not yet in the queue: capacity counts them
         self._engine: Engine | None = None
         self.models = ModelPool.configured(settings, lambda: self._engine)
+        self.outage = DiskOutage(settings.data_dir, store, settings.limits.min_free_disk_mb)
+        self._put_back = PutBack(settings, store, self.outage, (metrics, changes, self._source.added))
 
     async def recover(self) -> None:
         """Re-queue what a previous process (or, shared, a dead server) accepted but did not finish."""
@@ -162,10 +167,28 @@ class Scheduler(SourceEventsMixin):
             return "cancelling"
         return ""
 
+    def _is_closing(self) -> bool:
+        return self._closing
+
     async def _worker_loop(self, index: int) -> None:
-        while (job := await self._source.next()) is not None:
+        """Take jobs until the server stops; nothing a job or the store does ends this loop."""
+        while True:
+            await self.outage.wait(self._is_closing)  # no claims while the disk is full
+            try:
+                job = await self._source.next()
+            except Exception as exc:  # the store refused the claim; the job id is back in the queue
+                if is_disk_full(exc):
+                    self.outage.begin("claiming the next job", exc)
+                else:
+                    log.exception("could not take the next job; trying again")
+                await asyncio.sleep(CLAIM_RETRY_SECONDS)
+                continue
+            if job is None:
+                return
             try:
                 await self._run(job, index)
+            except Unavailable as exc:  # the shared database went away mid-job: its lease brings it back
+                log.warning("job %s: %s; it runs again when its lease ends", job.job_id, exc.message)
             except Exception:  # a failed job is data; the worker must live on
                 log.exception("job %s: worker error", job.job_id, extra={"job_id": job.job_id})
 
@@ -180,13 +203,22 @@ class Scheduler(SourceEventsMixin):
         started = f"attempt {job.attempts}, {run.duration:.1f} s of audio"
         log.info("job %s: started (%s)", job_id, started, extra={"job_id": job_id})
         timeout = job_timeout(run.duration, self._settings.queue)
+        full: BaseException | None = None
         try:
             task = asyncio.create_task(self._runner.run(job, run, self._slots[index]))
             finished = await finished_in_time(task, run, timeout)
             if finished is None:
                 finished = await self._timed_out(job_id, index, timeout)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            full = exc  # its results or its row could not be written
         finally:
             self._running.pop(job_id, None)
+        if full is not None:
+            finished = await self._put_back.settle(job, full, self._source.owner, self._is_closing)
+        else:
+            self._put_back.forget(job_id)
         if finished:
             await self._cleanup_upload(job)
 

@@ -13,6 +13,7 @@ from transcriber.errors import Code, Conflict
 from transcriber.events.changes import ChangeFeed
 from transcriber.events.waiters import wake_or_timeout
 from transcriber.metrics import Metrics
+from transcriber.notify.backoff import PassFailures
 from transcriber.outputs.results import write_summary
 from transcriber.store import outbox
 from transcriber.store.sqlite import Store
@@ -104,13 +105,18 @@ class Summaries:
 
     async def run(self) -> None:
         """Forever: one pass over the outbox, then wait for a wake-up or the poll interval."""
+        failures = PassFailures("summary relay", POLL_SECONDS)
         while True:
             try:
                 await self._pass()
-            except Exception:  # the relay must outlive any one bad pass; the outbox keeps the work
-                log.exception("summary relay pass failed")
+                wait = failures.passed()
+            except Exception as exc:  # the relay must outlive any one bad pass; the outbox keeps the work
+                wait = failures.failed(exc)
             self._wake.clear()
-            await wake_or_timeout(self._wake, POLL_SECONDS)
+            if failures.waiting:  # a wake-up (a finished job) must not cut the back-off short
+                await asyncio.sleep(wait)
+            else:
+                await wake_or_timeout(self._wake, wait)
 
     async def _pass(self) -> None:
         self.backlog = await outbox.backlog(self._store)

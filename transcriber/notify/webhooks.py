@@ -24,6 +24,7 @@ from transcriber.clock import utcnow
 from transcriber.errors import NotFound
 from transcriber.events.waiters import wake_or_timeout
 from transcriber.notify import signing_secret, urlguard
+from transcriber.notify.backoff import PassFailures
 from transcriber.notify.delivery import Attempt, post
 from transcriber.settings import WebhookSettings
 from transcriber.store import webhook_rows
@@ -86,13 +87,15 @@ class WebhookRelay:
         except (OSError, ValueError) as exc:  # deliveries wait in the table until this is fixed
             log.error("webhooks are not sent: the signing secret is unusable: %s", exc)
             return
+        failures = PassFailures("webhook relay", POLL_SECONDS)
         while True:
             try:
                 await self.run_once()
-            except Exception:  # the relay must outlive a bad pass; the table keeps the work
-                log.exception("webhook relay pass failed")
+                wait = failures.passed()
+            except Exception as exc:  # the relay must outlive a bad pass; the table keeps the work
+                wait = failures.failed(exc)
             self._wake.clear()
-            await wake_or_timeout(self._wake, POLL_SECONDS)
+            await wake_or_timeout(self._wake, wait)
 
     async def run_once(self) -> None:
         await self._discover()
@@ -114,7 +117,7 @@ class WebhookRelay:
             return
         body = {"type": event_type, "timestamp": utcnow(), "data": document}
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        if await webhook_rows.add(self._store, job_id, event_type, event["callback_url"], payload):
+        if await webhook_rows.add(self._store, job_id, event_type, event["callback_url"], payload, event["round"]):
             log.info("job %s: webhook %s queued", job_id, event_type, extra={"job_id": job_id})
 
     async def _start_due(self) -> None:

@@ -18,7 +18,7 @@ async def add_pending(tx: Transaction, job_id: str) -> None:
     now = utcnow()
     await tx.execute(
         "UPDATE jobs SET summary_status = 'pending', summary_text = NULL, summary_error = NULL,"
-        " summary_updated_at = ? WHERE job_id = ?",
+        " summary_updated_at = ?, summary_round = summary_round + 1 WHERE job_id = ?",
         (now, job_id),
     )
     await tx.execute(

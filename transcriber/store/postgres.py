@@ -38,6 +38,8 @@ CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # a connection killed under the pool's setup ping can be left mid-operation: as dead as the rest
+    asyncpg.InternalClientError,
 )
 
 # Earliest virtual deadline first (created_at + duration), as the in-process JobQueue orders.

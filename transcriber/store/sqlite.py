@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,10 @@ from transcriber.store.types import DuplicateJob, FinishHook, Params, Recovered,
 # repeat it for the planner to know the index covers it.
 _FINISHED_SQL = "('completed', 'failed', 'cancelled')"
 CHUNK = 500  # values per IN (...) lookup: well under both databases' parameter limits
+
+
+class _RolledBack(Exception):
+    """Ends a transaction that only measured something, so that it is rolled back."""
 
 
 class Store:
@@ -69,6 +74,16 @@ class Store:
         """The jobs table, read through this index: SQLite must use it (or fail the statement),
         whatever its statistics say, so a pass over a big history cannot regress to a scan."""
         return f"jobs AS {alias} INDEXED BY {index}"
+
+    async def probe_space(self, nbytes: int) -> None:
+        """Raise the database's disk-full error unless nbytes more could be written now; keeps nothing."""
+        try:
+            async with self.transaction() as tx:
+                await tx.execute("CREATE TABLE space_probe (filler TEXT)")
+                await tx.execute("INSERT INTO space_probe VALUES (?)", (os.urandom(nbytes // 2).hex(),))
+                raise _RolledBack
+        except _RolledBack:
+            pass
 
     async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
         return [Job.from_row(r) for r in await self.rows(sql, params)]

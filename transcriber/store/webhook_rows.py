@@ -18,14 +18,14 @@ _TERMINAL_SUMMARY = "('completed', 'failed')"
 # PostgreSQL, before its first ANALYZE, ANDs the partial index with jobs_by_status (as costly):
 # `status || ''` is no column any index holds, so neither planner can pick that path.
 _UNREPORTED = """
-SELECT j.job_id, j.callback_url, 'job.' || j.status AS type FROM {by_updated}
+SELECT j.job_id, j.callback_url, 'job.' || j.status AS type, 0 AS round FROM {by_updated}
  WHERE j.callback_url IS NOT NULL AND j.updated_at >= :since AND (j.status || '') IN {job_states}
    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.job_id = j.job_id AND d.type = 'job.' || j.status)
 UNION ALL
-SELECT j.job_id, j.callback_url, 'summary.' || j.summary_status AS type FROM {by_summary}
+SELECT j.job_id, j.callback_url, 'summary.' || j.summary_status AS type, j.summary_round AS round FROM {by_summary}
  WHERE j.callback_url IS NOT NULL AND j.summary_updated_at >= :since AND (j.summary_status || '') IN {summary_states}
-   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
-                    WHERE d.job_id = j.job_id AND d.type = 'summary.' || j.summary_status)
+   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.job_id = j.job_id
+                    AND d.type = 'summary.' || j.summary_status AND d.round = j.summary_round)
 LIMIT :limit
 """
 
@@ -44,14 +44,15 @@ async def unreported(store: Store, since: str) -> list[Row]:
     return await store.rows(unreported_sql(store), {"since": since, "limit": BATCH})
 
 
-async def add(store: Store, job_id: str, event_type: str, url: str, payload: str) -> bool:
-    """Queue one delivery; False if this job already has one of this type (exactly once)."""
+async def add(store: Store, job_id: str, event_type: str, url: str, payload: str, round_: int = 0) -> bool:
+    """Queue one delivery; False if this job already has one of this type and summary round (exactly once)."""
     now = utcnow()
     async with store.transaction() as tx:
         added = await tx.execute(
-            "INSERT INTO webhook_deliveries (webhook_id, job_id, type, url, payload, next_attempt_at,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, type) DO NOTHING",
-            (f"msg_{uuid.uuid4().hex}", job_id, event_type, url, payload, now, now, now),
+            "INSERT INTO webhook_deliveries (webhook_id, job_id, type, round, url, payload, next_attempt_at,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (job_id, type, round) DO NOTHING",
+            (f"msg_{uuid.uuid4().hex}", job_id, event_type, round_, url, payload, now, now, now),
         )
         return added > 0
 

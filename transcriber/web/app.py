@@ -26,6 +26,7 @@ from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.store.backend import open_job_store
 from transcriber.web import handlers, keys, openapi, page, realtime, sse, tus, watch
+from transcriber.web.client_address import ClientAddresses
 from transcriber.web.error_mapping import error_middleware
 from transcriber.web.middlewares import auth_middleware, metrics_middleware
 from transcriber.web.openai import errors, routes
@@ -53,6 +54,7 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.CHANGES] = ChangeFeed()
+    app[keys.CLIENT_ADDRESSES] = ClientAddresses(settings.server.trusted_proxies)
     app[keys.LOADER] = EngineLoader.loaded(engine, settings) if engine is not None else loader or EngineLoader(settings)
     app.cleanup_ctx.append(_io_threads)
     app.cleanup_ctx.append(_database)

@@ -9,8 +9,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from transcriber import errors
+from transcriber.jobs.outage import is_disk_full
 
 log = logging.getLogger(__name__)
+DISK_FULL_MESSAGE = "The server is out of disk space and could not record this; try again later."
 
 STATUS: dict[type[errors.ServiceError], int] = {
     errors.BadRequest: 400,
@@ -25,6 +27,7 @@ STATUS: dict[type[errors.ServiceError], int] = {
     errors.TooManyRequests: 429,
     errors.Unavailable: 503,
     errors.InsufficientStorage: 507,
+    errors.ClientClosed: 499,  # nobody reads it; it counts the request under its own status
 }
 # aiohttp raises its own HTTP exceptions for routing and protocol errors; give them stable codes.
 _HTTP_CODES = {
@@ -80,6 +83,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return _from_http(request, exc)
-    except Exception:
+    except Exception as exc:
+        if is_disk_full(exc):  # the disk or the database is full: the caller may try again later
+            log.warning("%s %s: out of disk space (%s)", request.method, request.path, type(exc).__name__)
+            return error_response(507, errors.Code.INSUFFICIENT_STORAGE, DISK_FULL_MESSAGE)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "The server failed to handle this request.")

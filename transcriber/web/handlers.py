@@ -17,7 +17,7 @@ from transcriber.jobs.upload_files import Upload
 from transcriber.metrics import CONTENT_TYPE
 from transcriber.outputs.formats import FORMATS
 from transcriber.outputs.results import result_path
-from transcriber.web import keys, uploads, url_fetch
+from transcriber.web import keys, upload_pace, uploads, url_fetch
 from transcriber.web.middlewares import caller_of, scope_of
 
 T = TypeVar("T")
@@ -34,16 +34,12 @@ async def accept_upload(
     """
     settings, service, caller = request.app[keys.SETTINGS], request.app[keys.JOBS], caller_of(request) or OPEN
     request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
+    uploads.check_headers(request, settings.max_upload_bytes)  # a declared 100 GB is 413, not 507
     admission = request.app[keys.ADMISSION]
     await admission.check(caller, request.content_length)  # 429 / 507 before reading, too
-    with admission.upload_slot():
+    with admission.upload_slot(request.app[keys.CLIENT_ADDRESSES].of(request)):
         upload = await uploads.receive(
-            request,
-            settings.data_dir,
-            settings.max_upload_bytes,
-            settings.server.upload_timeout,
-            idle_timeout=settings.limits.upload_idle_seconds,
-            form=form,
+            request, settings.data_dir, settings.max_upload_bytes, upload_pace.Pace.of(settings), form=form
         )
         try:
             if uploads.URL_FIELD in upload.fields:  # nothing fetched for a form the service would refuse
@@ -130,9 +126,12 @@ async def transcript_file(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.Response:
-    body = await request.app[keys.HEALTH].body()
+    caller, server = caller_of(request), request.app[keys.SETTINGS].server
+    # an anonymous reader of a public /health is scoped to no key: it names no job under isolation
+    scope = caller.scope if caller is not None else ("" if server.isolate_keys else None)
+    body = await request.app[keys.HEALTH].body(scope)
     status = 200 if body["status"] == "ok" else 503
-    if caller_of(request) is None and not request.app[keys.SETTINGS].server.public_health:
+    if caller is None and not server.public_health:
         body = {"status": body["status"]}  # job ids, paths and errors only for a valid key
     return web.json_response(body, status=status)
 

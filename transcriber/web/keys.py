@@ -18,6 +18,7 @@ from transcriber.notify.summaries import Summaries
 from transcriber.settings import Settings
 from transcriber.speech.engine import EngineLoader
 from transcriber.store.sqlite import Store
+from transcriber.web.client_address import ClientAddresses
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -30,6 +31,7 @@ CHANGES = web.AppKey("changes", ChangeFeed)
 HEALTH = web.AppKey("health", Health)
 EVENTS = web.AppKey("events", EventBroker)
 ADMISSION = web.AppKey("admission", Admission)
+CLIENT_ADDRESSES = web.AppKey("client_addresses", ClientAddresses)  # per-client upload caps
 WAITERS = web.AppKey("waiters", Waiters)  # requests waiting for their job (the OpenAI routes)
 TUS = web.AppKey("tus", ResumableUploads)  # resumable uploads at /uploads/ (web/tus.py)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -12,6 +13,7 @@ from transcriber.errors import Code, Unauthorized
 from transcriber.jobs.owners import OPEN, Caller, Keyring
 from transcriber.metrics import Metrics
 
+CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the answer
 OPEN_PATHS = ("/health", "/metrics", "/openapi.json")
 # GET routes a browser opens without headers (EventSource, <audio>, download links).
 TOKEN_IN_QUERY = re.compile(r"/events|/jobs/[^/]+/(events|audio|transcript\.[a-z]+)|/v1/realtime")
@@ -33,11 +35,19 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
         except web.HTTPException as exc:
             status = exc.status
             raise
+        except asyncio.CancelledError:  # aiohttp cancels the handler of a client that went away
+            status = CLIENT_CLOSED if client_gone(request) else status
+            raise
         finally:
             metrics.http.labels(request.method, route, str(status)).inc()
             metrics.http_latency.labels(route).observe(time.perf_counter() - started)
 
     return count_requests
+
+
+def client_gone(request: web.Request) -> bool:
+    """The client has closed its connection: nothing sent to it now arrives."""
+    return request.transport is None or request.transport.is_closing()
 
 
 def _route(request: web.Request) -> str:

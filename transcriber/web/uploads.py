@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,14 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from transcriber.domain.options import TEXT_FIELDS
-from transcriber.errors import BadRequest, Code, PayloadTooLarge, UnsupportedMedia, UploadTimeout, invalid
-from transcriber.jobs.admission import disk_full_error, is_disk_full
+from transcriber.errors import BadRequest, ClientClosed, Code, PayloadTooLarge, UnsupportedMedia, invalid
+from transcriber.jobs.admission import disk_full_error
+from transcriber.jobs.outage import is_disk_full
 from transcriber.jobs.upload_files import Spool, Upload, incoming_dir
+from transcriber.web.middlewares import client_gone
+from transcriber.web.upload_pace import Deadline, Pace, UploadTooSlow
 
+log = logging.getLogger(__name__)
 READ_CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 8192
 MAX_FORM_OVERHEAD = 64 * 1024  # boundaries and the small text fields around the file
@@ -37,32 +42,56 @@ async def receive(
     request: web.Request,
     data_dir: Path,
     max_bytes: int,
-    timeout: float,
+    pace: Pace,
     *,
-    idle_timeout: float = 0.0,
     form: FormFields = JOB_FORM,
 ) -> Upload:
     """Stream the multipart body: the file to disk (never whole in memory), fields to a dict.
 
-    The whole upload has `timeout` seconds; a client that sends nothing for `idle_timeout`
-    seconds (0: no idle limit) is cut off sooner. Either way the partial file is removed.
+    The whole upload has `pace.timeout` seconds; a client that sends nothing for `pace.idle`
+    seconds, or less than `pace.min_rate` bytes a second over `pace.window`, is cut off sooner.
+    Either way the partial file is removed.
     """
-    _check_headers(request, max_bytes)
+    check_headers(request, max_bytes)
     upload = Upload(incoming_dir(data_dir) / f"{uuid.uuid4().hex}.part")
+    deadline: Deadline | None = None
     try:
-        async with asyncio.timeout(timeout) as deadline:
-            await _read_parts(request, upload, max_bytes, Deadline(deadline, idle_timeout), form)
+        async with asyncio.timeout(pace.timeout) as timer:
+            deadline = Deadline(timer, pace)
+            await _read_parts(request, upload, max_bytes, deadline, form)
+    except UploadTooSlow as exc:
+        await upload.remove()
+        _log_too_slow(request, upload)
+        raise exc from None
     except TimeoutError:
         await upload.remove()
-        raise UploadTimeout(_timed_out(timeout, idle_timeout), code=Code.UPLOAD_TIMEOUT) from None
+        if deadline is None:
+            raise
+        error = deadline.expired()
+        if isinstance(error, UploadTooSlow):
+            _log_too_slow(request, upload)
+        raise error from None
     except OSError as exc:
         await upload.remove()
         if is_disk_full(exc):
             raise disk_full_error() from None
+        if client_gone(request):
+            raise _client_left(request) from None
+        raise
+    except asyncio.CancelledError:
+        await upload.remove()
+        if client_gone(request):
+            _client_left(request)  # counted as 499 by the metrics middleware
         raise
     except BaseException:
         await upload.remove()
         raise
+    await _check_source(upload, form)
+    return upload
+
+
+async def _check_source(upload: Upload, form: FormFields) -> None:
+    """Exactly one source: the file, or (where the form takes one) a URL to fetch."""
     if upload.digest and URL_FIELD in upload.fields:
         await upload.remove()
         raise BadRequest("Send either 'file' or 'url', not both.", code=Code.MULTIPLE_FILES)
@@ -70,10 +99,20 @@ async def receive(
         raise BadRequest("The form has no 'file' field.", code=Code.MISSING_FILE)
     if not upload.digest and URL_FIELD not in upload.fields:
         raise BadRequest("The form has no 'file' field (or 'url').", code=Code.MISSING_FILE)
-    return upload
 
 
-def _check_headers(request: web.Request, max_bytes: int) -> None:
+def _log_too_slow(request: web.Request, upload: Upload) -> None:
+    log.info("%s %s: upload too slow, cut off after %d bytes", request.method, request.path, upload.size)
+
+
+def _client_left(request: web.Request) -> ClientClosed:
+    """One INFO line (security.md promises one), and the error that counts the request as 499."""
+    log.info("%s %s: the client left mid-upload; its partial file was removed", request.method, request.path)
+    return ClientClosed("The client closed the connection before the upload ended.", code=Code.CLIENT_CLOSED)
+
+
+def check_headers(request: web.Request, max_bytes: int) -> None:
+    """400/415/413 from the headers alone, before anything is read or the disk is asked."""
     # The raw header, not request.content_type: aiohttp parses that with the email package, a
     # measurable share of a small upload's accept path; the multipart reader checks it fully.
     if not request.headers.get(hdrs.CONTENT_TYPE, "").lstrip().lower().startswith("multipart/"):
@@ -84,29 +123,6 @@ def _check_headers(request: web.Request, max_bytes: int) -> None:
         raise UnsupportedMedia(message, code=Code.UNSUPPORTED_ENCODING)
     if request.content_length is not None and request.content_length > max_bytes + MAX_FORM_OVERHEAD:
         raise PayloadTooLarge(_too_large(max_bytes), code=Code.UPLOAD_TOO_LARGE)  # say so before reading it
-
-
-class Deadline:
-    """The whole-upload deadline, pulled in to `idle` seconds from the last data received."""
-
-    def __init__(self, timeout: asyncio.Timeout, idle: float):
-        self._timeout = timeout
-        self._end = timeout.when()
-        self._idle = idle
-        self.touch()
-
-    def touch(self) -> None:
-        if self._idle > 0:
-            soon = asyncio.get_running_loop().time() + self._idle
-            self._timeout.reschedule(soon if self._end is None else min(self._end, soon))
-
-
-def _timed_out(timeout: float, idle: float) -> str:
-    return (
-        f"The upload did not finish within {timeout:.0f} seconds, or sent nothing for {idle:.0f} seconds."
-        if idle > 0
-        else f"The upload did not finish within {timeout:.0f} seconds."
-    )
 
 
 async def _read_parts(
@@ -166,7 +182,7 @@ async def _stream_file(part: BodyPartReader, upload: Upload, max_bytes: int, dea
     await spool.open()
     try:
         while chunk := await part.read_chunk(READ_CHUNK):
-            deadline.touch()
+            deadline.touch(len(chunk))
             upload.size += len(chunk)
             if upload.size > max_bytes:
                 raise PayloadTooLarge(_too_large(max_bytes), code=Code.UPLOAD_TOO_LARGE)

@@ -14,7 +14,8 @@ from yarl import URL
 
 from transcriber.domain.options import MAX_URL_CHARS
 from transcriber.errors import BadRequest, Code, PayloadTooLarge, UnsupportedMedia
-from transcriber.jobs.admission import disk_full_error, free_bytes, is_disk_full
+from transcriber.jobs.admission import disk_full_error
+from transcriber.jobs.outage import free_bytes, is_disk_full
 from transcriber.jobs.upload_files import Spool, Upload
 from transcriber.notify import urlguard
 from transcriber.notify.delivery import PinnedResolver
