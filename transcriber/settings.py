@@ -101,6 +101,19 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class OutputSettings:
+    """Readable subtitles: srt/vtt cues of at most max_lines lines of max_line_chars, max_cue_seconds long."""
+
+    max_line_chars: int = 42
+    max_lines: int = 2
+    max_cue_seconds: float = 7.0
+
+    def __post_init__(self) -> None:
+        if self.max_line_chars < 1 or self.max_lines < 1 or not self.max_cue_seconds > 0:
+            raise SettingsError("[output] max_line_chars, max_lines and max_cue_seconds must be positive")
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -112,6 +125,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
 
     @property
     def models_dir(self) -> Path:
@@ -158,6 +172,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingSettings,
     "database": DatabaseSettings,
     "webhooks": WebhookSettings,
+    "output": OutputSettings,
 }
 
 T = TypeVar("T")

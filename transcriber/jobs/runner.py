@@ -18,8 +18,11 @@ from transcriber.events.changes import ChangeFeed
 from transcriber.jobs.estimates import Estimator
 from transcriber.jobs.failures import known_failure
 from transcriber.metrics import Metrics
+from transcriber.outputs.cues import CueLayout
+from transcriber.outputs.formats import DEFAULT_LAYOUT
 from transcriber.outputs.results import remove_results, write_results
 from transcriber.outputs.transcript import Segment, Transcript
+from transcriber.settings import OutputSettings
 from transcriber.speech.engine import Engine
 from transcriber.store.sqlite import Store
 from transcriber.store.types import FinishHook
@@ -72,6 +75,12 @@ class RunnerDeps:
     hooks: Sequence[FinishHook]
     spawn: Callable[[Awaitable[Any]], None]
     owner: str | None = None  # lease holder on a shared store: writes only while it holds the job
+    layout: CueLayout = DEFAULT_LAYOUT  # how subtitle cues are cut ([output])
+
+
+def cue_layout(output: OutputSettings) -> CueLayout:
+    """The [output] settings as the subtitle renderers take them."""
+    return CueLayout(output.max_line_chars, output.max_lines, output.max_cue_seconds)
 
 
 class JobRunner:
@@ -116,7 +125,7 @@ class JobRunner:
         run.check()
         transcript = self._engine.transcribe(path, run.duration, options, on_segment)
         run.check()
-        write_results(self._deps.data_dir, run.job_id, transcript)
+        write_results(self._deps.data_dir, run.job_id, transcript, self._deps.layout)
         return transcript
 
     def _on_progress(self, run: RunningJob, segment: Segment, language: str | None) -> None:

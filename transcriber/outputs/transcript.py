@@ -47,6 +47,8 @@ class Transcript:
     segments: tuple[Segment, ...]
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Word timings are always decoded (subtitle cues are cut by them); the JSON shows them when asked.
+    show_words: bool = True
 
     @property
     def text(self) -> str:

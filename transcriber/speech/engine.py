@@ -215,6 +215,7 @@ class FasterWhisperEngine:
             segments=tuple(segments),
             settings=self.settings_for(options),
             provenance={**provenance, **self._info.versions},
+            show_words=options.word_timestamps,
         )
 
     def _decoder(self) -> Decoder:
