@@ -9,7 +9,7 @@ from typing import Any
 
 from yarl import URL
 
-from transcriber.domain.speakers import channel_options
+from transcriber.domain.speakers import channel_options, diarize_options
 from transcriber.errors import BadRequest, Code, invalid
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -23,6 +23,9 @@ TEXT_FIELDS = (
     "callback_url",
     "channels",
     "speakers",
+    "diarize",
+    "min_speakers",
+    "max_speakers",
 )
 MAX_PROMPT_CHARS = 2000
 MAX_URL_CHARS = 2048
@@ -37,6 +40,9 @@ class JobOptions:
     hotwords: str | None = None
     channels: str = "mono"  # mono: downmix; split: each channel of a stereo call on its own
     speakers: tuple[str, ...] | None = None  # names for channel 0 and 1 (channel_0/1 otherwise)
+    diarize: bool = False  # mono: who spoke when, from voice vectors (speech/diarize.py)
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +73,7 @@ def parse_options(fields: dict[str, str], *, languages: Collection[str], multili
         initial_prompt=_prompt("initial_prompt", fields.get("initial_prompt")),
         hotwords=_prompt("hotwords", fields.get("hotwords")),
         **channel_options(fields),
+        **diarize_options(fields),
     )
 
 

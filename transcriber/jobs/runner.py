@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from transcriber.metrics import Metrics
 from transcriber.outputs.cues import CueLayout
 from transcriber.outputs.formats import DEFAULT_LAYOUT
 from transcriber.outputs.results import remove_results, write_results
+from transcriber.outputs.speakers import speaker_seconds
 from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.settings import OutputSettings
 from transcriber.speech.engine import Engine
@@ -76,6 +78,15 @@ class RunnerDeps:
     spawn: Callable[[Awaitable[Any]], None]
     owner: str | None = None  # lease holder on a shared store: writes only while it holds the job
     layout: CueLayout = DEFAULT_LAYOUT  # how subtitle cues are cut ([output])
+
+
+def speakers_json(transcript: Transcript) -> str | None:
+    """The speakers column of a diarized job: [{"id", "name", "seconds"}] as JSON."""
+    if not transcript.diarized:
+        return None
+    seconds = speaker_seconds(transcript.segments)
+    names = transcript.speaker_names
+    return json.dumps([{"id": k, "name": names.get(k, k), "seconds": v} for k, v in seconds.items()])
 
 
 def cue_layout(output: OutputSettings) -> CueLayout:
@@ -155,6 +166,7 @@ class JobRunner:
             language=transcript.language,
             language_probability=transcript.language_probability,
             languages=",".join(transcript.languages),
+            speakers=speakers_json(transcript),
             model=info.name,
             processing_seconds=round(seconds, 3),
             engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),

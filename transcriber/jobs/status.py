@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,16 @@ def status_body(job: Job, live: Live) -> dict[str, Any]:
         "results": _results(job),
         "summary": {"status": str(job.summary_status), "text": job.summary_text, "error": job.summary_error},
         "options": job.options,
+        "speakers": speakers_of(job),
     }
+
+
+def speakers_of(job: Job) -> list[dict[str, Any]] | None:
+    """A diarized job's speakers (id, name, seconds) in order of first appearance; None otherwise."""
+    if not job.speakers:
+        return None
+    found = json.loads(job.speakers)
+    return found if isinstance(found, list) else None
 
 
 def _languages(job: Job) -> list[str]:

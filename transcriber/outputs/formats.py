@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from transcriber.outputs.cues import Cue, CueLayout, cues
+from transcriber.outputs.speakers import speaker_seconds
 from transcriber.outputs.transcript import Segment, Transcript, Word, turns
 
 # Any run of two or more dashes before ">" would still read as a cue arrow once a
@@ -54,7 +55,7 @@ def _clock(millis: int, fraction_sep: str) -> str:
 def _cues(t: Transcript, layout: CueLayout, lead: bool) -> Iterator[tuple[int, int, Cue]]:
     """(start_ms, end_ms, cue) for each readable cue, in a player-safe order."""
     previous_start = 0
-    for cue in cues(t.segments, layout, lead):
+    for cue in cues(t.named_segments(), layout, lead):
         # Players expect cues sorted and never ending before they start.
         start = max(to_millis(cue.start), previous_start)
         end = max(to_millis(cue.end), start)
@@ -70,7 +71,7 @@ def _lines(cue: Cue) -> list[str]:
 def to_txt(t: Transcript, layout: CueLayout = DEFAULT_LAYOUT) -> str:
     """Plain text, one segment per line (a dialogue: one "Speaker: ..." line per turn); empty when nothing was said."""
     if any(s.speaker for s in t.segments):
-        return "".join(f"{' '.join(speaker.split())}: {text}\n" for speaker, text in turns(t.segments))
+        return "".join(f"{' '.join(speaker.split())}: {text}\n" for speaker, text in turns(t.named_segments()))
     lines = [" ".join(s.text.split()) for s in t.segments]
     return "".join(f"{line}\n" for line in lines if line)
 
@@ -121,12 +122,15 @@ def _probability(value: float | None) -> float | None:
 
 
 def _word_json(w: Word) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "start": _seconds(w.start),
         "end": _seconds(w.end),
         "word": w.word,
         "probability": _probability(w.probability),
     }
+    if w.speaker is not None:
+        body["speaker"] = w.speaker
+    return body
 
 
 def _segment_json(index: int, s: Segment, words: bool) -> dict[str, Any]:
@@ -163,17 +167,20 @@ def _json_safe(value: Any) -> Any:
 
 def to_json(t: Transcript, layout: CueLayout = DEFAULT_LAYOUT) -> str:
     """The whole transcript as one UTF-8 JSON document (ids count segments from 0)."""
-    document = {
+    document: dict[str, Any] = {
         "language": t.language,
         "language_probability": _probability(t.language_probability),
         "languages": list(t.languages),
         # Not rounded: it is the decoded audio length, which /status reports unrounded too.
         "duration": clean_seconds(t.duration),
         "text": t.text,
-        "segments": [_segment_json(i, s, t.show_words) for i, s in enumerate(t.segments)],
+        "segments": [_segment_json(i, s, t.show_words or t.diarized) for i, s in enumerate(t.segments)],
         "settings": _json_safe(t.settings),
         "provenance": _json_safe(t.provenance),
     }
+    if t.diarized:  # who is who: ids on segments and words, names here
+        seconds = speaker_seconds(t.segments)
+        document["speakers"] = [{"id": k, "name": t.speaker_names.get(k, k), "seconds": v} for k, v in seconds.items()]
     return json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
 
 

@@ -25,6 +25,7 @@ from transcriber.speech.priority import lower_this_thread
 from transcriber.speech.profiles import Decoding
 from transcriber.speech.profiles import choose as choose_decoding
 from transcriber.speech.segments import main_language
+from transcriber.speech.speakers import by_speaker
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,14 @@ class FasterWhisperEngine:
                 audio.decode(path, audio.decode_cap(duration)), options, on_segment, probs
             )
         language, probability = main_language(segments, options.language, probs)
-        provenance = {"model": self._info.name, "device": self._info.device, "compute_type": self._info.compute_type}
+        provenance: dict[str, Any] = {
+            "model": self._info.name,
+            "device": self._info.device,
+            "compute_type": self._info.compute_type,
+        }
+        names: dict[str, str] = {}
+        if options.diarize:
+            segments, names, provenance["diarization_seconds"] = by_speaker(path, duration, options, segments)
         return Transcript(
             language=language,
             language_probability=probability,
@@ -216,6 +224,7 @@ class FasterWhisperEngine:
             settings=self.settings_for(options),
             provenance={**provenance, **self._info.versions},
             show_words=options.word_timestamps,
+            speaker_names=names,
         )
 
     def _decoder(self) -> Decoder:

@@ -1,0 +1,102 @@
+"""Diarization of mono recordings: two real voices taking turns, through a real server and model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.conftest import MakeClient
+from tests.support import CLIPS, Client, form_with, submit, wait_status
+from transcriber.outputs.speakers import Turn, assign
+from transcriber.outputs.transcript import Segment, Word
+from transcriber.speech import voice_encoder
+from transcriber.speech.clustering import cluster
+from transcriber.speech.engine import FasterWhisperEngine
+
+TRUTH: list[dict[str, Any]] = json.loads((CLIPS / "dialogue.json").read_text(encoding="utf-8"))["turns"]
+
+
+def _truth_at(moment: float) -> str | None:
+    for turn in TRUTH:
+        if turn["start"] - 0.35 <= moment <= turn["end"] + 0.35:
+            return str(turn["speaker"])
+    return None
+
+
+def test_numpy_encoder_matches_torch_on_the_stored_reference() -> None:
+    stored = voice_encoder.weights()
+    ours = voice_encoder.embed_frames(stored["check_input"])
+    assert np.min(np.sum(ours * stored["check_output"], axis=1)) > 0.99999
+    assert "Resemblyzer 0.1.4" in voice_encoder.source() and "sha256" in voice_encoder.source()
+
+
+def test_clustering_respects_the_bounds() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 256))
+    vectors = np.concatenate([c + 0.05 * rng.normal(size=(10, 256)) for c in centres]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert len(set(cluster(vectors))) == 3
+    assert len(set(cluster(vectors, max_speakers=2))) == 2
+    assert len(set(cluster(vectors, min_speakers=5))) == 5
+    assert cluster(vectors[:1]) == [0]
+
+
+def test_a_speaker_change_inside_a_segment_splits_it() -> None:
+    words = (Word(0.0, 0.5, " Hi", 0.9), Word(0.5, 1.0, " there.", 0.9), Word(2.0, 2.5, " Hello.", 0.9))
+    turns = [Turn(0.0, 1.2, 0), Turn(1.8, 3.0, 1)]
+    out = assign([Segment(0.0, 2.5, " Hi there. Hello.", words)], turns)
+    assert [(s.speaker, s.text, s.start, s.end) for s in out] == [
+        ("S1", " Hi there.", 0.0, 1.0),
+        ("S2", " Hello.", 2.0, 2.5),
+    ]
+    assert [w.speaker for s in out for w in s.words or ()] == ["S1", "S1", "S2"]
+
+
+async def test_two_real_voices_are_told_apart(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> None:
+    client: Client = await make_client(tiny_engine)
+    job = await submit(client, CLIPS / "dialogue.ogg", diarize="true")
+    status = await wait_status(client, job["job_id"])
+    assert status["status"] == "completed", status
+    assert [s["id"] for s in status["speakers"]] == ["S1", "S2"], status["speakers"]
+    assert all(s["name"] == s["id"] and s["seconds"] > 3 for s in status["speakers"])
+    base = f"/jobs/{job['job_id']}/transcript"
+    document = json.loads(await (await client.get(f"{base}.json")).text())
+    words = [w for s in document["segments"] for w in s["words"]]
+    assert all(s["speaker"] in ("S1", "S2") for s in document["segments"])
+    assert all(w["speaker"] == s["speaker"] for s in document["segments"] for w in s["words"])
+    mapping = {"S1": "A", "S2": "B"}  # the first voice heard is S1
+    judged = [(mapping[w["speaker"]], _truth_at((w["start"] + w["end"]) / 2)) for w in words]
+    right = sum(got == want for got, want in judged if want is not None)
+    assert right / len([j for j in judged if j[1] is not None]) >= 0.9, judged
+    txt = await (await client.get(f"{base}.txt")).text()
+    assert [line.split(":")[0] for line in txt.splitlines()] == ["S1", "S2", "S1", "S2"], txt
+    vtt = await (await client.get(f"{base}.vtt")).text()
+    assert set(re.findall(r"<v (S\d)>", vtt)) == {"S1", "S2"}
+    assert status["text"].startswith("S1: ")
+
+
+BAD_FIELDS = [
+    ({"diarize": "maybe"}, "invalid_diarize"),
+    ({"diarize": "true", "channels": "split"}, "invalid_diarize"),
+    ({"diarize": "true", "min_speakers": "0"}, "invalid_speaker_count"),
+    ({"diarize": "true", "max_speakers": "17"}, "invalid_speaker_count"),
+    ({"diarize": "true", "min_speakers": "3", "max_speakers": "2"}, "invalid_speaker_count"),
+    ({"diarize": "true", "max_speakers": "two"}, "invalid_speaker_count"),
+    ({"min_speakers": "2"}, "invalid_speaker_count"),
+]
+
+
+async def test_bad_diarize_fields_are_400_and_leave_nothing(
+    make_client: MakeClient, tiny_engine: FasterWhisperEngine, tmp_path: Path
+) -> None:
+    client: Client = await make_client(tiny_engine, data_dir=tmp_path / "data")
+    for fields, code in BAD_FIELDS:
+        resp = await client.post("/transcribe", data=form_with(CLIPS / "stereo.ogg", fields))
+        body = await resp.json()
+        assert resp.status == 400 and body["error"]["code"] == code, (fields, body)
+    assert (await (await client.get("/jobs")).json())["jobs"] == []
+    assert [p for p in (tmp_path / "data").rglob("*") if p.is_file() and "upload" in str(p)] == []
