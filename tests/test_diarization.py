@@ -77,6 +77,47 @@ async def test_two_real_voices_are_told_apart(make_client: MakeClient, tiny_engi
     vtt = await (await client.get(f"{base}.vtt")).text()
     assert set(re.findall(r"<v (S\d)>", vtt)) == {"S1", "S2"}
     assert status["text"].startswith("S1: ")
+    await _renames_follow(client, job["job_id"], txt)
+
+
+async def _renames_follow(client: Client, job_id: str, txt_before: str) -> None:
+    """PATCH /jobs/{id}/speakers: /status, txt/srt/vtt and json names follow; bad ones change nothing."""
+    url, base = f"/jobs/{job_id}/speakers", f"/jobs/{job_id}/transcript"
+    for body, code in (
+        ({"S9": "Anna"}, "unknown_speaker"),
+        ({"S1": "Anna: the boss"}, "invalid_speakers"),
+        ({"S1": ""}, "invalid_speakers"),
+        (["S1"], "invalid_speakers"),
+    ):
+        resp = await client.patch(url, json=body)
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == code, body
+    resp = await client.patch(url, data=b"{not json")
+    assert resp.status == 400
+    assert await (await client.get(f"{base}.txt")).text() == txt_before
+    resp = await client.patch(url, json={"S1": "Anna", "S2": "Boris"})
+    status = await resp.json()
+    assert resp.status == 200, status
+    assert [(s["id"], s["name"]) for s in status["speakers"]] == [("S1", "Anna"), ("S2", "Boris")]
+    assert status["text"].startswith("Anna: ") and "\nBoris: " in status["text"]
+    txt = await (await client.get(f"{base}.txt")).text()
+    assert txt == txt_before.replace("S1: ", "Anna: ").replace("S2: ", "Boris: ")
+    vtt = await (await client.get(f"{base}.vtt")).text()
+    assert set(re.findall(r"<v ([^>]+)>", vtt)) == {"Anna", "Boris"}
+    srt = await (await client.get(f"{base}.srt")).text()
+    assert "Anna: " in srt and "S1" not in srt
+    document = json.loads(await (await client.get(f"{base}.json")).text())
+    assert {s["speaker"] for s in document["segments"]} == {"S1", "S2"}  # ids stay; names are listed
+    assert document["speakers"][0]["name"] == "Anna"
+    assert (await (await client.get(f"/status/{job_id}")).json())["speakers"][1]["name"] == "Boris"
+
+
+async def test_renaming_a_job_without_speakers_is_400(client: Client) -> None:
+    job = await submit(client, CLIPS / "hello.wav")
+    await wait_status(client, job["job_id"])
+    resp = await client.patch(f"/jobs/{job['job_id']}/speakers", json={"S1": "Anna"})
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "unknown_speaker"
+    resp = await client.patch("/jobs/nope/speakers", json={"S1": "Anna"})
+    assert resp.status == 404
 
 
 BAD_FIELDS = [

@@ -72,6 +72,17 @@ def _names(raw: str) -> tuple[str, ...]:
     return names
 
 
+def check_name(name: str) -> str:
+    """A speaker's display name: printable, without ':', 1-64 characters (it prefixes text lines)."""
+    clean = " ".join(name.split())
+    if not clean or len(clean) > MAX_NAME_CHARS or ":" in clean or not clean.isprintable():
+        raise BadRequest(
+            f"each speaker name must be printable, without ':' and 1-{MAX_NAME_CHARS} characters.",
+            code=Code.INVALID_SPEAKERS,
+        )
+    return clean
+
+
 def labels(speakers: tuple[str, ...] | None) -> tuple[str, str]:
     """The label of each channel's segments."""
     if speakers and len(speakers) == 2:

@@ -116,6 +116,14 @@ class Store:
                     await hook.on_completed(tx, job_id)
         return True
 
+    async def set_speakers(self, job_id: str, speakers: str, text: str) -> bool:
+        """A completed diarized job's speakers (JSON) and its text, after a rename."""
+        changed = await self.write(
+            "UPDATE jobs SET speakers = ?, text = ?, updated_at = ? WHERE job_id = ? AND status = 'completed'",
+            (speakers, text, utcnow(), job_id),
+        )
+        return changed > 0
+
     async def requeue_job(self, job_id: str, *, refund_attempt: bool, owner: str | None = None) -> None:
         """Put a running job back in the queue (shutdown interrupted it); with owner, only its own."""
         await self.write(
