@@ -5,7 +5,8 @@ Usage, from the repository root (needs ffmpeg and ../shared/bench-audio, as benc
 
 Turns alternate between J. F. Kennedy (jfk.flac, public domain) and the reader of multilingual.mp3
 (faster-whisper's test data, MIT), cut at pauses. tests/clips/dialogue.json records each turn's
-speaker and time in the mixed file; the tests only read the committed files.
+speaker and time in the mixed file; voice_b.ogg is more of reader B, to enrol a voice from. The
+tests only read the committed files.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ PIECES = (
     ("B", "multilingual.mp3", 11.3, 21.1),
 )
 GAP_SECONDS = 0.7
+# Another stretch of reader B, not in the dialogue: the clip a voice is enrolled from.
+VOICE_B = ("B", "multilingual.mp3", 21.1, 30.0)
 FFMPEG = ("ffmpeg", "-y", "-loglevel", "error")
 OPUS = ("-ac", "1", "-ar", "16000", "-c:a", "libopus", "-b:a", "24k", "-map_metadata", "-1", "-fflags", "+bitexact")
 
@@ -55,6 +58,9 @@ def main() -> None:
             [*FFMPEG, "-i", str(wav), *OPUS, str(CLIPS / "dialogue.ogg")],
             check=True,
         )
+        voice, _ = build((VOICE_B,), 0.0)
+        wav = write_wav(Path(tmp) / "voice_b.wav", voice)
+        subprocess.run([*FFMPEG, "-i", str(wav), *OPUS, str(CLIPS / "voice_b.ogg")], check=True)
     (CLIPS / "dialogue.json").write_text(json.dumps({"turns": truth}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {CLIPS / 'dialogue.ogg'} ({(CLIPS / 'dialogue.ogg').stat().st_size} bytes)")
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from transcriber.domain.options import JobOptions
 from transcriber.events.changes import ChangeFeed
 from transcriber.jobs.estimates import Estimator
 from transcriber.jobs.failures import known_failure
+from transcriber.jobs.voices import match
 from transcriber.metrics import Metrics
 from transcriber.outputs.cues import CueLayout
 from transcriber.outputs.formats import DEFAULT_LAYOUT
@@ -26,6 +27,7 @@ from transcriber.outputs.speakers import speaker_seconds
 from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.settings import OutputSettings
 from transcriber.speech.engine import Engine
+from transcriber.store import voice_rows
 from transcriber.store.sqlite import Store
 from transcriber.store.types import FinishHook
 
@@ -85,8 +87,10 @@ def speakers_json(transcript: Transcript) -> str | None:
     if not transcript.diarized:
         return None
     seconds = speaker_seconds(transcript.segments)
-    names = transcript.speaker_names
-    return json.dumps([{"id": k, "name": names.get(k, k), "seconds": v} for k, v in seconds.items()])
+    names, voices = transcript.speaker_names, transcript.speaker_voices
+    rows = [{"id": k, "name": names.get(k, k), "seconds": v} for k, v in seconds.items()]
+    # The voice vector stays in the row (POST /voices enrolls from it); /status leaves it out.
+    return json.dumps([{**row, "voice": [round(x, 5) for x in voices.get(str(row["id"]), ())]} for row in rows])
 
 
 def cue_layout(output: OutputSettings) -> CueLayout:
@@ -111,9 +115,10 @@ class JobRunner:
             run.check()
             loop.call_soon_threadsafe(self._on_progress, run, segment, language)
 
+        enrolled = await voice_rows.vectors(self._deps.store, job.owner) if options.diarize else []
         started = time.perf_counter()
         try:
-            transcript = await loop.run_in_executor(pool, self._transcribe, path, run, options, on_segment)
+            transcript = await loop.run_in_executor(pool, self._transcribe, path, run, options, on_segment, enrolled)
         except JobCancelled:
             await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request."))
         except JobInterrupted:
@@ -130,12 +135,20 @@ class JobRunner:
         return True
 
     def _transcribe(
-        self, path: Path, run: RunningJob, options: JobOptions, on_segment: Callable[[Segment, str | None], None]
+        self,
+        path: Path,
+        run: RunningJob,
+        options: JobOptions,
+        on_segment: Callable[[Segment, str | None], None],
+        enrolled: list[tuple[str, list[float]]],
     ) -> Transcript:
         """Runs in a pool thread: the model call and the segment iteration both stay off the loop."""
         run.check()
         transcript = self._engine.transcribe(path, run.duration, options, on_segment)
         run.check()
+        known = match(transcript.speaker_voices, enrolled)  # speakers whose voice is enrolled get its name
+        if known:
+            transcript = replace(transcript, speaker_names={**transcript.speaker_names, **known})
         write_results(self._deps.data_dir, run.job_id, transcript, self._deps.layout)
         return transcript
 

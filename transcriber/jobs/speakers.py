@@ -11,7 +11,6 @@ from typing import Any
 from transcriber.domain.job import Job, JobStatus
 from transcriber.domain.speakers import check_name
 from transcriber.errors import BadRequest, Code, Conflict
-from transcriber.jobs.runner import speakers_json
 from transcriber.outputs.cues import CueLayout
 from transcriber.outputs.reload import transcript_from_json
 from transcriber.outputs.results import result_path, write_results
@@ -39,10 +38,11 @@ async def rename(store: Store, data_dir: Path, layout: CueLayout, job: Job, body
             f"Job {job.job_id!r} is {job.status}; speakers can be renamed once it completes.",
             code=Code.JOB_NOT_COMPLETED,
         )
-    known = {s["id"] for s in json.loads(job.speakers or "[]")}
-    names = parse_names(body, known)
+    rows = json.loads(job.speakers or "[]")
+    names = parse_names(body, {s["id"] for s in rows})
     path = result_path(data_dir, job.job_id, "json")
     transcript = transcript_from_json(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     transcript = replace(transcript, speaker_names={**transcript.speaker_names, **names})
     await asyncio.to_thread(write_results, data_dir, job.job_id, transcript, layout)
-    await store.set_speakers(job.job_id, speakers_json(transcript) or "[]", transcript.text)
+    renamed = [{**row, "name": names.get(row["id"], row["name"])} for row in rows]  # voices kept
+    await store.set_speakers(job.job_id, json.dumps(renamed), transcript.text)

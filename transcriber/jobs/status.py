@@ -54,7 +54,9 @@ def speakers_of(job: Job) -> list[dict[str, Any]] | None:
     if not job.speakers:
         return None
     found = json.loads(job.speakers)
-    return found if isinstance(found, list) else None
+    if not isinstance(found, list):
+        return None
+    return [{k: v for k, v in entry.items() if k != "voice"} for entry in found]
 
 
 def _languages(job: Job) -> list[str]:

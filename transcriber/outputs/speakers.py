@@ -34,10 +34,10 @@ class Timeline:
         return self._turns[min(near, key=lambda i: abs(self._middles[i] - moment))].label
 
 
-def assign(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[Segment]:
+def assign(segments: Sequence[Segment], turns: Sequence[Turn]) -> tuple[list[Segment], dict[int, str]]:
     """Each word gets the speaker heard at its time; a segment is cut where that changes.
 
-    Labels become ids S1, S2, ... in order of first appearance. A segment whose word timings do
+    Labels become ids S1, S2, ... in order of first appearance (returned: label -> id). A segment whose word timings do
     not spell its text (or that has none) keeps its text whole, with the speaker of its middle.
     """
     timeline = Timeline(turns)
@@ -56,7 +56,7 @@ def assign(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[Segment]:
             continue
         labelled = [replace(w, speaker=name(timeline.label_at(w.start, w.end))) for w in words]
         result.extend(_split(segment, labelled))
-    return result
+    return result, ids
 
 
 def _label(words: Sequence[Word], speaker: str) -> tuple[Word, ...] | None:

@@ -52,6 +52,8 @@ class Transcript:
     show_words: bool = True
     # Diarized jobs: speaker id -> the name shown in txt/srt/vtt (renamed by PATCH /jobs/{id}/speakers).
     speaker_names: dict[str, str] = field(default_factory=dict)
+    # Diarized jobs: speaker id -> its GE2E voice vector (kept in the job row, for enrolling voices).
+    speaker_voices: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def diarized(self) -> bool:

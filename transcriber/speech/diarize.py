@@ -66,3 +66,14 @@ def diarize(blocks: Iterator[audio.Samples], min_speakers: int | None, max_speak
         mean = vectors[np.array(labels) == label].mean(axis=0)
         voices.append(tuple(float(x) for x in mean / max(float(np.linalg.norm(mean)), 1e-9)))
     return Diarization(turns, tuple(voices))
+
+
+def voice_of(blocks: Iterator[audio.Samples]) -> tuple[tuple[float, ...], float]:
+    """(voice vector, seconds of speech) of a clip of one person: its VAD speech, embedded whole."""
+    samples = np.concatenate(list(blocks) or [np.zeros(0, dtype=np.float32)])
+    regions = get_speech_timestamps(samples, _VAD, sampling_rate=audio.SAMPLE_RATE) if len(samples) else []
+    speech = np.concatenate([samples[r["start"] : r["end"]] for r in regions] or [np.zeros(0, dtype=np.float32)])
+    seconds = len(speech) / audio.SAMPLE_RATE
+    if not len(speech):
+        return (), 0.0
+    return tuple(float(x) for x in voice_encoder.embed_utterance(speech)), seconds

@@ -214,8 +214,15 @@ class FasterWhisperEngine:
             "compute_type": self._info.compute_type,
         }
         names: dict[str, str] = {}
+        voices: dict[str, tuple[float, ...]] = {}
         if options.diarize:
-            segments, names, provenance["diarization_seconds"] = by_speaker(path, duration, options, segments)
+            split = by_speaker(path, duration, options, segments)
+            segments, names, voices, provenance["diarization_seconds"] = (
+                split.segments,
+                split.names,
+                split.voices,
+                split.seconds,
+            )
         return Transcript(
             language=language,
             language_probability=probability,
@@ -225,6 +232,7 @@ class FasterWhisperEngine:
             provenance={**provenance, **self._info.versions},
             show_words=options.word_timestamps,
             speaker_names=names,
+            speaker_voices=voices,
         )
 
     def _decoder(self) -> Decoder:

@@ -25,7 +25,7 @@ from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.store.backend import open_job_store
-from transcriber.web import handlers, keys, openapi, page, speakers, sse
+from transcriber.web import handlers, keys, openapi, page, speakers, sse, voices
 from transcriber.web.error_mapping import error_middleware
 from transcriber.web.middlewares import auth_middleware, metrics_middleware
 from transcriber.web.openai import errors, routes
@@ -69,6 +69,7 @@ def create_app(
     routes.add_routes(app)
     openapi.add_routes(app)
     speakers.add_routes(app)
+    voices.add_routes(app)
     return app
 
 
