@@ -263,3 +263,14 @@ def test_translation_with_multilingual_base(base_server: ServerProcess, sdk: Mak
     with (CLIPS / "russian.ogg").open("rb") as fh:
         russian = client.audio.transcriptions.create(model="base", file=fh, response_format="verbose_json")
     assert russian.language == "russian" and re.search("[а-яА-Я]", russian.text)
+
+
+def test_diarized_json_names_a_speaker_per_segment(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
+    client = sdk(tiny_server)
+    with HELLO.open("rb") as fh:
+        result = client.audio.transcriptions.create(model="whisper-1", file=fh, response_format="diarized_json")
+    body = result.model_dump() if hasattr(result, "model_dump") else dict(result)
+    assert body["segments"], body
+    assert all(s["type"] == "transcript.text.segment" and s["speaker"] == "S1" for s in body["segments"]), body
+    assert {"hello", "welcome"} <= words_of(" ".join(s["text"] for s in body["segments"]))
+    assert body["segments"][0]["start"] < body["segments"][-1]["end"] <= body["duration"] + 0.5

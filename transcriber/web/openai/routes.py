@@ -32,7 +32,7 @@ from transcriber.web.openai.errors import NO_RETRY, PREFIX, OpenAIError, error_r
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "whisper-1"
 OWNER = "transcriber"
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("segment", "word")
 JOB_ID_HEADER = "X-Job-Id"
 MAX_WAIT_SECONDS = 6 * 3600.0  # past this the request gives up waiting; the job itself goes on
@@ -136,6 +136,8 @@ async def render(data_dir: Path, job: Job, wanted: AudioRequest) -> web.Response
         return web.Response(text=formats.text_body(document), content_type=TEXT_TYPE, charset="utf-8")
     if fmt == "json":
         return web.json_response(formats.json_body(document))
+    if fmt == "diarized_json":
+        return web.json_response(formats.diarized_body(document, wanted.task))
     return web.json_response(formats.verbose_body(document, wanted.task, wanted.granularities))
 
 
@@ -188,6 +190,8 @@ def _granularities(lists: dict[str, list[str]]) -> list[str]:
 def job_fields(upload: upload_files.Upload, task: str, wanted: AudioRequest, job_id: str | None) -> dict[str, str]:
     """The /transcribe form fields this request amounts to."""
     fields = {"task": task, "word_timestamps": "true" if "word" in wanted.granularities else "false"}
+    if wanted.response_format == "diarized_json":
+        fields["diarize"] = "true"
     for ours, theirs in (("language", "language"), ("initial_prompt", "prompt")):
         if value := upload.fields.get(theirs):
             fields[ours] = value
