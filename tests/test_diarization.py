@@ -11,6 +11,7 @@ import numpy as np
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, form, form_with, submit, wait_status
+from tests.test_summaries import wait_summary
 from transcriber.outputs.speakers import Turn, assign
 from transcriber.outputs.transcript import Segment, Word
 from transcriber.speech import voice_encoder
@@ -59,12 +60,15 @@ def test_a_speaker_change_inside_a_segment_splits_it() -> None:
 
 async def test_two_real_voices_are_told_apart(make_client: MakeClient, tiny_engine: FasterWhisperEngine) -> None:
     """One diarized job on two real readers: words, files, an enrolled voice recognised, renames."""
-    client: Client = await make_client(tiny_engine)
+    client: Client = await make_client(tiny_engine, summarizer={"enabled": True})  # in-process, extractive
     resp = await client.post("/voices", data=form(CLIPS / "voice_b.ogg", name="Boris"))  # more of reader B
     assert resp.status == 201, await resp.json()
     job = await submit(client, CLIPS / "dialogue.ogg", diarize="true")
-    status = await wait_status(client, job["job_id"])
+    status = await wait_summary(client, job["job_id"])
     assert status["status"] == "completed", status
+    # The summary says who said what: each picked sentence keeps its speaker.
+    summary_lines = status["summary"]["text"].splitlines()
+    assert summary_lines and all(line.startswith(("S1: ", "Boris: ")) for line in summary_lines), summary_lines
     # Reader B's enrolled voice names S2 in another recording; JFK (S1) is nobody's voice: refused.
     assert [(s["id"], s["name"]) for s in status["speakers"]] == [("S1", "S1"), ("S2", "Boris")], status
     assert all(s["seconds"] > 3 and "voice" not in s for s in status["speakers"])
@@ -117,7 +121,9 @@ async def _renames_follow(client: Client, job_id: str, txt_before: str) -> None:
     document = json.loads(await (await client.get(f"{base}.json")).text())
     assert {s["speaker"] for s in document["segments"]} == {"S1", "S2"}  # ids stay; names are listed
     assert document["speakers"][0]["name"] == "Anna"
-    assert (await (await client.get(f"/status/{job_id}")).json())["speakers"][1]["name"] == "Boris"
+    final = await (await client.get(f"/status/{job_id}")).json()
+    assert final["speakers"][1]["name"] == "Boris"
+    assert all(line.startswith(("Anna: ", "Boris: ")) for line in final["summary"]["text"].splitlines()), final
 
 
 async def test_renaming_a_job_without_speakers_is_400(client: Client) -> None:

@@ -13,7 +13,7 @@ from transcriber.domain.speakers import check_name
 from transcriber.errors import BadRequest, Code, Conflict
 from transcriber.outputs.cues import CueLayout
 from transcriber.outputs.reload import transcript_from_json
-from transcriber.outputs.results import result_path, write_results
+from transcriber.outputs.results import result_path, write_results, write_summary
 from transcriber.store.sqlite import Store
 
 BODY_SHAPE = 'The body must be a JSON object of speaker ids to names: {"S1": "Anna"}.'
@@ -45,4 +45,17 @@ async def rename(store: Store, data_dir: Path, layout: CueLayout, job: Job, body
     transcript = replace(transcript, speaker_names={**transcript.speaker_names, **names})
     await asyncio.to_thread(write_results, data_dir, job.job_id, transcript, layout)
     renamed = [{**row, "name": names.get(row["id"], row["name"])} for row in rows]  # voices kept
-    await store.set_speakers(job.job_id, json.dumps(renamed), transcript.text)
+    old = {row["name"]: names[row["id"]] for row in rows if row["id"] in names}
+    summary = renamed_lines(job.summary_text, old) if job.summary_text else None
+    await store.set_speakers(job.job_id, json.dumps(renamed), transcript.text, summary)
+    if summary is not None:
+        await asyncio.to_thread(write_summary, data_dir, job.job_id, summary)
+
+
+def renamed_lines(text: str, names: dict[str, str]) -> str:
+    """A dialogue summary's "Name: sentence" lines under the new names (other lines as they are)."""
+    lines = []
+    for line in text.split("\n"):
+        speaker, colon, rest = line.partition(": ")
+        lines.append(f"{names[speaker]}: {rest}" if colon and speaker in names else line)
+    return "\n".join(lines)

@@ -116,11 +116,12 @@ class Store:
                     await hook.on_completed(tx, job_id)
         return True
 
-    async def set_speakers(self, job_id: str, speakers: str, text: str) -> bool:
-        """A completed diarized job's speakers (JSON) and its text, after a rename."""
+    async def set_speakers(self, job_id: str, speakers: str, text: str, summary: str | None) -> bool:
+        """A completed diarized job's speakers (JSON), text and summary text, after a rename."""
         changed = await self.write(
-            "UPDATE jobs SET speakers = ?, text = ?, updated_at = ? WHERE job_id = ? AND status = 'completed'",
-            (speakers, text, utcnow(), job_id),
+            "UPDATE jobs SET speakers = ?, text = ?, summary_text = coalesce(?, summary_text), updated_at = ?"
+            " WHERE job_id = ? AND status = 'completed'",
+            (speakers, text, summary, utcnow(), job_id),
         )
         return changed > 0
 
