@@ -55,6 +55,7 @@ export async function onUpload(event) {
   if (!files.length) { announce(t("chooseFiles")); $("files").focus(); return; }
   const fields = { task: $("task").value, word_timestamps: String($("words").checked) };
   if ($("language").value !== "auto") fields.language = $("language").value;
+  if ($("diarize").checked) fields.diarize = "true";
   $("upload-button").disabled = true;
   for (const file of files) await uploadOne(file, fields);
   $("upload-button").disabled = false;
