@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
@@ -43,6 +44,8 @@ class JobOptions:
     diarize: bool = False  # mono: who spoke when, from voice vectors (speech/diarize.py)
     min_speakers: int | None = None
     max_speakers: int | None = None
+    # /v1 known_speaker_names[] + references: (name, voice vector) pairs this job's speakers may match.
+    known_voices: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +55,8 @@ class JobOptions:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if known.get("speakers") is not None:
             known["speakers"] = tuple(known["speakers"])  # JSON gives a list back
+        if known.get("known_voices"):
+            known["known_voices"] = tuple((str(n), tuple(float(x) for x in v)) for n, v in known["known_voices"])
         return cls(**known)
 
 
@@ -74,7 +79,15 @@ def parse_options(fields: dict[str, str], *, languages: Collection[str], multili
         hotwords=_prompt("hotwords", fields.get("hotwords")),
         **channel_options(fields),
         **diarize_options(fields),
+        known_voices=_known_voices(fields.get("known_voices")),
     )
+
+
+def _known_voices(value: str | None) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """Set only by the /v1 route (never a form field): [[name, vector], ...] as JSON."""
+    if not value:
+        return ()
+    return tuple((str(name), tuple(float(x) for x in vector)) for name, vector in json.loads(value))
 
 
 def _language(value: str, languages: Collection[str], multilingual: bool) -> str | None:

@@ -115,7 +115,8 @@ class JobRunner:
             run.check()
             loop.call_soon_threadsafe(self._on_progress, run, segment, language)
 
-        enrolled = await voice_rows.vectors(self._deps.store, job.owner) if options.diarize else []
+        enrolled = [(name, list(vector)) for name, vector in options.known_voices]  # the request's own first
+        enrolled += await voice_rows.vectors(self._deps.store, job.owner) if options.diarize else []
         started = time.perf_counter()
         try:
             transcript = await loop.run_in_executor(pool, self._transcribe, path, run, options, on_segment, enrolled)

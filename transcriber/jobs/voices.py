@@ -23,6 +23,11 @@ MIN_VOICE_SECONDS = 2.0  # of speech in an enrollment clip
 MAX_CLIP_SECONDS = 600.0
 
 
+def clip_voice(path: Path, max_seconds: float) -> tuple[tuple[float, ...], float]:
+    """(vector, seconds of speech) of a clip; blocking. Raises AudioTooLong past max_seconds."""
+    return voice_of(audio.decode(path, max_seconds))
+
+
 async def vector_of_clip(path: Path) -> list[float]:
     """The voice of one person's clip; too little speech (or none) is a 400."""
     try:

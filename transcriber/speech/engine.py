@@ -194,7 +194,8 @@ class FasterWhisperEngine:
     def settings_for(self, options: JobOptions) -> dict[str, Any]:
         """The decoding settings a job runs with, recorded in its JSON result."""
         batched = self._batched
-        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size, **self.decoding.describe(batched)}
+        shown = {**options.to_dict(), "known_voices": [name for name, _ in options.known_voices]}  # no vectors
+        base: dict[str, Any] = {**shown, "beam_size": self._beam_size, **self.decoding.describe(batched)}
         if batched:
             return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
         return {**base, "mode": "sequential", "vad_filter": self.decoding.vad}
