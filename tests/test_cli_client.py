@@ -174,3 +174,12 @@ def test_a_server_url_without_scheme_is_one_line_and_exit_1(tmp_path: Path) -> N
     assert error_lines(done) == [
         "transcriber: error: the server URL 'localhost:8002' must start with http:// or https://"
     ]
+
+
+def test_diarize_names_the_speaker_of_each_line(server: ServerProcess, tmp_path: Path) -> None:
+    done = cli(server.url, "submit", str(CLIPS / "hello.wav"), "--diarize", "--max-speakers", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr + server.output()
+    assert done.stdout.startswith("S1: "), done.stdout
+    assert word_error_rate(TEXTS["hello.wav"], done.stdout.removeprefix("S1: ")) < 0.2
+    bad = cli(server.url, "submit", str(CLIPS / "hello.wav"), "--min-speakers", "2", cwd=tmp_path)
+    assert bad.returncode == 1 and "diarize" in " ".join(error_lines(bad)), bad.stderr

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -263,3 +265,41 @@ def test_translation_with_multilingual_base(base_server: ServerProcess, sdk: Mak
     with (CLIPS / "russian.ogg").open("rb") as fh:
         russian = client.audio.transcriptions.create(model="base", file=fh, response_format="verbose_json")
     assert russian.language == "russian" and re.search("[а-яА-Я]", russian.text)
+
+
+def test_diarized_json_names_a_speaker_per_segment(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
+    client = sdk(tiny_server)
+    with HELLO.open("rb") as fh:
+        result = client.audio.transcriptions.create(model="whisper-1", file=fh, response_format="diarized_json")
+    body = result.model_dump() if hasattr(result, "model_dump") else dict(result)
+    assert body["segments"], body
+    assert all(s["type"] == "transcript.text.segment" and s["speaker"] == "S1" for s in body["segments"]), body
+    assert {"hello", "welcome"} <= words_of(" ".join(s["text"] for s in body["segments"]))
+    assert body["segments"][0]["start"] < body["segments"][-1]["end"] <= body["duration"] + 0.5
+
+
+def _data_url(path: Path, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def test_known_speaker_references_name_the_speakers(tiny_server: ServerProcess, sdk: MakeSDK) -> None:
+    client = sdk(tiny_server)
+    extra = {
+        "known_speaker_names": ["Anna", "Boris"],
+        "known_speaker_references": [_data_url(HELLO, "audio/wav"), _data_url(CLIPS / "voice_b.ogg", "audio/ogg")],
+    }
+    with HELLO.open("rb") as fh:
+        result = client.audio.transcriptions.create(
+            model="whisper-1", file=fh, response_format="diarized_json", extra_body=extra
+        )
+    body = result.model_dump() if hasattr(result, "model_dump") else dict(result)
+    # The speaker is the reference clip's voice (Anna), not the other reader's (Boris).
+    assert {s["speaker"] for s in body["segments"]} == {"Anna"}, body
+    with HELLO.open("rb") as fh, pytest.raises(openai.BadRequestError) as bad:
+        client.audio.transcriptions.create(
+            model="whisper-1",
+            file=fh,
+            response_format="diarized_json",
+            extra_body={"known_speaker_names": ["Anna"], "known_speaker_references": ["data:audio/wav;base64,!!"]},
+        )
+    assert bad.value.body["param"] == "known_speaker_references[]"  # type: ignore[index]

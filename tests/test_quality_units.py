@@ -100,7 +100,7 @@ def test_dialogue_in_every_format() -> None:
     )
     assert DIALOGUE.text == to_txt(DIALOGUE).rstrip("\n")
     assert "\nAgent: How can I help?\n" in to_srt(DIALOGUE)
-    assert "\nAgent: Turn it off &amp; on.\n" in to_vtt(DIALOGUE)
+    assert "\n<v Agent>Turn it off &amp; on.\n" in to_vtt(DIALOGUE)
     body = json.loads(to_json(DIALOGUE))
     assert [s["speaker"] for s in body["segments"]] == ["Agent", "Agent", "Caller", "Agent"]
     assert body["languages"] == ["en"] and body["segments"][0]["language"] == "en"

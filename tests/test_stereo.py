@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from bench.wer import word_error_rate
@@ -41,9 +42,11 @@ async def test_stereo_call_is_a_dialogue_in_every_format(client: Client) -> None
     segments = json.loads(files["json"])["segments"]
     assert [s["speaker"] for s in segments] == [name for name, _ in TURNS]
     assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
-    cues = [line for line in files["srt"].splitlines() if line.startswith(("Agent: ", "Caller: "))]
-    assert [c.split(":")[0] for c in cues] == [name for name, _ in TURNS], files["srt"]
-    assert files["vtt"].startswith("WEBVTT") and files["vtt"].count("\nCaller: ") == 2, files["vtt"]
+    # A long turn may take several readable cues; each names its speaker, so the turns read in order.
+    cues = [line.split(":")[0] for line in files["srt"].splitlines() if line.startswith(("Agent: ", "Caller: "))]
+    assert [name for i, name in enumerate(cues) if i == 0 or cues[i - 1] != name] == [n for n, _ in TURNS]
+    voices = re.findall(r"^<v (Agent|Caller)>", files["vtt"], flags=re.M)
+    assert [name for i, name in enumerate(voices) if i == 0 or voices[i - 1] != name] == [n for n, _ in TURNS]
     assert word_error_rate(TEXTS["stereo.ogg"], " ".join(s["text"] for s in segments)) <= 0.2
 
 

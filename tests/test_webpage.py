@@ -160,3 +160,25 @@ async def test_api_key_russian_browser_cancel_queued_and_delete(
     engine.gates[3.0].set()
     await expect(page.locator(".job", has_text="first.wav")).to_have_attribute("data-status", "completed")
     assert errors == []
+
+
+async def test_diarize_on_upload_then_rename_the_speaker_in_place(
+    browser: Browser, make_client: MakeClient, tiny_engine: FasterWhisperEngine
+) -> None:
+    client = await make_client(tiny_engine)
+    page, errors = await open_page(browser, client, "en-US")
+    await page.set_input_files("#files", str(CLIPS / "hello.wav"))
+    await page.check("#diarize")
+    await page.click("#upload-button")
+    job = page.locator(".job", has_text="hello.wav")
+    await expect(job).to_have_attribute("data-status", "completed", timeout=60_000)
+    await job.click()
+    first = page.locator(".segment").first
+    await expect(first.locator(".speaker")).to_have_text("S1: ", timeout=20_000)
+    await page.fill("#speaker-fields input[name=S1]", "Anna")
+    await page.click("#speaker-names button")
+    await expect(first.locator(".speaker")).to_have_text("Anna: ", timeout=20_000)
+    job_id = await job.get_attribute("data-job-id")
+    status = await (await client.get(f"/status/{job_id}")).json()
+    assert status["speakers"][0]["name"] == "Anna" and status["text"].startswith("Anna: ")
+    assert errors == []

@@ -158,6 +158,19 @@ class LiveSettings:
 
 
 @dataclass(frozen=True)
+class OutputSettings:
+    """Readable subtitles: srt/vtt cues of at most max_lines lines of max_line_chars, max_cue_seconds long."""
+
+    max_line_chars: int = 42
+    max_lines: int = 2
+    max_cue_seconds: float = 7.0
+
+    def __post_init__(self) -> None:
+        if self.max_line_chars < 1 or self.max_lines < 1 or not self.max_cue_seconds > 0:
+            raise SettingsError("[output] max_line_chars, max_lines and max_cue_seconds must be positive")
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -171,8 +184,8 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
-
     live: LiveSettings = field(default_factory=LiveSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
 
     @property
     def models_dir(self) -> Path:
@@ -229,6 +242,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ingest": IngestSettings,
     "watch": WatchSettings,
     "live": LiveSettings,
+    "output": OutputSettings,
 }
 
 T = TypeVar("T")

@@ -95,6 +95,9 @@ def run(server: str, api_key: str | None, work: Callable[[ApiClient], Coroutine[
 @click.option("--no-wait", is_flag=True, help="print the job ids and return without waiting")
 @click.option("--job-id", help="your id for the job (one file only)")
 @click.option("--callback-url", help="URL to notify (signed webhook) when the job ends")
+@click.option("--diarize", is_flag=True, help="tell the speakers of a mono recording apart (S1, S2, ...)")
+@click.option("--min-speakers", type=click.IntRange(1, 16), help="with --diarize: at least this many speakers")
+@click.option("--max-speakers", type=click.IntRange(1, 16), help="with --diarize: at most this many speakers")
 @server_options
 def submit(
     files: tuple[Source, ...],
@@ -116,6 +119,7 @@ def submit(
     if output is not None and len(set(stems)) < len(stems):
         raise click.UsageError(f"two files would both be saved as {output}/<stem>.{fmt}; submit them separately")
     fields["word_timestamps"] = "true" if fields["word_timestamps"] else "false"
+    fields["diarize"] = "true" if fields["diarize"] else ""
     request = SubmitRequest(files, {k: str(v) for k, v in fields.items() if v}, fmt, output, not no_wait)
     console = Console(stderr=True)
     outcomes = run(server, api_key, lambda api: Submission(api, request, console).run())

@@ -68,6 +68,7 @@ class Job:
     language: str | None = None
     language_probability: float | None = None
     languages: str | None = None  # "en,de": each segment's language, in order of first appearance
+    speakers: str | None = None  # diarized: JSON [{"id", "name", "seconds"}] (migration 0010)
     options: dict[str, Any] = field(default_factory=dict)
     upload_path: str | None = None
     upload_filename: str | None = None
@@ -107,6 +108,7 @@ class Outcome:
     language: str | None = None
     language_probability: float | None = None
     languages: str | None = None
+    speakers: str | None = None
     model: str | None = None
     engine_version: str | None = None
     processing_seconds: float | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
@@ -9,7 +10,7 @@ from typing import Any
 
 from yarl import URL
 
-from transcriber.domain.speakers import channel_options
+from transcriber.domain.speakers import channel_options, diarize_options
 from transcriber.errors import BadRequest, Code, invalid
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -24,6 +25,9 @@ TEXT_FIELDS = (
     "channels",
     "speakers",
     "model",  # one of the server's models (API.md "Models"); the job service checks it
+    "diarize",
+    "min_speakers",
+    "max_speakers",
 )
 MAX_PROMPT_CHARS = 2000
 MAX_URL_CHARS = 2048
@@ -38,6 +42,11 @@ class JobOptions:
     hotwords: str | None = None
     channels: str = "mono"  # mono: downmix; split: each channel of a stereo call on its own
     speakers: tuple[str, ...] | None = None  # names for channel 0 and 1 (channel_0/1 otherwise)
+    diarize: bool = False  # mono: who spoke when, from voice vectors (speech/diarize.py)
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    # /v1 known_speaker_names[] + references: (name, voice vector) pairs this job's speakers may match.
+    known_voices: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +56,8 @@ class JobOptions:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if known.get("speakers") is not None:
             known["speakers"] = tuple(known["speakers"])  # JSON gives a list back
+        if known.get("known_voices"):
+            known["known_voices"] = tuple((str(n), tuple(float(x) for x in v)) for n, v in known["known_voices"])
         return cls(**known)
 
 
@@ -68,7 +79,16 @@ def parse_options(fields: dict[str, str], *, languages: Collection[str], multili
         initial_prompt=_prompt("initial_prompt", fields.get("initial_prompt")),
         hotwords=_prompt("hotwords", fields.get("hotwords")),
         **channel_options(fields),
+        **diarize_options(fields),
+        known_voices=_known_voices(fields.get("known_voices")),
     )
+
+
+def _known_voices(value: str | None) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """Set only by the /v1 route (never a form field): [[name, vector], ...] as JSON."""
+    if not value:
+        return ()
+    return tuple((str(name), tuple(float(x) for x in vector)) for name, vector in json.loads(value))
 
 
 def _language(value: str, languages: Collection[str], multilingual: bool) -> str | None:

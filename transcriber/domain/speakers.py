@@ -12,6 +12,36 @@ if TYPE_CHECKING:  # options imports this module for the form fields
 CHANNEL_MODES = ("mono", "split")
 MAX_NAME_CHARS = 64
 SPLIT_CHANNELS = 2
+MAX_SPEAKERS = 16
+
+
+def diarize_options(fields: dict[str, str]) -> dict[str, Any]:
+    """diarize, min_speakers, max_speakers as JobOptions keywords; a bad value is a 400 naming the field."""
+    diarize = fields.get("diarize", "").strip().lower()
+    if diarize not in ("", "true", "false", "1", "0", "yes", "no"):
+        raise BadRequest("diarize must be true or false.", code=Code.INVALID_DIARIZE)
+    on = diarize in ("true", "1", "yes")
+    bounds = {name: _bound(name, fields.get(name, "")) for name in ("min_speakers", "max_speakers")}
+    if not on and any(v is not None for v in bounds.values()):
+        raise BadRequest("min_speakers and max_speakers need diarize=true.", code=Code.INVALID_SPEAKER_COUNT)
+    low, high = bounds["min_speakers"], bounds["max_speakers"]
+    if low is not None and high is not None and low > high:
+        raise BadRequest("min_speakers must not be above max_speakers.", code=Code.INVALID_SPEAKER_COUNT)
+    if on and fields.get("channels", "").strip().lower() == "split":
+        raise BadRequest(
+            "diarize works on mono recordings; with channels=split each channel is already one speaker.",
+            code=Code.INVALID_DIARIZE,
+        )
+    return {"diarize": on, "min_speakers": low, "max_speakers": high}
+
+
+def _bound(name: str, value: str) -> int | None:
+    text = value.strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SPEAKERS:
+        raise BadRequest(f"{name} must be a whole number from 1 to {MAX_SPEAKERS}.", code=Code.INVALID_SPEAKER_COUNT)
+    return int(text)
 
 
 def channel_options(fields: dict[str, str]) -> dict[str, Any]:
@@ -40,6 +70,17 @@ def _names(raw: str) -> tuple[str, ...]:
     if names[0] == names[1]:
         raise BadRequest("the two speaker names must differ.", code=Code.INVALID_SPEAKERS)
     return names
+
+
+def check_name(name: str) -> str:
+    """A speaker's display name: printable, without ':', 1-64 characters (it prefixes text lines)."""
+    clean = " ".join(name.split())
+    if not clean or len(clean) > MAX_NAME_CHARS or ":" in clean or not clean.isprintable():
+        raise BadRequest(
+            f"each speaker name must be printable, without ':' and 1-{MAX_NAME_CHARS} characters.",
+            code=Code.INVALID_SPEAKERS,
+        )
+    return clean
 
 
 def labels(speakers: tuple[str, ...] | None) -> tuple[str, str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,17 @@ from transcriber.events.changes import ChangeFeed
 from transcriber.jobs.estimates import Estimator
 from transcriber.jobs.failures import known_failure
 from transcriber.jobs.outage import is_disk_full
+from transcriber.jobs.voices import match
 from transcriber.metrics import Metrics
+from transcriber.outputs.cues import CueLayout
+from transcriber.outputs.formats import DEFAULT_LAYOUT
 from transcriber.outputs.results import remove_results, write_results
+from transcriber.outputs.speakers import speaker_seconds
 from transcriber.outputs.transcript import Segment, Transcript
+from transcriber.settings import OutputSettings
 from transcriber.speech.engine import Engine, EngineInfo
 from transcriber.speech.pool import ModelPool, ModelUnavailable
+from transcriber.store import voice_rows
 from transcriber.store.sqlite import Store
 from transcriber.store.types import FinishHook
 
@@ -74,6 +81,23 @@ class RunnerDeps:
     hooks: Sequence[FinishHook]
     spawn: Callable[[Awaitable[Any]], None]
     owner: str | None = None  # lease holder on a shared store: writes only while it holds the job
+    layout: CueLayout = DEFAULT_LAYOUT  # how subtitle cues are cut ([output])
+
+
+def speakers_json(transcript: Transcript) -> str | None:
+    """The speakers column of a diarized job: [{"id", "name", "seconds"}] as JSON."""
+    if not transcript.diarized:
+        return None
+    seconds = speaker_seconds(transcript.segments)
+    names, voices = transcript.speaker_names, transcript.speaker_voices
+    rows = [{"id": k, "name": names.get(k, k), "seconds": v} for k, v in seconds.items()]
+    # The voice vector stays in the row (POST /voices enrolls from it); /status leaves it out.
+    return json.dumps([{**row, "voice": [round(x, 5) for x in voices.get(str(row["id"]), ())]} for row in rows])
+
+
+def cue_layout(output: OutputSettings) -> CueLayout:
+    """The [output] settings as the subtitle renderers take them."""
+    return CueLayout(output.max_line_chars, output.max_lines, output.max_cue_seconds)
 
 
 class JobRunner:
@@ -102,9 +126,13 @@ class JobRunner:
             run.check()
             loop.call_soon_threadsafe(self._on_progress, run, segment, language)
 
+        enrolled = [(name, list(vector)) for name, vector in options.known_voices]  # the request's own first
+        enrolled += await voice_rows.vectors(self._deps.store, job.owner) if options.diarize else []
         started = time.perf_counter()
         try:
-            transcript = await loop.run_in_executor(pool, self._transcribe, engine, path, run, options, on_segment)
+            transcript = await loop.run_in_executor(
+                pool, self._transcribe, engine, path, run, options, on_segment, enrolled
+            )
         except JobCancelled:
             await self._finish(run, Outcome(JobStatus.CANCELLED, "cancelled", "Cancelled by request."))
         except JobInterrupted:
@@ -129,12 +157,16 @@ class JobRunner:
         run: RunningJob,
         options: JobOptions,
         on_segment: Callable[[Segment, str | None], None],
+        enrolled: list[tuple[str, list[float]]],
     ) -> Transcript:
         """Runs in a pool thread: the model call and the segment iteration both stay off the loop."""
         run.check()
         transcript = engine.transcribe(path, run.duration, options, on_segment)
         run.check()
-        write_results(self._deps.data_dir, run.job_id, transcript)
+        known = match(transcript.speaker_voices, enrolled)  # speakers whose voice is enrolled get its name
+        if known:
+            transcript = replace(transcript, speaker_names={**transcript.speaker_names, **known})
+        write_results(self._deps.data_dir, run.job_id, transcript, self._deps.layout)
         return transcript
 
     def _on_progress(self, run: RunningJob, segment: Segment, language: str | None) -> None:
@@ -171,6 +203,7 @@ class JobRunner:
             language=transcript.language,
             language_probability=transcript.language_probability,
             languages=",".join(transcript.languages),
+            speakers=speakers_json(transcript),
             model=info.name,
             processing_seconds=round(seconds, 3),
             engine_version=", ".join(f"{k} {v}" for k, v in info.versions.items()),

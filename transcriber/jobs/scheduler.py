@@ -18,7 +18,7 @@ from transcriber.jobs.outage import DiskOutage, is_disk_full
 from transcriber.jobs.putback import PutBack
 from transcriber.jobs.queue import JobQueue
 from transcriber.jobs.reservation import Reservation
-from transcriber.jobs.runner import JobRunner, RunnerDeps, RunningJob
+from transcriber.jobs.runner import JobRunner, RunnerDeps, RunningJob, cue_layout
 from transcriber.jobs.scheduler_events import SourceEventsMixin
 from transcriber.jobs.scheduler_views import LiveJob, SchedulerSnapshot
 from transcriber.jobs.watchdog import ThreadSlots, finished_in_time, job_timeout
@@ -84,6 +84,7 @@ class Scheduler(SourceEventsMixin):
             self._hooks,
             self.spawn,
             self._source.owner,
+            cue_layout(self._settings.output),
         )
         self._runner = JobRunner(self.models, deps)
         self._workers = [asyncio.create_task(self._worker_loop(i), name=f"worker-{i}") for i in range(info.workers)]

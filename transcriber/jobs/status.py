@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,26 @@ def status_body(job: Job, live: Live) -> dict[str, Any]:
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "results": _results(job),
         "summary": {"status": str(job.summary_status), "text": job.summary_text, "error": job.summary_error},
-        "options": job.options,
+        "options": _shown_options(job.options),
+        "speakers": speakers_of(job),
     }
+
+
+def _shown_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The job's options; known voices by name only (their vectors stay in the row)."""
+    if not options.get("known_voices"):
+        return options
+    return {**options, "known_voices": [entry[0] for entry in options["known_voices"]]}
+
+
+def speakers_of(job: Job) -> list[dict[str, Any]] | None:
+    """A diarized job's speakers (id, name, seconds) in order of first appearance; None otherwise."""
+    if not job.speakers:
+        return None
+    found = json.loads(job.speakers)
+    if not isinstance(found, list):
+        return None
+    return [{k: v for k, v in entry.items() if k != "voice"} for entry in found]
 
 
 def _languages(job: Job) -> list[str]:

@@ -9,12 +9,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from transcriber.outputs.cues import Cue, CueLayout, cues
+from transcriber.outputs.speakers import speaker_seconds
 from transcriber.outputs.transcript import Segment, Transcript, Word, turns
 
 # Any run of two or more dashes before ">" would still read as a cue arrow once a
 # single "-->" inside it was replaced, so the whole run is rewritten at once.
 _ARROW = re.compile(r"-{2,}>")
 
+
+DEFAULT_LAYOUT = CueLayout()
 
 # No recording lasts a million hours; the cap keeps absurd engine values from overflowing
 # the integer conversion while leaving every real timestamp untouched.
@@ -48,37 +52,44 @@ def _clock(millis: int, fraction_sep: str) -> str:
     return f"{hours:02d}:{minute:02d}:{sec:02d}{fraction_sep}{ms:03d}"
 
 
-def _cues(t: Transcript) -> Iterator[tuple[int, int, str]]:
-    """(start_ms, end_ms, text) for each segment with visible text, in a player-safe order."""
+def _cues(t: Transcript, layout: CueLayout, lead: bool) -> Iterator[tuple[int, int, Cue]]:
+    """(start_ms, end_ms, cue) for each readable cue, in a player-safe order."""
     previous_start = 0
-    for segment in t.segments:
-        text = cue_text(segment.text)
-        if not text:
-            continue  # an empty cue body would end the cue at its timing line
-        if segment.speaker:
-            text = f"{cue_text(segment.speaker)}: {text}"
+    for cue in cues(t.named_segments(), layout, lead):
         # Players expect cues sorted and never ending before they start.
-        start = max(to_millis(segment.start), previous_start)
-        end = max(to_millis(segment.end), start)
+        start = max(to_millis(cue.start), previous_start)
+        end = max(to_millis(cue.end), start)
         previous_start = start
-        yield start, end, text
+        yield start, end, cue
 
 
-def to_txt(t: Transcript) -> str:
+def _lines(cue: Cue) -> list[str]:
+    # Tokens hold no whitespace, so only an arrow inside a word needs rewriting.
+    return [cue_text(line) for line in cue.lines]
+
+
+def to_txt(t: Transcript, layout: CueLayout = DEFAULT_LAYOUT) -> str:
     """Plain text, one segment per line (a dialogue: one "Speaker: ..." line per turn); empty when nothing was said."""
     if any(s.speaker for s in t.segments):
-        return "".join(f"{' '.join(speaker.split())}: {text}\n" for speaker, text in turns(t.segments))
+        return "".join(f"{' '.join(speaker.split())}: {text}\n" for speaker, text in turns(t.named_segments()))
     lines = [" ".join(s.text.split()) for s in t.segments]
     return "".join(f"{line}\n" for line in lines if line)
 
 
-def to_srt(t: Transcript) -> str:
-    """SubRip: numbered cues with HH:MM:SS,mmm times, separated by blank lines."""
+def to_srt(t: Transcript, layout: CueLayout = DEFAULT_LAYOUT) -> str:
+    """SubRip: numbered cues with HH:MM:SS,mmm times, separated by blank lines ("Name: " on a speaker's)."""
     blocks = [
-        f"{n}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n"
-        for n, (start, end, text) in enumerate(_cues(t), start=1)
+        f"{n}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{_srt_text(cue)}\n"
+        for n, (start, end, cue) in enumerate(_cues(t, layout, lead=True), start=1)
     ]
     return "\n".join(blocks)
+
+
+def _srt_text(cue: Cue) -> str:
+    lines = _lines(cue)
+    if cue.speaker:
+        lines[0] = f"{cue_text(cue.speaker)}: {lines[0]}"
+    return "\n".join(lines)
 
 
 def _vtt_escape(text: str) -> str:
@@ -86,13 +97,18 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def to_vtt(t: Transcript) -> str:
-    """WebVTT: the header, then numbered cues with HH:MM:SS.mmm times."""
+def to_vtt(t: Transcript, layout: CueLayout = DEFAULT_LAYOUT) -> str:
+    """WebVTT: the header, then numbered cues with HH:MM:SS.mmm times (a speaker's in a <v Name> span)."""
     blocks = [
-        f"\n{n}\n{_clock(start, '.')} --> {_clock(end, '.')}\n{_vtt_escape(text)}\n"
-        for n, (start, end, text) in enumerate(_cues(t), start=1)
+        f"\n{n}\n{_clock(start, '.')} --> {_clock(end, '.')}\n{_vtt_text(cue)}\n"
+        for n, (start, end, cue) in enumerate(_cues(t, layout, lead=False), start=1)
     ]
     return "WEBVTT\n" + "".join(blocks)
+
+
+def _vtt_text(cue: Cue) -> str:
+    text = "\n".join(_vtt_escape(line) for line in _lines(cue))
+    return f"<v {_vtt_escape(cue_text(cue.speaker))}>{text}" if cue.speaker else text
 
 
 def _seconds(value: float) -> float:
@@ -106,15 +122,18 @@ def _probability(value: float | None) -> float | None:
 
 
 def _word_json(w: Word) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "start": _seconds(w.start),
         "end": _seconds(w.end),
         "word": w.word,
         "probability": _probability(w.probability),
     }
+    if w.speaker is not None:
+        body["speaker"] = w.speaker
+    return body
 
 
-def _segment_json(index: int, s: Segment) -> dict[str, Any]:
+def _segment_json(index: int, s: Segment, words: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": index,
         "start": _seconds(s.start),
@@ -125,7 +144,7 @@ def _segment_json(index: int, s: Segment) -> dict[str, Any]:
         body["language"] = s.language
     if s.speaker is not None:
         body["speaker"] = s.speaker
-    if s.words:
+    if s.words and words:
         body["words"] = [_word_json(w) for w in s.words]
     if s.decoding is not None:
         body["decoding"] = _json_safe(asdict(s.decoding))
@@ -146,19 +165,22 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def to_json(t: Transcript) -> str:
+def to_json(t: Transcript, layout: CueLayout = DEFAULT_LAYOUT) -> str:
     """The whole transcript as one UTF-8 JSON document (ids count segments from 0)."""
-    document = {
+    document: dict[str, Any] = {
         "language": t.language,
         "language_probability": _probability(t.language_probability),
         "languages": list(t.languages),
         # Not rounded: it is the decoded audio length, which /status reports unrounded too.
         "duration": clean_seconds(t.duration),
         "text": t.text,
-        "segments": [_segment_json(i, s) for i, s in enumerate(t.segments)],
+        "segments": [_segment_json(i, s, t.show_words or t.diarized) for i, s in enumerate(t.segments)],
         "settings": _json_safe(t.settings),
         "provenance": _json_safe(t.provenance),
     }
+    if t.diarized:  # who is who: ids on segments and words, names here
+        seconds = speaker_seconds(t.segments)
+        document["speakers"] = [{"id": k, "name": t.speaker_names.get(k, k), "seconds": v} for k, v in seconds.items()]
     return json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
 
 
@@ -168,7 +190,7 @@ class OutputFormat:
 
     name: str
     content_type: str
-    render: Callable[[Transcript], str]
+    render: Callable[[Transcript, CueLayout], str]
 
 
 # The one registry of output formats: result files, download routes and CLI choices read it.

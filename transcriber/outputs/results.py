@@ -7,7 +7,8 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from transcriber.outputs.formats import FORMATS
+from transcriber.outputs.cues import CueLayout
+from transcriber.outputs.formats import DEFAULT_LAYOUT, FORMATS
 from transcriber.outputs.transcript import Transcript
 
 
@@ -19,7 +20,7 @@ def result_path(data_dir: Path, job_id: str, fmt: str) -> Path:
     return results_dir(data_dir, job_id) / f"transcript.{fmt}"
 
 
-def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
+def write_results(data_dir: Path, job_id: str, transcript: Transcript, layout: CueLayout = DEFAULT_LAYOUT) -> Path:
     """Render every format into a temporary folder, fsync it, then swap it into place.
 
     The files and the temporary folder's entries are fsynced before the rename, and the parent
@@ -35,7 +36,7 @@ def write_results(data_dir: Path, job_id: str, transcript: Transcript) -> Path:
     tmp.mkdir()
     try:
         for fmt in FORMATS.values():
-            _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript))
+            _write_synced(tmp / f"transcript.{fmt.name}", fmt.render(transcript, layout))
         fsync_dir(tmp)
     except BaseException:  # a full disk: leave no half set behind
         shutil.rmtree(tmp, ignore_errors=True)

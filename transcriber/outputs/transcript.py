@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -12,6 +12,7 @@ class Word:
     end: float
     word: str
     probability: float
+    speaker: str | None = None  # diarized jobs: the id of who said it
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,29 @@ class Transcript:
     segments: tuple[Segment, ...]
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Word timings are always decoded (subtitle cues are cut by them); the JSON shows them when asked.
+    show_words: bool = True
+    # Diarized jobs: speaker id -> the name shown in txt/srt/vtt (renamed by PATCH /jobs/{id}/speakers).
+    speaker_names: dict[str, str] = field(default_factory=dict)
+    # Diarized jobs: speaker id -> its GE2E voice vector (kept in the job row, for enrolling voices).
+    speaker_voices: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def diarized(self) -> bool:
+        return bool(self.speaker_names)
+
+    def named_segments(self) -> tuple[Segment, ...]:
+        """The segments with each speaker id shown by its name (split calls already carry names)."""
+        if not self.speaker_names:
+            return self.segments
+        names = self.speaker_names
+        return tuple(replace(s, speaker=names.get(s.speaker, s.speaker)) if s.speaker else s for s in self.segments)
 
     @property
     def text(self) -> str:
         """Plain text, or "Speaker: words" lines, one per turn, when segments carry speakers."""
         if any(s.speaker for s in self.segments):
-            return "\n".join(f"{speaker}: {words}" for speaker, words in turns(self.segments))
+            return "\n".join(f"{speaker}: {words}" for speaker, words in turns(self.named_segments()))
         return join_text(self.segments)
 
     @property

@@ -17,6 +17,9 @@ from transcriber.speech.regions import MIXED_BELOW, Run, Window, language_runs, 
 from transcriber.speech.segments import convert, remember, scores
 
 PROMPT_CARRY_CHARS = 400
+# Subtitle cues are cut at word boundaries by time, and speakers are given per word, so every job
+# decodes word timings whether or not its JSON shows them (the cost: bench/word_timings.py).
+WORD_TIMINGS = True
 PLACEHOLDER_LANGUAGE = "en"
 # (raw faster-whisper segment, seconds to add to its times, language, language probability)
 Decoded = tuple[Any, float, str | None, float | None]
@@ -45,7 +48,7 @@ class Decoder:
         segments: list[Segment] = []
         for offset, samples in audio.chunks(blocks, self.chunk_seconds):
             for raw, shift, language, probability in self._run(samples, options, segments):
-                seg = cleaner.accept(convert(raw, offset + shift, language, options.word_timestamps), scores(raw))
+                seg = cleaner.accept(convert(raw, offset + shift, language), scores(raw))
                 if seg is not None:
                     report(seg, language)
                     segments.append(seg)
@@ -93,7 +96,7 @@ class Decoder:
         clips: str | list[float] = "0"
         if self.decoding.own_windows:
             clips = [t - run.start for w in run.windows for t in (w.start, w.end)]
-        kwargs = self.decoding.sequential_kwargs(options.word_timestamps)
+        kwargs = self.decoding.sequential_kwargs(WORD_TIMINGS)
         found, info = self.model.transcribe(piece, clip_timestamps=clips, **kwargs, **common)
         language = run.language or info.language
         probability = run.probability if run.language else info.language_probability
@@ -105,7 +108,7 @@ class Decoder:
     ) -> Iterator[Decoded]:
         # The pipeline's own VAD packs speech (not pauses) into its windows: measured, that
         # drops fewer words than handing it our windows (bench/QUALITY.md).
-        kwargs = self.decoding.batched_kwargs(options.word_timestamps)
+        kwargs = self.decoding.batched_kwargs(WORD_TIMINGS)
         bounds = [(0, len(piece))]
         if self.decoding.own_windows:
             kwargs["clip_timestamps"] = [{"start": w.start - run.start, "end": w.end - run.start} for w in run.windows]

@@ -25,6 +25,7 @@ from transcriber.speech.priority import lower_this_thread
 from transcriber.speech.profiles import Decoding
 from transcriber.speech.profiles import choose as choose_decoding
 from transcriber.speech.segments import main_language
+from transcriber.speech.speakers import by_speaker
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,8 @@ class FasterWhisperEngine:
     def settings_for(self, options: JobOptions) -> dict[str, Any]:
         """The decoding settings a job runs with, recorded in its JSON result."""
         batched = self._batched
-        base: dict[str, Any] = {**options.to_dict(), "beam_size": self._beam_size, **self.decoding.describe(batched)}
+        shown = {**options.to_dict(), "known_voices": [name for name, _ in options.known_voices]}  # no vectors
+        base: dict[str, Any] = {**shown, "beam_size": self._beam_size, **self.decoding.describe(batched)}
         if batched:
             return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
         return {**base, "mode": "sequential", "vad_filter": self.decoding.vad}
@@ -211,7 +213,21 @@ class FasterWhisperEngine:
                 audio.decode(path, audio.decode_cap(duration)), options, on_segment, probs
             )
         language, probability = main_language(segments, options.language, probs)
-        provenance = {"model": self._info.name, "device": self._info.device, "compute_type": self._info.compute_type}
+        provenance: dict[str, Any] = {
+            "model": self._info.name,
+            "device": self._info.device,
+            "compute_type": self._info.compute_type,
+        }
+        names: dict[str, str] = {}
+        voices: dict[str, tuple[float, ...]] = {}
+        if options.diarize:
+            split = by_speaker(path, duration, options, segments)
+            segments, names, voices, provenance["diarization_seconds"] = (
+                split.segments,
+                split.names,
+                split.voices,
+                split.seconds,
+            )
         return Transcript(
             language=language,
             language_probability=probability,
@@ -219,6 +235,9 @@ class FasterWhisperEngine:
             segments=tuple(segments),
             settings=self.settings_for(options),
             provenance={**provenance, **self._info.versions},
+            show_words=options.word_timestamps,
+            speaker_names=names,
+            speaker_voices=voices,
         )
 
     def _decoder(self) -> Decoder:

@@ -8,10 +8,10 @@ from transcriber.outputs.transcript import Decoding, Segment, Word
 from transcriber.speech.cleanup import Scores
 
 
-def convert(raw: Any, offset: float, language: str | None, word_timestamps: bool) -> Segment:
-    """Our Segment, moved by offset seconds; words only when the job asked for them."""
+def convert(raw: Any, offset: float, language: str | None) -> Segment:
+    """Our Segment, moved by offset seconds, with its word timings (the JSON shows them when asked)."""
     words = None
-    if raw.words is not None and word_timestamps:  # the silence guard may ask for words unasked
+    if raw.words is not None:
         words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in raw.words)
     return Segment(
         raw.start + offset, raw.end + offset, raw.text, words, language=language, decoding=_decoding(raw, offset)

@@ -141,6 +141,15 @@ class Store:
                     await hook.on_completed(tx, job_id)
         return True
 
+    async def set_speakers(self, job_id: str, speakers: str, text: str, summary: str | None) -> bool:
+        """A completed diarized job's speakers (JSON), text and summary text, after a rename."""
+        changed = await self.write(
+            "UPDATE jobs SET speakers = ?, text = ?, summary_text = coalesce(?, summary_text), updated_at = ?"
+            " WHERE job_id = ? AND status = 'completed'",
+            (speakers, text, summary, utcnow(), job_id),
+        )
+        return changed > 0
+
     async def requeue_job(self, job_id: str, *, refund_attempt: bool, owner: str | None = None) -> None:
         """Put a running job back in the queue (shutdown interrupted it); with owner, only its own."""
         await self.write(

@@ -25,7 +25,7 @@ from transcriber.settings import Settings
 from transcriber.speech.engine import Engine, EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.store.backend import open_job_store
-from transcriber.web import handlers, keys, openapi, page, realtime, sse, tus, watch
+from transcriber.web import handlers, keys, openapi, page, realtime, speakers, sse, tus, voices, watch
 from transcriber.web.client_address import ClientAddresses
 from transcriber.web.error_mapping import error_middleware
 from transcriber.web.middlewares import auth_middleware, metrics_middleware
@@ -73,6 +73,8 @@ def create_app(
     tus.setup(app)  # resumable uploads at /uploads/, and their expiry
     watch.setup(app)  # the watch folder, if [watch] inbox is set
     realtime.setup(app)
+    speakers.add_routes(app)
+    voices.add_routes(app)
     return app
 
 

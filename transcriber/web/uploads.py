@@ -24,6 +24,7 @@ READ_CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 8192
 MAX_FORM_OVERHEAD = 64 * 1024  # boundaries and the small text fields around the file
 MAX_REPEATS = 16
+MAX_LARGE_FIELD_BYTES = 2 * 1024 * 1024  # a `large` field: a short audio clip as a data URL
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class FormFields:
 
     text: tuple[str, ...] = TEXT_FIELDS
     repeated: tuple[str, ...] = ()
+    large: tuple[str, ...] = ()  # repeated fields that may hold up to MAX_LARGE_FIELD_BYTES each
 
 
 URL_FIELD = "url"  # instead of 'file': the server fetches the recording (web/url_fetch.py)
@@ -158,18 +160,19 @@ async def _read_part(
         values = upload.lists.setdefault(name, [])
         if len(values) >= MAX_REPEATS:
             raise BadRequest(f"The field {name!r} was sent too many times.", code=Code.DUPLICATE_FIELD)
-        values.append(await _read_field(part, name, deadline))
+        limit = MAX_LARGE_FIELD_BYTES if name in form.large else MAX_FIELD_BYTES
+        values.append(await _read_field(part, name, deadline, limit))
     else:
         known = ", ".join(("file", *form.text, *form.repeated))
         raise BadRequest(f"Unknown form field {name[:64]!r}; known: {known}.", code=Code.UNKNOWN_FIELD)
 
 
-async def _read_field(part: BodyPartReader, name: str, deadline: Deadline) -> str:
+async def _read_field(part: BodyPartReader, name: str, deadline: Deadline, limit: int = MAX_FIELD_BYTES) -> str:
     data = bytearray()
     while chunk := await part.read_chunk(MAX_FIELD_BYTES):
         deadline.touch()
         data += chunk
-        if len(data) > MAX_FIELD_BYTES:
+        if len(data) > limit:
             raise BadRequest(f"The field {name!r} is too long.", code=invalid(name))
     try:
         return data.decode("utf-8")

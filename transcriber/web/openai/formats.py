@@ -145,6 +145,28 @@ def verbose_body(document: dict[str, Any], task: str, granularities: frozenset[s
     return body
 
 
+def diarized_body(document: dict[str, Any], task: str) -> dict[str, Any]:
+    """response_format=diarized_json: OpenAI's shape, each segment with its speaker's name."""
+    names = {s.get("id"): s.get("name") for s in document.get("speakers") or []}
+    segments = [
+        {
+            "type": "transcript.text.segment",
+            "id": f"seg_{index}",
+            "start": s.get("start", 0.0),
+            "end": s.get("end", 0.0),
+            "text": s.get("text", "").strip(),
+            "speaker": names.get(s.get("speaker"), s.get("speaker")),
+        }
+        for index, s in enumerate(document.get("segments", []))
+    ]
+    return {
+        "task": task,
+        "duration": document.get("duration", 0.0),
+        "text": document.get("text", ""),
+        "segments": segments,
+    }
+
+
 def _segment(index: int, segment: dict[str, Any]) -> dict[str, Any]:
     text = segment.get("text", "")
     # Results written before decoding details were recorded lack them: derive or neutral values.

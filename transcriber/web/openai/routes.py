@@ -26,21 +26,24 @@ from transcriber.events.waiters import Waiters, WaitTimeout
 from transcriber.jobs import upload_files
 from transcriber.outputs.results import result_path
 from transcriber.web import handlers, keys, uploads
-from transcriber.web.openai import formats, streaming
+from transcriber.web.openai import formats, known_speakers, streaming
 from transcriber.web.openai.errors import NO_RETRY, PREFIX, OpenAIError, error_response, invalid_param
 
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "whisper-1"
 OWNER = "transcriber"
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("segment", "word")
+GRANULARITY_FIELDS = ("timestamp_granularities[]", "timestamp_granularities")
 JOB_ID_HEADER = "X-Job-Id"
 MAX_WAIT_SECONDS = 6 * 3600.0  # past this the request gives up waiting; the job itself goes on
 TEXT_TYPE = "text/plain"
 COMMON_FIELDS = ("model", "prompt", "temperature", "response_format", "stream")
 # Exactly the fields OpenAI's API documents for each route: anything else is a 400, as there.
 TRANSCRIPTION_FORM = uploads.FormFields(
-    text=(*COMMON_FIELDS, "language"), repeated=("timestamp_granularities[]", "timestamp_granularities")
+    text=(*COMMON_FIELDS, "language"),
+    repeated=(*GRANULARITY_FIELDS, *known_speakers.FIELDS),
+    large=(known_speakers.REFERENCES,),
 )
 TRANSLATION_FORM = uploads.FormFields(text=COMMON_FIELDS)
 
@@ -138,6 +141,8 @@ async def render(data_dir: Path, job: Job, wanted: AudioRequest) -> web.Response
         return web.Response(text=formats.text_body(document), content_type=TEXT_TYPE, charset="utf-8")
     if fmt == "json":
         return web.json_response(formats.json_body(document))
+    if fmt == "diarized_json":
+        return web.json_response(formats.diarized_body(document, wanted.task))
     return web.json_response(formats.verbose_body(document, wanted.task, wanted.granularities))
 
 
@@ -157,6 +162,8 @@ def parse_request(upload: upload_files.Upload, task: str, models: tuple[str, ...
     if stream not in ("", "false", "true") or (stream == "true" and task != "transcribe"):
         raise invalid_param("stream must be true or false (true only for transcriptions).", "stream")
     granularities = _granularities(upload.lists)
+    if fmt != "diarized_json" and any(upload.lists.get(name) for name in known_speakers.FIELDS):
+        raise invalid_param("known_speaker_names[] needs response_format=diarized_json.", "known_speaker_names[]")
     if granularities and fmt != "verbose_json":
         raise invalid_param(
             "timestamp_granularities[] is only supported with response_format=verbose_json.",
@@ -178,7 +185,7 @@ def _check_temperature(value: str) -> None:
 
 
 def _granularities(lists: dict[str, list[str]]) -> list[str]:
-    values = [v.strip() for name in TRANSCRIPTION_FORM.repeated for v in lists.get(name, [])]
+    values = [v.strip() for name in GRANULARITY_FIELDS for v in lists.get(name, [])]
     for value in values:
         if value not in GRANULARITIES:
             raise invalid_param(
@@ -193,6 +200,10 @@ def job_fields(upload: upload_files.Upload, task: str, wanted: AudioRequest, job
     fields = {"task": task, "word_timestamps": "true" if "word" in wanted.granularities else "false"}
     if (model := upload.fields.get("model", "").strip()) != MODEL_ALIAS:
         fields["model"] = model
+    if wanted.response_format == "diarized_json":
+        fields["diarize"] = "true"
+        if known := known_speakers.voices(upload.lists):
+            fields["known_voices"] = json.dumps(known)
     for ours, theirs in (("language", "language"), ("initial_prompt", "prompt")):
         if value := upload.fields.get(theirs):
             fields[ours] = value

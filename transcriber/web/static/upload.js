@@ -89,6 +89,7 @@ export async function onUpload(event) {
   if (!files.length && !url) { announce(t("chooseFiles")); $("files").focus(); return; }
   const fields = { task: $("task").value, word_timestamps: String($("words").checked) };
   if ($("language").value !== "auto") fields.language = $("language").value;
+  if ($("diarize").checked) fields.diarize = "true";
   $("upload-button").disabled = true;
   for (const file of files) await uploadOne(file, fields);
   if (url) { await fetchOne(url, fields); $("url").value = ""; }

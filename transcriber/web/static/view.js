@@ -80,6 +80,9 @@ async function loadSegments(jobId) {
   if (!response.ok || state.selected !== jobId) return;
   const body = await response.json();
   state.segments = body.segments || [];
+  const speakers = body.speakers || [];
+  const names = new Map(speakers.map((s) => [s.id, s.name]));
+  renderSpeakerNames(jobId, speakers);
   $("transcript-note").textContent = state.segments.length ? "" : t("noSegments");
   $("segments").replaceChildren(...state.segments.map((seg, i) => {
     const li = document.createElement("li");
@@ -91,10 +94,49 @@ async function loadSegments(jobId) {
     button.innerHTML = `<time></time><span></span>`;
     button.querySelector("time").textContent = clock(seg.start);
     button.querySelector("span").textContent = seg.text.trim();
+    if (seg.speaker) {
+      const who = document.createElement("b");
+      who.className = "speaker";
+      who.style.setProperty("--hue", String(speakerHue(seg.speaker)));
+      who.textContent = `${names.get(seg.speaker) || seg.speaker}: `;
+      button.querySelector("span").prepend(who);
+    }
     button.addEventListener("click", () => playFrom(i));
     li.append(button);
     return li;
   }));
+}
+
+// A colour per speaker id (S1, S2, ...): hues spread around the wheel.
+function speakerHue(id) {
+  const n = Number.parseInt(id.replace(/\D/g, ""), 10) || 0;
+  return (n * 137) % 360;
+}
+
+function renderSpeakerNames(jobId, speakers) {
+  const form = $("speaker-names");
+  form.hidden = !speakers.length;
+  $("speaker-fields").replaceChildren(...speakers.map((s) => {
+    const label = document.createElement("label");
+    label.className = "speaker";
+    label.style.setProperty("--hue", String(speakerHue(s.id)));
+    label.textContent = `${s.id} `;
+    const input = document.createElement("input");
+    input.name = s.id;
+    input.value = s.name;
+    input.maxLength = 64;
+    input.setAttribute("aria-label", t("speakerName", { id: s.id }));
+    label.append(input);
+    return label;
+  }));
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const names = Object.fromEntries([...form.querySelectorAll("input")].map((i) => [i.name, i.value]));
+    const response = await api(`jobs/${encodeURIComponent(jobId)}/speakers`, {
+      method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify(names),
+    });
+    if (response.ok) loadSegments(jobId);
+  };
 }
 
 function playFrom(index) {
