@@ -21,6 +21,7 @@ FIGURE_KEYS = {"target", "name", "value", "unit", "goal", "met", "detail", "data
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_bench_quick_run_writes_table_json_and_chart(tmp_path: Path) -> None:
     audio = tmp_path / "audio"
     audio.mkdir()

@@ -113,6 +113,7 @@ async def test_kill_9_right_after_202_keeps_the_job(tmp_path: Path, session: aio
         server.stop()
 
 
+@pytest.mark.long
 async def test_sigterm_requeues_running_job_without_counting_a_crash(
     tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:

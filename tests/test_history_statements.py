@@ -30,6 +30,7 @@ STEPS = HISTORY // 2  # VM steps a statement may take; a scan of the history tak
 EXEMPT = {
     "count_by_status": "tests and operators only: no request or pass calls it",
     "forget_finished_uploads": "start-up with keep_audio = false, where jobs_by_upload holds only active jobs",
+    "probe_space": "writes a scratch table and rolls it back (a full disk's probe): reads no job",
 }
 INFRASTRUCTURE = {"transaction", "write", "rows", "close", "jobs_by"}
 
@@ -48,6 +49,7 @@ def exercises(store: Store) -> dict[str, Callable[[], Awaitable[object]]]:
         "requeue_job": lambda: store.requeue_job("p1", refund_attempt=True),
         "cancel_queued": lambda: store.cancel_queued("hist-q0000001"),
         "delete_job": lambda: store.delete_job("p1"),
+        "set_speakers": lambda: store.set_speakers("hist-0000005", "[]", "hi", None),
         "recover": lambda: store.recover(3),
         "known_uploads": lambda: store.known_uploads(["uploads/hist-0000001.0000abcd", "uploads/x"]),
         "known_jobs": lambda: store.known_jobs(["hist-0000001", "x"]),

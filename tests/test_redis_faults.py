@@ -81,6 +81,7 @@ async def summary_client(make_client: MakeClient, redis: RedisServer, fake: Fake
     return await make_client(fake, summarizer={"enabled": True, "redis_url": redis.url})
 
 
+@pytest.mark.long
 async def test_kill_9_redis_and_the_worker_with_summaries_queued_and_running(
     make_client: MakeClient, chat: ChatServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -139,6 +140,7 @@ async def test_a_summary_job_redis_lost_is_enqueued_again(
     assert stored_once(caplog, [job_id]) == {}
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("command", "redis_first"),
     [

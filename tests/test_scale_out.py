@@ -100,6 +100,7 @@ def completions(servers: list[ServerProcess]) -> collections.Counter[str]:
     return counts
 
 
+@pytest.mark.long
 async def test_three_servers_one_database(
     pg_server: PgServer, pg_url: str, cluster: list[ServerProcess], tmp_path: Path
 ) -> None:

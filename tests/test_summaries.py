@@ -160,6 +160,7 @@ async def test_redis_restart_loses_no_summary_and_runs_none_twice(
         assert log.count(f"summarized job {job_id}:") == 1, log
 
 
+@pytest.mark.long
 async def test_worker_killed_mid_summary_still_delivers(
     make_client: MakeClient, tiny_engine: FasterWhisperEngine, redis: RedisServer, tmp_path: Path
 ) -> None:

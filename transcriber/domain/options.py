@@ -56,7 +56,7 @@ class JobOptions:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if known.get("speakers") is not None:
             known["speakers"] = tuple(known["speakers"])  # JSON gives a list back
-        if known.get("known_voices"):
+        if "known_voices" in known:
             known["known_voices"] = tuple((str(n), tuple(float(x) for x in v)) for n, v in known["known_voices"])
         return cls(**known)
 
