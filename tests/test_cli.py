@@ -149,29 +149,34 @@ async def test_serve_and_submit_print_the_transcript(tmp_path: Path) -> None:
     try:
         health = await server.wait_ready(timeout=120)
         assert health["model"]["name"] == "tiny.en"
-        env = clean_env(tmp_path / "client-side", TRANSCRIBE_SERVER_URL=server.url)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "transcriber",
-            "submit",
-            str(CLIPS / "hello.wav"),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        assert proc.returncode == 0, err.decode() + server.output()
-        transcript = out.decode()
+        code, transcript, err = await run_cli(tmp_path, server, "submit", str(CLIPS / "hello.wav"))
+        assert code == 0, err + server.output()
         assert word_error_rate(TEXTS["hello.wav"], transcript) < 0.2, transcript
         assert "completed" not in transcript  # progress goes to stderr, the text to stdout
-        assert "job " in err.decode()
+        assert "job " in err
         assert server.terminate(timeout=60) == 0, server.output()
     finally:
         server.stop()
+
+
+async def run_cli(tmp_path: Path, server: ServerProcess, *args: str) -> tuple[int, str, str]:
+    """`python -m transcriber ARGS` against the server, as a user's shell runs it: (status, stdout, stderr)."""
+    env = clean_env(tmp_path / "client-side", TRANSCRIBE_SERVER_URL=server.url)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "transcriber",
+        *args,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

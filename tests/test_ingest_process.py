@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from bench.wer import word_error_rate
 from tests.media_server import MediaServer
 from tests.server_process import ServerProcess
 from tests.support import CLIPS, TEXTS
-from tests.test_cli import clean_env
+from tests.test_cli import run_cli
 from tests.tus_support import TUS, in_thread, tus_leftovers
 from transcriber.cli.commands import cli
 
@@ -39,28 +38,6 @@ def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
         yield server
     finally:
         server.stop()
-
-
-async def run_cli(tmp_path: Path, server: ServerProcess, *args: str) -> tuple[int, str, str]:
-    env = clean_env(tmp_path / "client-side", TRANSCRIBE_SERVER_URL=server.url)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "transcriber",
-        *args,
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_submit_url_prints_the_transcript(tmp_path: Path, private_server: ServerProcess) -> None:
