@@ -10,6 +10,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -44,28 +46,28 @@ def add_import(module: Path, line: str) -> None:
     module.write_text(f"{line}\n{module.read_text()}")
 
 
-def test_a_scheduler_importing_aiohttp_web_breaks_the_build(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "line", "report"),
+    [
+        # the scheduler importing aiohttp's server
+        ("transcriber/jobs/scheduler.py", "import aiohttp.web", "transcriber.jobs is not allowed to import aiohttp"),
+        # speech importing the store breaks the layers
+        (
+            "transcriber/speech/engine.py",
+            "import transcriber.store.sqlite",
+            "transcriber.speech.engine -> transcriber.store.sqlite",
+        ),
+        # the worker reaching the job database
+        ("summarizer/worker.py", "import transcriber.store.sqlite", "summarizer is not allowed to import transcriber"),
+    ],
+    ids=["scheduler-aiohttp-web", "speech-store", "worker-job-database"],
+)
+def test_a_wrong_import_breaks_the_build(tmp_path: Path, module: str, line: str, report: str) -> None:
     tree = copy_packages(tmp_path)
-    add_import(tree / "transcriber" / "jobs" / "scheduler.py", "import aiohttp.web  # noqa")
+    add_import(tree / module, f"{line}  # noqa")
     result = lint_imports(tree)
     assert result.returncode != 0
-    assert "transcriber.jobs is not allowed to import aiohttp" in result.stdout
-
-
-def test_speech_importing_the_store_breaks_the_layers(tmp_path: Path) -> None:
-    tree = copy_packages(tmp_path)
-    add_import(tree / "transcriber" / "speech" / "engine.py", "import transcriber.store.sqlite  # noqa")
-    result = lint_imports(tree)
-    assert result.returncode != 0
-    assert "transcriber.speech.engine -> transcriber.store.sqlite" in result.stdout
-
-
-def test_the_worker_reaching_the_job_database_breaks_the_build(tmp_path: Path) -> None:
-    tree = copy_packages(tmp_path)
-    add_import(tree / "summarizer" / "worker.py", "import transcriber.store.sqlite  # noqa")
-    result = lint_imports(tree)
-    assert result.returncode != 0
-    assert "summarizer is not allowed to import transcriber" in result.stdout
+    assert report in result.stdout
 
 
 def test_every_package_folder_ships_in_the_wheel() -> None:
