@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from aiohttp import FormData
 
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, form, wait_status, write_wav
 from transcriber.jobs.voices import VOICE_MATCH, match
+from transcriber.speech import audio, diarize
 from transcriber.speech.engine import FasterWhisperEngine
 
 ANNA, BORIS = "Bearer anna-key", "Bearer boris-key"
@@ -87,3 +92,33 @@ async def submit_plain(client: Client) -> str:
     job_id: str = (await resp.json())["job_id"]
     await wait_status(client, job_id, headers={"Authorization": ANNA})
     return job_id
+
+
+async def test_clips_are_decoded_and_embedded_off_the_event_loop(
+    make_client: MakeClient, tiny_engine: FasterWhisperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A voice clip (POST /voices, and /v1's known_speaker_references) is seconds of decoding and
+    embedding: done on the event loop, it would stall every other request meanwhile."""
+    client = await make_client(tiny_engine, **KEYS)
+    threads: list[tuple[str, bool]] = []
+    loop_thread = threading.get_ident()
+
+    def spy(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            threads.append((name, threading.get_ident() == loop_thread))
+            return real(*args, **kwargs)
+
+        return recorded
+
+    monkeypatch.setattr(audio, "decode", spy("decode", audio.decode))
+    monkeypatch.setattr(diarize, "voice_of", spy("voice_of", diarize.voice_of))
+    monkeypatch.setattr("transcriber.jobs.voices.voice_of", spy("voice_of", diarize.voice_of))
+    await _enrol(client, ANNA, _clip_form("Boris", CLIPS / "voice_b.ogg"))
+    reference = "data:audio/ogg;base64," + base64.b64encode((CLIPS / "voice_b.ogg").read_bytes()).decode()
+    body = form(CLIPS / "voice_b.ogg", model="whisper-1", response_format="diarized_json")
+    body.add_field("known_speaker_names[]", "Boris")
+    body.add_field("known_speaker_references[]", reference)
+    resp = await client.post("/v1/audio/transcriptions", data=body, headers={"Authorization": ANNA})
+    assert resp.status == 200, await resp.text()
+    assert {name for name, _ in threads} == {"decode", "voice_of"}
+    assert not [name for name, on_loop in threads if on_loop], threads

@@ -31,7 +31,7 @@ def clip_voice(path: Path, max_seconds: float) -> tuple[tuple[float, ...], float
 async def vector_of_clip(path: Path) -> list[float]:
     """The voice of one person's clip; too little speech (or none) is a 400."""
     try:
-        vector, seconds = await asyncio.to_thread(voice_of, audio.decode(path, MAX_CLIP_SECONDS))
+        vector, seconds = await asyncio.to_thread(clip_voice, path, MAX_CLIP_SECONDS)
     except audio.AudioTooLong as exc:
         raise BadRequest(
             f"A voice clip may be at most {MAX_CLIP_SECONDS:.0f} s long.", code=Code.INVALID_VOICE

@@ -30,7 +30,8 @@ async def accept_upload(
 ) -> tuple[bool, Job, T]:
     """The one path of every upload route: admission, the streamed upload, then the job service.
 
-    prepare(upload) may check and rewrite the received fields before the job is submitted.
+    prepare(upload) may check and rewrite the received fields before the job is submitted; it runs
+    in a thread, since /v1's known speakers make it decode and embed clips.
     """
     settings, service, caller = request.app[keys.SETTINGS], request.app[keys.JOBS], caller_of(request) or OPEN
     request.app[keys.SCHEDULER].admit()  # answer 503 before reading a body we would reject
@@ -45,7 +46,7 @@ async def accept_upload(
             if uploads.URL_FIELD in upload.fields:  # nothing fetched for a form the service would refuse
                 await service.check_fields(upload.fields)
                 await url_fetch.fetch_upload(upload, settings)
-            prepared = prepare(upload)
+            prepared = await asyncio.to_thread(prepare, upload)
         except BaseException:
             await upload.remove()
             raise

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,11 +35,11 @@ async def _from_clip(request: web.Request) -> tuple[str, list[float], str]:
 
 async def _read_clip(request: web.Request) -> tuple[str, list[float], str]:
     reader = await request.multipart()
-    name, vector = None, None
+    name = None
     folder = request.app[keys.SETTINGS].data_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".voice-") as tmp:
-        path = Path(tmp) / "clip"
+    tmp = Path(await asyncio.to_thread(_scratch_folder, folder))  # the disk may be slow: not on the loop
+    try:
+        path = tmp / "clip"
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest(SHAPE, code=Code.INVALID_VOICE)
@@ -45,23 +47,33 @@ async def _read_clip(request: web.Request) -> tuple[str, list[float], str]:
                 name = (await part.read(decode=True)).decode("utf-8", "replace")
             elif part.name == "file":
                 await _save(part, path)
-        if name is None or not path.exists():
+        if name is None or not await asyncio.to_thread(path.exists):
             raise BadRequest(SHAPE, code=Code.INVALID_VOICE)
         name = check_name(name)
         vector = await voices.vector_of_clip(path)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
     return name, vector, "clip"
+
+
+def _scratch_folder(folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(dir=folder, prefix=".voice-")
 
 
 async def _save(part: BodyPartReader, path: Path) -> None:
     size = 0
-    with path.open("wb") as out:
+    out = await asyncio.to_thread(path.open, "wb")
+    try:
         while chunk := await part.read_chunk(256 * 1024):
             size += len(chunk)
             if size > MAX_CLIP_BYTES:
                 raise PayloadTooLarge(
                     f"A voice clip may be at most {MAX_CLIP_BYTES >> 20} MB.", code=Code.INVALID_VOICE
                 )
-            out.write(chunk)
+            await asyncio.to_thread(out.write, chunk)
+    finally:
+        await asyncio.to_thread(out.close)
 
 
 async def _from_job(request: web.Request) -> tuple[str, list[float], str]:
