@@ -76,7 +76,7 @@ class DiskOutage:
 
     async def probe(self) -> bool:
         """True when a small write to the data folder, the results folder and the database works."""
-        if free_bytes(self._data_dir) < self._min_free:
+        if await asyncio.to_thread(free_bytes, self._data_dir) < self._min_free:  # statvfs can hang on NFS
             return False
         try:
             for folder in (self._data_dir, self._data_dir / "results"):
