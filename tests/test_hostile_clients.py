@@ -64,7 +64,10 @@ async def test_a_client_that_leaves_mid_upload_is_one_info_line_and_a_499(
     _reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
     writer.write(head.encode() + (CLIPS / "hello.wav").read_bytes()[:100_000])
     await writer.drain()
-    await asyncio.sleep(0.2)  # the server is streaming the part to disk
+    incoming, deadline = tmp_path / "data" / "uploads" / ".incoming", time.monotonic() + 10
+    while not (incoming.is_dir() and any(incoming.iterdir())):  # the part's file is open: mid-upload
+        assert time.monotonic() < deadline, "the server never started the part's file"
+        await asyncio.sleep(0.02)
     writer.close()
     await writer.wait_closed()
     await assert_clean_and_healthy(client, tmp_path / "data")

@@ -28,15 +28,20 @@ class ClosingEngine(FakeEngine):
 
 
 class Loads:
-    """A load function that records what it loaded; a name in `broken` fails, one in `slow` waits."""
+    """A load function that records each call and what it loaded; a name in `broken` fails, and
+    every load waits while `gate` is clear (`started` tells that one has begun)."""
 
     def __init__(self) -> None:
         self.engines: dict[str, ClosingEngine] = {}
+        self.calls: list[str] = []
         self.broken: set[str] = set()
         self.gate = threading.Event()
         self.gate.set()
+        self.started = threading.Event()
 
     def __call__(self, name: str) -> Engine:
+        self.calls.append(name)
+        self.started.set()
         assert self.gate.wait(10)
         if name in self.broken:
             raise RuntimeError(f"cannot read {name}/model.bin")
@@ -80,7 +85,10 @@ async def test_idle_models_unload_after_the_ttl_and_the_default_stays() -> None:
     models.start()
     try:
         await _name_of(models, "a")
-        await asyncio.sleep(0.6)
+        deadline = asyncio.get_running_loop().time() + 5
+        while loaded(models)["a"]:
+            assert asyncio.get_running_loop().time() < deadline, "model a never unloaded"
+            await asyncio.sleep(0.05)
         assert loaded(models) == {"tiny.en": True, "a": False, "b": False}
         assert loads.engines["a"].closed
     finally:
@@ -94,11 +102,11 @@ async def test_prefetch_loads_in_the_background_once() -> None:
     models.prefetch("a")
     models.prefetch("a")
     using = asyncio.create_task(_name_of(models, "a"))
-    await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(loads.started.wait, 5)  # the prefetch is loading, off the loop
     assert not using.done()  # the job waits for the load started at prefetch
     loads.gate.set()
     assert await asyncio.wait_for(using, 5) == "a"
-    assert list(loads.engines) == ["a"]
+    assert loads.calls == ["a"] and list(loads.engines) == ["a"]
 
 
 async def test_a_failed_load_fails_every_waiter_and_is_listed() -> None:
@@ -107,12 +115,13 @@ async def test_a_failed_load_fails_every_waiter_and_is_listed() -> None:
     loads.gate.clear()
     models = pool(loads)
     jobs = [asyncio.create_task(_name_of(models, "a")) for _ in range(2)]
-    await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(loads.started.wait, 5)
     loads.gate.set()
     why = re.escape("model 'a' failed to load: RuntimeError: cannot read a/model.bin")
     for job in jobs:
         with pytest.raises(ModelUnavailable, match=why):
             await asyncio.wait_for(job, 5)
+    assert loads.calls == ["a"]  # one load for both waiters
     listed = {m["name"]: m for m in models.listing()}
     assert listed["a"]["loaded"] is False and "cannot read" in listed["a"]["error"]
     with pytest.raises(ModelUnavailable, match="not configured"):

@@ -87,7 +87,9 @@ def test_a_killed_pull_leaves_no_model_and_the_next_pull_cleans_up(tmp_path: Pat
         while not any(n == "model.bin" for _, _, p in hub.requests for n in [p.rsplit("/", 1)[-1]]):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
-        time.sleep(0.5)  # model.bin is arriving
+        while not _arriving(data / "models"):  # some of model.bin is on disk: killed mid-file
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         models = data / "models"
@@ -99,6 +101,11 @@ def test_a_killed_pull_leaves_no_model_and_the_next_pull_cleans_up(tmp_path: Pat
         done = cli("models", "pull", "tiny.en", cwd=tmp_path, env=_env(data, hub), timeout=120)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in models.iterdir()) == ["tiny.en"]
+
+
+def _arriving(models: Path) -> bool:
+    names = ("model.bin", ".incomplete")
+    return any(p.is_file() and p.name.endswith(names) and p.stat().st_size > 0 for p in models.rglob("*"))
 
 
 def test_offline_fetches_nothing(tmp_path: Path, shipped: Path) -> None:
