@@ -158,7 +158,7 @@ class LiveSession:
     async def _partial(self, turn: Turn) -> None:
         samples = turn.samples
         turn.decoded_length = len(samples)
-        text = await self._run(self._decoder.continuation, samples, self._prompt(), turn.agreement.text)
+        text = await self._run(self._decoder.partial, samples, self._prompt(), turn.agreement.text)
         self._delta(turn, turn.agreement.update(text))  # still before the final: the turn may have closed meanwhile
 
     async def _final(self, turn: Turn) -> None:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from transcriber.speech import short_window
 from transcriber.speech.audio import Samples
 
 PROMPT_CHARS = 200  # of the session's earlier text, carried into each turn's decoding
@@ -31,6 +32,11 @@ class LiveDecoder:
     model: Any
     language: str | None
     beam_size: int = 1
+
+    def partial(self, samples: Samples, prompt: str, prefix: str) -> str:
+        """As continuation(), over a window just longer than the speech: several times faster."""
+        text = short_window.decode(self.model, samples, self.language, prompt, prefix, self.beam_size)
+        return strip_prefix(text, prefix)
 
     def continuation(self, samples: Samples, prompt: str, prefix: str) -> str:
         """The text after `prefix` that the model hears in `samples` (blocking; call it in a thread)."""
