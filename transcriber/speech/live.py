@@ -90,7 +90,9 @@ class Agreement:
         """The new delta (maybe empty) after a partial hypothesis."""
         new = self._fresh(continuation)
         agreed = 0
-        while agreed < min(len(new), len(self.pending)) and normal(new[agreed]) == normal(self.pending[agreed]):
+        # The newest hypothesis' last word may be cut off by the end of the audio so far (twice the
+        # same cut-off word would be sent wrong), so it waits for a hypothesis that goes past it.
+        while agreed < min(len(new) - 1, len(self.pending)) and normal(new[agreed]) == normal(self.pending[agreed]):
             agreed += 1
         self.pending = new[agreed:]
         return self._send(new[:agreed])
