@@ -99,8 +99,8 @@ async def _open_events(http: aiohttp.ClientSession, url: str) -> tuple[float, fl
         if not line:
             break
         events += line.startswith(b"event:")
-        if line.startswith(b"id:"):
-            snapshot = time.perf_counter() - started
+        if line.startswith(b"id:"):  # it comes before its own event: line
+            snapshot, events = time.perf_counter() - started, events + 1
             break
 
     async def keep_reading() -> None:
