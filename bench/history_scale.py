@@ -5,10 +5,12 @@ gets that many finished jobs (over a year) and `--queued` queued ones, made in o
 SELECT (bench/history.py). The real server (`transcriber serve`, tiny.en) starts on it with
 retention on (keep_days 300: about a sixth of the history goes while it is measured), the webhook
 relay running and one /events client open (--stores sqlite,postgres for both). Measured: start
-to ready (spawn to /health 200) against an empty database, /events' first byte, then for
---seconds the p99 and max of /health and /status (every 20 ms each) and of POST /transcribe (a
-1 s clip every 200 ms); then the rate of `transcriber prune --older-than 182` run from the
-command line on what is left (its process start included).
+to ready (spawn to /health 200) against an empty database, /events' first byte and the time until
+its first snapshot is complete (with how many events it held), then for --seconds the p99 and
+max of /health and /status (every 20 ms each) and of POST /transcribe (a 1 s clip every 200 ms),
+while another /events client opens once a second (the worst first byte and snapshot of those);
+then the rate of `transcriber prune --older-than 182` run from the command line on what is left
+(its process start included).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class Row:
     ready: float = 0.0
     empty_ready: float = 0.0
     events_first_byte: float = 0.0
+    events_snapshot: float = 0.0  # until the first snapshot's last event
+    snapshot_events: int = 0
+    reopened: list[tuple[float, float]] = field(default_factory=list)  # more /events clients meanwhile
     latencies: dict[str, list[float]] = field(default_factory=dict)
     refused: int = 0
     prune_rate: float = 0.0
@@ -80,29 +85,57 @@ async def _probe(
     return out
 
 
-async def _events_first_byte(http: aiohttp.ClientSession, url: str) -> tuple[float, asyncio.Task[None]]:
+async def _open_events(http: aiohttp.ClientSession, url: str) -> tuple[float, float, int, asyncio.Task[None]]:
+    """/events' first byte, the time until its first snapshot is complete (the snapshot's last
+    event is the first one with an `id:` line), and how many events that snapshot held."""
     started = time.perf_counter()
     resp = await http.get(f"{url}/events")
-    await resp.content.readany()
-    first = time.perf_counter() - started
+    first = snapshot = 0.0
+    events = 0
+    while True:
+        line = await resp.content.readline()
+        if not first:
+            first = time.perf_counter() - started
+        if not line:
+            break
+        events += line.startswith(b"event:")
+        if line.startswith(b"id:"):  # it comes before its own event: line
+            snapshot, events = time.perf_counter() - started, events + 1
+            break
 
     async def keep_reading() -> None:
         with contextlib.suppress(Exception):
             while await resp.content.readany():
                 pass
 
-    return first, asyncio.create_task(keep_reading())
+    return first, snapshot, events, asyncio.create_task(keep_reading())
+
+
+async def _reopen_events(
+    http: aiohttp.ClientSession, url: str, every: float, until: float
+) -> list[tuple[float, float]]:
+    """A new /events client every `every` seconds while the others are probed (the page being
+    reloaded): each one's first byte and snapshot time, and /health meanwhile shows what it costs."""
+    out: list[tuple[float, float]] = []
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        first, snapshot, _, reader = await _open_events(http, url)
+        reader.cancel()
+        out.append((first, snapshot))
+        await asyncio.sleep(max(0.0, every - (time.perf_counter() - started)))
+    return out
 
 
 async def measure(row: Row, server: Server, seconds: float) -> None:
     row.ready = await server.start(timeout=600)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-        row.events_first_byte, reader = await _events_first_byte(http, server.url)
+        row.events_first_byte, row.events_snapshot, row.snapshot_events, reader = await _open_events(http, server.url)
         until = time.perf_counter() + seconds
-        health, status, post = await asyncio.gather(
+        health, status, post, row.reopened = await asyncio.gather(
             _probe(http, "GET", f"{server.url}/health", 0.02, until),
             _probe(http, "GET", f"{server.url}/status/hist-0000500", 0.02, until),
             _probe(http, "POST", f"{server.url}/transcribe", 0.2, until),
+            _reopen_events(http, server.url, 1.0, until),
         )
         reader.cancel()
     row.refused = sum(1 for v in post if v < 0)
@@ -215,9 +248,10 @@ async def one(args: argparse.Namespace, work: Path, store: str, pg: object | Non
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| store | finished | queued | ready (empty) s | /events 1st byte ms | /health p99 (max) ms"
+        "| store | finished | queued | ready (empty) s | /events 1st byte (snapshot) ms, events"
+        " | reopened 1st byte max (snapshot max) ms | /health p99 (max) ms"
         " | /status p99 (max) ms | POST p99 (max) ms | prune jobs/s (removed) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         cells = []
@@ -225,9 +259,12 @@ def table(rows: list[Row]) -> str:
             values = r.latencies.get(name, [])
             cells.append(f"{p99(values) * 1000:.1f} ({max(values, default=float('nan')) * 1000:.0f}), n={len(values)}")
         refused = f", {r.refused} refused" if r.refused else ""
+        events = f"{r.events_first_byte * 1000:.0f} ({r.events_snapshot * 1000:.0f}), {r.snapshot_events}"
+        firsts, snapshots = [f for f, _ in r.reopened] or [0.0], [s for _, s in r.reopened] or [0.0]
+        reopened = f"{max(firsts) * 1000:.0f} ({max(snapshots) * 1000:.0f}), n={len(r.reopened)}"
         lines.append(
             f"| {r.store} | {r.finished:,} | {r.queued:,} | {r.ready:.2f} ({r.empty_ready:.2f}) |"
-            f" {r.events_first_byte * 1000:.0f} | {cells[0]} | {cells[1]} | {cells[2]}{refused} |"
+            f" {events} | {reopened} | {cells[0]} | {cells[1]} | {cells[2]}{refused} |"
             f" {r.prune_rate:,.0f} ({r.pruned:,}) |"
         )
     return "\n".join(lines)

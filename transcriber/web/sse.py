@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,9 @@ from transcriber.web.visible import VisibleJobs
 log = logging.getLogger(__name__)
 SNAPSHOT_RECENT = 100  # finished jobs a fresh /events stream starts with, besides every active one
 SNAPSHOT_ACTIVE = 500
+# Jobs rendered between two turns of the event loop while a snapshot is built: with 10,000 queued a
+# snapshot is ~500 bodies (tens of ms of CPU on a loaded machine); in one go it stalled /health.
+SNAPSHOT_BATCH = 50
 HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache, no-transform",
@@ -52,7 +56,8 @@ async def _end_streams(app: web.Application) -> None:
 
 
 async def _snapshot(service: JobService) -> list[Body]:
-    """Every active job and the most recent finished ones, oldest first."""
+    """Every active job (up to SNAPSHOT_ACTIVE of each state) and the most recent finished ones,
+    oldest first; rendered a batch at a time, so other requests are answered in between."""
     jobs = [
         *await service.history("running", str(SNAPSHOT_ACTIVE), None),
         *await service.history("queued", str(SNAPSHOT_ACTIVE), None),
@@ -60,7 +65,12 @@ async def _snapshot(service: JobService) -> list[Body]:
     ]
     unique = {job.job_id: job for job in jobs}
     ordered = sorted(unique.values(), key=lambda j: (j.created_at, j.job_id))
-    return [service.document(job) for job in ordered]
+    bodies: list[Body] = []
+    for start in range(0, len(ordered), SNAPSHOT_BATCH):
+        if start:
+            await asyncio.sleep(0)
+        bodies += [service.document(job) for job in ordered[start : start + SNAPSHOT_BATCH]]
+    return bodies
 
 
 def _last_event_id(request: web.Request) -> str | None:
@@ -78,25 +88,40 @@ async def job_events(request: web.Request) -> web.StreamResponse:
 
 async def _stream(request: web.Request, job_id: str | None) -> web.StreamResponse:
     broker, visible = request.app[keys.EVENTS], VisibleJobs(request.app[keys.JOBS], scope_of(request))
+    response = web.StreamResponse(headers=HEADERS)
     if job_id is not None:
         await request.app[keys.JOBS].get(job_id, scope_of(request))  # another key's job: 404
-    sub, first = await broker.open(job_id, _last_event_id(request))  # 404 before any byte is sent
-    response = web.StreamResponse(headers=HEADERS)
+        sub, first = await broker.open(job_id, _last_event_id(request))  # 404 before any byte is sent
+    else:
+        # Nothing left to refuse: the stream opens before the current state is read and rendered
+        # (hundreds of jobs with a big queue), so the client sees it connected at once.
+        try:
+            await _open(response, request)
+            sub, first = await broker.open(None, _last_event_id(request))
+        except ConnectionError:
+            return response
+        except Exception:  # too late for an error status: end the stream, the client reconnects
+            log.exception("GET /events: could not send the current state")
+            return response
     try:
-        await response.prepare(request)
-        await response.write(f"retry: {RETRY_MS}\n\n".encode())
-        for event in first:
-            if not await visible(event.job_id):
-                continue
-            await response.write(event.wire)
-            if job_id is not None and event.final:
-                return response
-        await _follow(response, sub, broker, visible)
+        if not response.prepared:
+            await _open(response, request)
+        events = [event for event in first if await visible(event.job_id)]
+        end = next((i for i, e in enumerate(events) if e.final), None) if job_id is not None else None
+        if events:  # one write for the whole snapshot, not one per job
+            await response.write(b"".join(e.wire for e in events[: None if end is None else end + 1]))
+        if end is None:
+            await _follow(response, sub, broker, visible)
     except (ConnectionError, StreamClosed):
         pass  # the client left, fell behind, or the server is stopping: it reconnects and resumes
     finally:
         broker.close_subscription(sub)
     return response
+
+
+async def _open(response: web.StreamResponse, request: web.Request) -> None:
+    await response.prepare(request)
+    await response.write(f"retry: {RETRY_MS}\n\n".encode())
 
 
 async def _follow(response: web.StreamResponse, sub: Subscription, broker: EventBroker, visible: VisibleJobs) -> None:
