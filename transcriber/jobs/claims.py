@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0  # lease renewal, cancel polling, shared queue depth (at most)
 POLL_SECONDS = 5.0  # idle workers look for work this often even without a notification
 RETRY_SECONDS = 1.0  # after a failed claim (database away)
-LINE_LIMIT = 10_000  # queued jobs a tick reads for places in line; later ones have none shown
+# Queued jobs a tick reads for places in line, per job of queue capacity: admission keeps the shared
+# queue near its capacity, so jobs past twice that (after the capacity was lowered) show no place.
+LINE_PER_CAPACITY = 2
 
 
 class SourceEvents(Protocol):
@@ -140,7 +142,9 @@ class LocalSource:
 class SharedSource:
     """Many servers on one PostgreSQL: claim the earliest deadline, hold it with a lease."""
 
-    def __init__(self, store: PgStore, database: DatabaseSettings, max_attempts: int, events: SourceEvents):
+    def __init__(
+        self, store: PgStore, database: DatabaseSettings, max_attempts: int, events: SourceEvents, capacity: int
+    ):
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._store = store
         self._lease = max(1.0, database.lease_seconds)
@@ -151,6 +155,7 @@ class SharedSource:
         self._stopping = False
         self._depth = (0, 0.0)
         self._line = SharedLine()  # the shared queue as the last tick read it
+        self._line_limit = LINE_PER_CAPACITY * max(1, capacity)
         self._listener = PgListener(database.url, {NEW_JOB_CHANNEL: self._notified, CANCEL_CHANNEL: self._notified})
         self._ticker: asyncio.Task[None] | None = None
         self._db_down_logged = False
@@ -239,8 +244,8 @@ class SharedSource:
 
     async def _count(self) -> None:
         """Read the shared queue (in claim order) and what runs; the depth comes with it unless cut."""
-        queued, running = await self._store.queue_snapshot(LINE_LIMIT)
-        self._line = SharedLine(queued, running, complete=len(queued) < LINE_LIMIT)
+        queued, running = await self._store.queue_snapshot(self._line_limit)
+        self._line = SharedLine(queued, running, complete=len(queued) < self._line_limit)
         self._depth = self._line.depth() if self._line.complete else await self._store.queue_depth()
 
     async def _take_back(self) -> None:
@@ -279,5 +284,5 @@ def make_source(
 ) -> LocalSource | SharedSource:
     """The shared source when the store is shared by several servers, else the local one."""
     if isinstance(store, PgStore):
-        return SharedSource(store, database, max_attempts, events)
+        return SharedSource(store, database, max_attempts, events, capacity)
     return LocalSource(queue, store, max_attempts, events, capacity)
