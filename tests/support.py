@@ -110,6 +110,7 @@ class FakeEngine:
     """Emits one segment per audio second; a job waits on its gate before each segment.
 
     For scheduler tests: order, cancellation, stalls. The end-to-end tests use the real model.
+    The first `free_segments` segments of a job come before its gate is waited on (partial text).
     """
 
     def __init__(self, workers: int = 1, auto: bool = True):
@@ -120,6 +121,7 @@ class FakeEngine:
         self.gates: dict[float, threading.Event] = {}
         self.order: list[float] = []
         self.segment_delay = 0.0
+        self.free_segments = 0
 
     @property
     def info(self) -> EngineInfo:
@@ -132,7 +134,7 @@ class FakeEngine:
             gate.set()
         segments = []
         for second in range(max(1, int(duration))):
-            if not gate.wait(timeout=60):
+            if second >= self.free_segments and not gate.wait(timeout=60):
                 raise TimeoutError("fake engine gate never opened")
             time.sleep(self.segment_delay)
             seg = Segment(float(second), float(second + 1), f" word{second}")

@@ -175,6 +175,7 @@ async def test_on_postgresql_no_statement_reads_the_whole_history(pg_url: str) -
         calls = exercises(store)
         calls["claim_next"] = lambda: store.claim_next("bench", 30.0)
         calls["renew"] = lambda: store.renew("bench", ["hist-q0000002"], 30.0)
+        calls["queue_snapshot"] = lambda: store.queue_snapshot(10_000)
         for call in calls.values():
             await call()
     finally:

@@ -1,6 +1,7 @@
 """Three `transcriber serve` processes on one real PostgreSQL and one shared data directory, with
 the real tiny.en model: any server answers for any job, a killed server's jobs run elsewhere
-exactly once, a cancel crosses servers, and a database restart loses nothing accepted."""
+exactly once, a running job's text so far shows on another server, a cancel crosses servers, and a
+database restart loses nothing accepted."""
 
 from __future__ import annotations
 
@@ -141,10 +142,21 @@ async def test_three_servers_one_database(
         assert await post_job(session, live[0].url, long_audio, "to-cancel") == 202
         runner = await _runner(pg_url, live)
         other = live[1] if runner is live[0] else live[0]
+        so_far = await text_so_far(session, other.url, "to-cancel")  # the runner's words, read from the other
+        assert so_far["progress"] > 0 and so_far["eta_seconds"] is not None, so_far
         async with session.post(f"{other.url}/jobs/to-cancel/cancel") as resp:
             assert resp.status in (200, 202), await resp.text()
         done = await wait_done(session, runner.url, "to-cancel", timeout=60)
         assert done["status"] == "cancelled" and done["error"]["code"] == "cancelled"
+
+
+async def text_so_far(session: aiohttp.ClientSession, url: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The job's status once it shows text while still running."""
+    deadline = time.monotonic() + timeout
+    while not ((body := await status(session, url, job_id))["status"] == "running" and body["text"]):
+        assert body["status"] == "running" and time.monotonic() < deadline, body
+        await asyncio.sleep(0.1)
+    return body
 
 
 async def _runner(pg_url: str, servers: list[ServerProcess]) -> ServerProcess:

@@ -183,3 +183,54 @@ async def test_live_events_on_one_server_follow_a_job_run_by_another(
     while (message := await stream.next(20)) is not None:
         seen.append(message)
     assert seen[-1].body["status"] == "completed" and seen[-1].body["text"]
+
+
+async def test_every_server_shows_the_shared_queue_and_the_text_so_far(
+    pg_url: str, make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Both servers busy, three jobs wait in the shared queue: either server gives each its place in
+    the order jobs are claimed and an ETA, and shows the text so far of a job the other one runs."""
+    a, b = await pair(make_client, tmp_path, pg_url, auto=False)
+    for engine in (engine_of(a), engine_of(b)):
+        engine.free_segments = 2  # "word0 word1", then the job waits on its gate
+    running = [(await submit(a, tone_wav(tmp_path / f"long{i}.wav", 10 + i)))["job_id"] for i in range(2)]
+    for job_id in running:  # one on each server (one worker each)
+        await wait_status(a, job_id, ("running",), timeout=30)
+    # created in this order with growing durations: their virtual deadlines are in this order too
+    queued = [(await submit(b, tone_wav(tmp_path / f"q{i}.wav", 2 + i)))["job_id"] for i in range(3)]
+
+    async def bodies(client: Client, ids: list[str]) -> list[dict[str, Any]]:
+        return [await (await client.get(f"/status/{job_id}")).json() for job_id in ids]
+
+    for client in (a, b):
+
+        async def shows_the_line(client: Client = client) -> bool:
+            return [body["queue_position"] for body in await bodies(client, queued)] == [1, 2, 3]
+
+        await wait_until(shows_the_line)  # the other server's claims and accepts, at its next tick
+        etas = [body["eta_seconds"] for body in await bodies(client, queued)]
+        assert all(eta is not None for eta in etas) and etas == sorted(etas) and etas[0] > 0, etas
+        for body in await bodies(client, running):
+            assert body["status"] == "running" and body["queue_position"] is None and body["eta_seconds"] is not None
+
+    on_a = next(job_id for job_id, d in zip(running, (10.0, 11.0), strict=True) if d in engine_of(a).order)
+    local = (await bodies(a, [on_a]))[0]
+    assert local["text"] == "word0 word1" and local["progress"] > 0, local
+
+    async def b_shows_the_text_so_far() -> bool:
+        body = (await bodies(b, [on_a]))[0]
+        return body["status"] == "running" and bool(body["text"]) and body["progress"] > 0
+
+    await wait_until(b_shows_the_text_so_far)
+    remote = (await bodies(b, [on_a]))[0]
+    assert remote["text"].startswith("word0") and local["text"].startswith(remote["text"]), remote
+    assert remote["language"] == "en", remote
+
+    for engine in (engine_of(a), engine_of(b)):
+        engine.auto = True
+        for gate in engine.gates.values():
+            gate.set()
+    for job_id in running + queued:
+        done = await wait_status(b, job_id, timeout=30)
+        assert done["status"] == "completed" and done["queue_position"] is None, done
+    assert len(engine_of(a).order + engine_of(b).order) == 5  # each ran once

@@ -13,6 +13,7 @@ import pytest
 from tests.pg_server import PgServer
 from tests.store_backends import job, pg_peek, sqlite_peek
 from transcriber.domain.job import JobStatus, Outcome
+from transcriber.jobs.shared_line import SharedLine
 from transcriber.store.backend import open_store
 from transcriber.store.migrate import MIGRATIONS as MIGRATIONS_DIR
 from transcriber.store.pg_sql import numbered
@@ -110,6 +111,45 @@ async def test_claims_follow_the_earliest_virtual_deadline(pg: PgStore, pg_url: 
         assert claimed.status == JobStatus.RUNNING and claimed.attempts == 1
         assert await lease_owner(pg_url, claimed.job_id) == OWNER_A
     assert order == ["short", "long", "late"]
+
+
+async def test_places_in_the_shared_line_follow_the_claim_order(pg: PgStore) -> None:
+    """A tick's reading gives each queued job the place its claim will come in; a job accepted after
+    the reading is placed the same way (the deadline computed here as the database computes it)."""
+    jobs = [  # deadlines: 300, 401, 20, 20 (a tie: the earlier arrival first), 30 s
+        ("long", 300.0, "2026-01-01T00:00:00.000Z"),
+        ("late", 1.0, "2026-01-01T00:06:40.000Z"),
+        ("short", 10.0, "2026-01-01T00:00:10.000Z"),
+        ("tie", 5.0, "2026-01-01T00:00:15.000Z"),
+        ("mid", 30.0, "2026-01-01T00:00:00.000Z"),
+    ]
+    for job_id, duration, created in jobs:
+        await pg.insert_job(job(job_id, duration=duration))
+        await set_created(pg, job_id, created)
+    assert (await pg.claim_next(OWNER_A, 30)).job_id == "short"  # type: ignore[union-attr]
+    await pg.set_progress("short", 0.5, "en", "so far")
+    queued, running = await pg.queue_snapshot(100)
+    line = SharedLine(queued, running)
+    arrivals = {job_id: (created, duration) for job_id, duration, created in jobs}
+    places = {}
+    for row in queued:
+        created, duration = arrivals[row["job_id"]]
+        place = line.place(row["job_id"], created, duration, mine=())
+        assert place is not None
+        places[row["job_id"]] = place
+        before = SharedLine([r for r in queued if r["job_id"] != row["job_id"]], running)
+        assert before.place(row["job_id"], created, duration, mine=()) == place  # not yet read: bisected
+    assert {p.elsewhere for p in places.values()} == {((10.0, 0.5),)}  # "short", run by another server
+    assert line.place("tie", *arrivals["tie"], mine=("short",)).elsewhere == ()  # type: ignore[union-attr]
+    by_place = sorted(places, key=lambda job_id: places[job_id].position)
+    assert [places[j].position for j in by_place] == [1, 2, 3, 4]
+    assert places["long"].seconds_ahead == 5.0 + 30.0  # "tie" and "mid" ahead of it
+    claimed = []
+    while (next_job := await pg.claim_next(OWNER_B, 30)) is not None:
+        claimed.append(next_job.job_id)
+    assert claimed == by_place == ["tie", "mid", "long", "late"]
+    cut = SharedLine(queued[:2], running, complete=False)
+    assert cut.place("late", *arrivals["late"], mine=()) is None  # past a reading cut at its limit
 
 
 async def test_concurrent_claims_never_take_one_job_twice(pg_url: str) -> None:

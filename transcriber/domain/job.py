@@ -74,6 +74,7 @@ class Job:
     upload_filename: str | None = None
     upload_format: str | None = None
     text: str | None = None
+    partial_text: str | None = None  # a running job's text so far, for the other servers (migration 0012)
     error_code: str | None = None
     error_message: str | None = None
     cancel_requested: bool = False

@@ -23,6 +23,7 @@ from transcriber.domain.job import Job, JobStatus
 from transcriber.events.waiters import wake_or_timeout
 from transcriber.jobs.backlog import Backlog
 from transcriber.jobs.queue import JobQueue
+from transcriber.jobs.shared_line import Place, SharedLine
 from transcriber.settings import DatabaseSettings
 from transcriber.store.pg_listen import DATABASE_ERRORS, PgListener
 from transcriber.store.postgres import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0  # lease renewal, cancel polling, shared queue depth (at most)
 POLL_SECONDS = 5.0  # idle workers look for work this often even without a notification
 RETRY_SECONDS = 1.0  # after a failed claim (database away)
+# Queued jobs a tick reads for places in line, per job of queue capacity: admission keeps the shared
+# queue near its capacity, so jobs past twice that (after the capacity was lowered) show no place.
+LINE_PER_CAPACITY = 2
 
 
 class SourceEvents(Protocol):
@@ -51,6 +55,7 @@ class JobSource(Protocol):
     def queued_seconds(self) -> float: ...
     def added(self, job_id: str, duration: float, arrival: float) -> None: ...
     def removed(self, job_id: str) -> None: ...
+    def place(self, job: Job) -> Place | None: ...
     async def recover(self) -> None: ...
     async def next(self) -> Job | None: ...
     def start(self) -> None: ...
@@ -82,6 +87,13 @@ class LocalSource:
     def removed(self, job_id: str) -> None:
         if not self._queue.remove(job_id):
             self._backlog.forget_one()
+
+    def place(self, job: Job) -> Place | None:
+        """Its place in the in-process queue (None while it waits in the database: backlog.py)."""
+        position = self._queue.position(job.job_id)
+        if position is None:
+            return None
+        return Place(position, self._queue.seconds_ahead(job.job_id))
 
     async def recover(self) -> None:
         """Re-queue what a previous process accepted but did not finish, up to the queue's capacity
@@ -130,7 +142,9 @@ class LocalSource:
 class SharedSource:
     """Many servers on one PostgreSQL: claim the earliest deadline, hold it with a lease."""
 
-    def __init__(self, store: PgStore, database: DatabaseSettings, max_attempts: int, events: SourceEvents):
+    def __init__(
+        self, store: PgStore, database: DatabaseSettings, max_attempts: int, events: SourceEvents, capacity: int
+    ):
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._store = store
         self._lease = max(1.0, database.lease_seconds)
@@ -140,6 +154,8 @@ class SharedSource:
         self._wake = asyncio.Event()
         self._stopping = False
         self._depth = (0, 0.0)
+        self._line = SharedLine()  # the shared queue as the last tick read it
+        self._line_limit = LINE_PER_CAPACITY * max(1, capacity)
         self._listener = PgListener(database.url, {NEW_JOB_CHANNEL: self._notified, CANCEL_CHANNEL: self._notified})
         self._ticker: asyncio.Task[None] | None = None
         self._db_down_logged = False
@@ -156,6 +172,10 @@ class SharedSource:
 
     def removed(self, job_id: str) -> None:
         self._depth = (max(0, self._depth[0] - 1), self._depth[1])  # until the next tick counts
+
+    def place(self, job: Job) -> Place | None:
+        """Its place among every server's queued jobs, in claim order, as of the last tick."""
+        return self._line.place(job.job_id, job.created_at, job.duration, self._events.running_ids())
 
     async def recover(self) -> None:
         """Nothing runs here yet: take back only jobs whose server's lease ran out."""
@@ -223,7 +243,10 @@ class SharedSource:
         await self._count()
 
     async def _count(self) -> None:
-        self._depth = await self._store.queue_depth()
+        """Read the shared queue (in claim order) and what runs; the depth comes with it unless cut."""
+        queued, running = await self._store.queue_snapshot(self._line_limit)
+        self._line = SharedLine(queued, running, complete=len(queued) < self._line_limit)
+        self._depth = self._line.depth() if self._line.complete else await self._store.queue_depth()
 
     async def _take_back(self) -> None:
         recovered = await self._store.recover(self._max_attempts)
@@ -261,5 +284,5 @@ def make_source(
 ) -> LocalSource | SharedSource:
     """The shared source when the store is shared by several servers, else the local one."""
     if isinstance(store, PgStore):
-        return SharedSource(store, database, max_attempts, events)
+        return SharedSource(store, database, max_attempts, events, capacity)
     return LocalSource(queue, store, max_attempts, events, capacity)

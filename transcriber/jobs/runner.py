@@ -191,7 +191,9 @@ class JobRunner:
     async def _write_progress(self, run: RunningJob, language: str | None) -> None:
         """Progress is advisory: a write the store refuses (a full disk) is skipped, not fatal."""
         try:
-            await self._deps.store.set_progress(run.job_id, run.progress, language)
+            # a shared store's other servers show the text so far from the row; one server needs none
+            text = " ".join(t for t in run.texts if t) if self._deps.store.shared else None
+            await self._deps.store.set_progress(run.job_id, run.progress, language, text)
         except Exception as exc:
             level = logging.DEBUG if is_disk_full(exc) else logging.WARNING
             log.log(level, "job %s: progress not saved (%s)", run.job_id, exc, extra={"job_id": run.job_id})

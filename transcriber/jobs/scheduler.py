@@ -45,9 +45,8 @@ class Scheduler(SourceEventsMixin):
         self._metrics = metrics
         self._changes = changes
         self._hooks = hooks
-        self._queue = JobQueue()
         queue = settings.queue
-        self._source = make_source(store, settings.database, self._queue, queue.max_attempts, self, queue.capacity)
+        self._source = make_source(store, settings.database, JobQueue(), queue.max_attempts, self, queue.capacity)
         self._running: dict[str, RunningJob] = {}
         self._estimator = Estimator.for_device("cpu", settings.queue.stall_seconds)
         self._runner: JobRunner | None = None
@@ -120,19 +119,26 @@ class Scheduler(SourceEventsMixin):
             return None
         return LiveJob(run.progress, " ".join(t for t in run.texts if t), run.language, tuple(run.languages))
 
-    def queue_position(self, job_id: str) -> int | None:
-        return self._queue.position(job_id)
+    def queue_position(self, job: Job) -> int | None:
+        place = self._source.place(job)
+        return place.position if place else None
 
     def eta(self, job: Job) -> float | None:
         """Seconds until the job is done, from the measured real-time factor."""
         run = self._running.get(job.job_id)
         if run is not None:
             return self._estimator.running_eta(run.duration, run.progress, time.monotonic() - run.started)
-        if job.job_id not in self._queue:
+        if job.status == JobStatus.RUNNING and job.started_at:  # another server runs it: its row's progress
+            elapsed = max(0.0, time.time() - epoch(job.started_at))
+            return self._estimator.running_eta(job.duration, job.progress, elapsed)
+        place = self._source.place(job)
+        if place is None:
             return None
-        running_left = sum(max(0.0, r.duration * (1 - r.progress)) for r in self._running.values())
-        ahead = self._queue.seconds_ahead(job.job_id) + running_left
-        return self._estimator.queued_eta(ahead, job.duration, self._worker_count)
+        work = [(r.duration, r.progress) for r in self._running.values()] + list(place.elsewhere)
+        running_left = sum(max(0.0, duration * (1 - progress)) for duration, progress in work)
+        # with queued jobs every worker of every server is busy: the running jobs count the workers
+        workers = max(self._worker_count, len(work))
+        return self._estimator.queued_eta(place.seconds_ahead + running_left, job.duration, workers)
 
     def snapshot(self) -> SchedulerSnapshot:
         now = time.monotonic()

@@ -17,6 +17,7 @@ from transcriber.jobs import retention, upload_files
 from transcriber.jobs.owners import OPEN, Caller
 from transcriber.jobs.reservation import Reservation
 from transcriber.jobs.scheduler import Scheduler
+from transcriber.jobs.scheduler_views import LiveJob
 from transcriber.jobs.status import Live, status_body
 from transcriber.metrics import Metrics
 from transcriber.notify.urlguard import check_callback_url
@@ -167,6 +168,8 @@ class JobService:
         if not job.status.active:
             return status_body(job, Live())
         live = self._scheduler.live(job.job_id)
+        if live is None and job.status == JobStatus.RUNNING:  # another server runs it: its last write
+            live = LiveJob(job.progress, job.partial_text or "", job.language, (job.language,) if job.language else ())
         return status_body(
             job,
             Live(
@@ -175,7 +178,7 @@ class JobService:
                 language=live.language if live else None,
                 languages=live.languages if live else (),
                 eta_seconds=self._scheduler.eta(job),
-                queue_position=self._scheduler.queue_position(job.job_id),
+                queue_position=self._scheduler.queue_position(job),
             ),
         )
 

@@ -136,12 +136,24 @@ class PgStore(Store):
         now = utcnow()
         rows = await self.rows(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = $1, updated_at = $1,"
-            " progress = 0, lease_owner = $2, lease_expires_at = utc_iso($3) WHERE job_id = ("
+            " progress = 0, partial_text = NULL, lease_owner = $2, lease_expires_at = utc_iso($3) WHERE job_id = ("
             f" SELECT job_id FROM jobs WHERE status = 'queued' ORDER BY {DEADLINE_ORDER}"
             " LIMIT 1 FOR UPDATE SKIP LOCKED) AND status = 'queued' RETURNING *",
             Raw((now, owner, lease_seconds)),
         )
         return Job.from_row(rows[0]) if rows else None
+
+    async def queue_snapshot(self, limit: int) -> tuple[list[Row], list[Row]]:
+        """The shared queue in claim order (job_id, created_at, duration, deadline; the first limit,
+        read along jobs_queued_by_deadline) and the running jobs (job_id, duration, progress)."""
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read"):
+            queued = await conn.fetch(
+                "SELECT job_id, created_at, duration, virtual_deadline(created_at, duration) AS deadline"
+                f" FROM jobs WHERE status = 'queued' ORDER BY {DEADLINE_ORDER} LIMIT $1",
+                limit,
+            )
+            running = await conn.fetch("SELECT job_id, duration, progress FROM jobs WHERE status = 'running'")
+        return [dict(r) for r in queued], [dict(r) for r in running]
 
     async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> dict[str, bool]:
         """Extend this server's leases; {job_id: cancel_requested} for the jobs it still holds."""

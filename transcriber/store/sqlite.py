@@ -107,16 +107,17 @@ class Store:
         now = utcnow()
         changed = await self.write(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
-            " updated_at = ?, progress = 0 WHERE job_id = ? AND status = 'queued'",
+            " updated_at = ?, progress = 0, partial_text = NULL WHERE job_id = ? AND status = 'queued'",
             (now, now, job_id),
         )
         return await self.get_job(job_id) if changed else None
 
-    async def set_progress(self, job_id: str, progress: float, language: str | None) -> None:
+    async def set_progress(self, job_id: str, progress: float, language: str | None, text: str | None = None) -> None:
+        """A running job's progress; with text (a shared store), its text so far for the other servers."""
         await self.write(
-            "UPDATE jobs SET progress = ?, language = coalesce(?, language), updated_at = ?"
-            " WHERE job_id = ? AND status = 'running'",
-            (progress, language, utcnow(), job_id),
+            "UPDATE jobs SET progress = ?, language = coalesce(?, language), partial_text = coalesce(?, partial_text),"
+            " updated_at = ? WHERE job_id = ? AND status = 'running'",
+            (progress, language, text, utcnow(), job_id),
         )
 
     async def finish_job(
@@ -125,7 +126,7 @@ class Store:
         """Record a terminal status; on completion the hooks run in the same transaction.
         With owner (shared store), only while that server still holds the job's lease."""
         now = utcnow()
-        values = {**outcome.columns(), "finished_at": now, "updated_at": now}
+        values = {**outcome.columns(), "partial_text": None, "finished_at": now, "updated_at": now}
         sets = ", ".join(f"{k} = :{k}" for k in values)
         async with self.transaction() as tx:
             sql = (
