@@ -25,6 +25,7 @@ TOKENS_PER_SECOND = 12  # room for fast speech in any language; more is the deco
 def decode(model: Any, samples: Samples, language: str | None, prompt: str, prefix: str, beam_size: int) -> str:
     """The text the model hears in `samples` after the forced `prefix` (blocking)."""
     from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
 
     seconds = len(samples) / SAMPLE_RATE
     frames = min(MAX_FRAMES, int((seconds + PAD_SECONDS) * FRAMES_PER_SECOND))
@@ -45,14 +46,8 @@ def decode(model: Any, samples: Samples, language: str | None, prompt: str, pref
         beam_size=beam_size,
         max_length=budget,
         suppress_blank=True,
-        suppress_tokens=list(_suppressed(tokenizer)),
+        suppress_tokens=list(get_suppressed_tokens(tokenizer, (-1,))),  # faster-whisper's default
     )[0]
     said = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
     text: str = tokenizer.decode(said)
     return text
-
-
-def _suppressed(tokenizer: Any) -> set[int]:
-    """What faster-whisper suppresses by default: non-speech symbols and the task tokens."""
-    special = (tokenizer.transcribe, tokenizer.translate, tokenizer.sot, tokenizer.sot_prev, tokenizer.sot_lm)
-    return {*tokenizer.non_speech_tokens, *special, tokenizer.no_speech}
