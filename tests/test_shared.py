@@ -94,8 +94,10 @@ async def test_queue_capacity_is_shared(pg_url: str, make_client: MakeClient, tm
     config = {"database": {"url": pg_url}, "queue": {"capacity": 1}}
     a = await server(make_client, shared, FakeEngine(auto=False), **config)
     b = await server(make_client, shared, FakeEngine(auto=False), **config)
-    ids = [(await submit((a, b)[i], tone_wav(tmp_path / f"c{i}.wav", 2 + i)))["job_id"] for i in range(2)]
-    for job_id in ids:  # one running on each server
+    for i, srv in enumerate((a, b)):  # one running on each server
+        # Each must be claimed before the next upload: with capacity 1, a
+        # job still waiting in the shared queue makes the queue full.
+        job_id = (await submit(srv, tone_wav(tmp_path / f"c{i}.wav", 2 + i)))["job_id"]
         await wait_status(a, job_id, ("running",), timeout=30)
     await submit(a, tone_wav(tmp_path / "c2.wav", 4))  # waits in the shared queue
 
