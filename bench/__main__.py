@@ -18,15 +18,17 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import cases_fast, cases_ingest, cases_load, cases_service, cases_speed, cases_uploads
+from bench import cases_fast, cases_ingest, cases_load, cases_service, cases_short, cases_speed, cases_uploads
 from bench.context import Context, default_shape, log
 from bench.fixtures import DEFAULT_AUDIO_DIR, Fixtures
+from bench.machine import CpuTimes, describe, disk_speed
 from bench.report import markdown, write_chart, write_json
 
 Case = Callable[[Context], Awaitable[None]]
 CASES: dict[str, Case] = {
     "startup": cases_service.startup,
     "overhead": cases_speed.overhead,
+    "short": cases_short.short_jobs,
     "fast": cases_fast.fast_mode,
     "concurrency": cases_load.concurrency,
     "latency": cases_load.latency,
@@ -58,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="TOML",
         help=r"appended to every server's config file (\n for newlines), e.g. '[whisper]\nchunk_seconds = 300'",
+    )
+    parser.add_argument(
+        "--upload-dir",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="also compare the big upload with the data directory on DIR (another disk, or /dev/shm)",
     )
     parser.add_argument("--audio-dir", type=Path, default=DEFAULT_AUDIO_DIR, help="jfk.flac and multilingual.mp3")
     parser.add_argument("--models-dir", type=Path, help="model cache (default: OUT/models; base is joined there once)")
@@ -133,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     fixtures = Fixtures(args.audio_dir, work / "audio")
     fixtures.check()
+    cpu_times, disk = CpuTimes.now(), disk_speed(work)
     ctx = Context(
         fixtures,
         work,
@@ -143,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         sweep_repeats=args.sweep_repeats,
         server_env=dict(args.server_env),
         server_toml=_toml(args.server_toml),
+        upload_dirs=args.upload_dir,
     )
     seconds, errors = asyncio.run(_run(ctx, args.only))
     meta = _meta(args, ctx, seconds, time.perf_counter() - started)
-    table = markdown(ctx.figures)
+    machine = describe(cpu_times, disk)
+    meta["machine_measured"] = machine.as_dict()
+    table = machine.header() + "\n" + markdown(ctx.figures)
     (args.out / "results.md").write_text(table)
     write_json(args.out / "results.json", meta, ctx.figures, ctx.rates, errors)
     if ctx.rates:

@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import numpy as np
 from bench.client import JobTiming, session, submit
 from bench.context import Context
 from bench.fixtures import SAMPLE_RATE, decode
+from bench.machine import disk_speed
 from bench.procs import MIB, RssMonitor
 from bench.report import Figure, check, median, spread
 from bench.server import REPO, ServerConfig, free_port
@@ -40,28 +42,46 @@ class Side:
 
 
 async def uploads(ctx: Context) -> None:
-    """Target 5: a big upload to us and to a bare handler, alternating; then bursts of 100 kB clips."""
-    await _big_upload(ctx, 32 * MIB if ctx.quick else GIB, max(ctx.repeats, 3))
+    """Target 5: a big upload to us and to a bare handler, alternating, on each disk given; then
+    bursts of 100 kB clips."""
+    for place in [ctx.work_dir, *ctx.upload_dirs]:
+        await _big_upload(ctx, 32 * MIB if ctx.quick else GIB, max(ctx.repeats, 3), place)
     await _clip_bursts(ctx, count=40 if ctx.quick else 300, parallel=16, repeats=ctx.repeats)
 
 
-async def _big_upload(ctx: Context, size: int, repeats: int) -> None:
+async def _big_upload(ctx: Context, size: int, repeats: int, place: Path) -> None:
     block = _pcm_block(ctx)
     ours, bare = Side(), Side()
-    with _bare_server(ctx.work_dir / "bare") as (port, folder, monitor):
-        for repeat in range(repeats):
-            for ours_turn in (True, False) if repeat % 2 == 0 else (False, True):
-                if ours_turn:
-                    await _ours(ctx, size, block, ours)
-                else:
-                    await _bare(port, folder, monitor, size, block, bare)
-    _report_big(ctx, size, ours, bare)
+    work = Path(tempfile.mkdtemp(prefix="bench-upload-", dir=place))
+    try:
+        disk = await asyncio.to_thread(disk_speed, work)
+        with _bare_server(work / "bare") as (port, folder, monitor):
+            for repeat in range(repeats):
+                for ours_turn in (True, False) if repeat % 2 == 0 else (False, True):
+                    if ours_turn:
+                        await _ours(ctx, size, block, ours, work)
+                    else:
+                        await _bare(port, folder, monitor, size, block, bare)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+    _report_big(ctx, size, ours, bare, f"{_filesystem(place)} at {disk['write_fsync_mb_s']:.0f} MB/s")
 
 
-async def _ours(ctx: Context, size: int, block: bytes, side: Side) -> None:
+def _filesystem(place: Path) -> str:
+    """The mount's type (tmpfs, ext4, ...) and point, from /proc/mounts, to name the disk measured."""
+    best = ("", "disk")
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _dev, point, kind, *_ = line.split()
+            if str(place.resolve()).startswith(point) and len(point) >= len(best[0]):
+                best = (point, kind)
+    return f"{best[1]} {best[0]}".strip()
+
+
+async def _ours(ctx: Context, size: int, block: bytes, side: Side, place: Path) -> None:
     """One upload to POST /transcribe on a fresh server, killed after the 202 so that the worker's
     transcription of this upload never overlaps the next measurement."""
-    srv = ctx.server(ServerConfig(SERVICE_MODEL))
+    srv = ctx.server(ServerConfig(SERVICE_MODEL), place)
     async with srv:
         assert srv.monitor is not None
         srv.monitor.reset()
@@ -119,7 +139,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the bare upload handler did not listen in 30 s")
 
 
-def _report_big(ctx: Context, size: int, ours: Side, bare: Side) -> None:
+def _report_big(ctx: Context, size: int, ours: Side, bare: Side, disk: str) -> None:
     ratios = [b / o for o, b in zip(ours.seconds, bare.seconds, strict=True)]  # speed ours / speed bare
     ratio = median(ratios)
     rate_ours, rate_bare = size / median(ours.seconds) / 1e6, size / median(bare.seconds) / 1e6
@@ -128,11 +148,12 @@ def _report_big(ctx: Context, size: int, ours: Side, bare: Side) -> None:
     ctx.add(
         Figure(
             5,
-            f"{label} upload, request start to answer: our 202 / bare aiohttp handler (speed ratio)",
+            f"{label} upload to {disk} (written with fsync), request start to answer: our 202 / bare "
+            "aiohttp handler (speed ratio)",
             ratio,
             "x",
-            ">= 0.8x",
-            check(ratio, at_least=0.8),
+            ">= 0.85x",
+            check(ratio, at_least=0.85),
             f"per-pair ratio {spread(ratios, 2)}, alternating which goes first; ours "
             f"{rate_ours:.0f} MB/s ({median(ours.seconds):.2f} s), bare {rate_bare:.0f} MB/s "
             f"({median(bare.seconds):.2f} s); same raw-socket client, both fsync file and directory",
@@ -140,7 +161,7 @@ def _report_big(ctx: Context, size: int, ours: Side, bare: Side) -> None:
         ),
         Figure(
             5,
-            f"server RSS growth during the {label} upload (worst repeat)",
+            f"server RSS growth during the {label} upload to {disk} (worst repeat)",
             growth,
             "MiB",
             "< 64 MiB",

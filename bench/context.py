@@ -30,6 +30,7 @@ class Context:
     sweep_repeats: int = 1
     server_env: dict[str, str] = field(default_factory=dict)
     server_toml: str = ""
+    upload_dirs: list[Path] = field(default_factory=list)  # more disks for the big-upload comparison
     figures: list[Figure] = field(default_factory=list)
     rates: list[Throughput] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -37,10 +38,10 @@ class Context:
     def model_path(self, name: str) -> Path:
         return resolve_model(name, self.models_dir, allow_download=False).path
 
-    def server(self, config: ServerConfig) -> Server:
+    def server(self, config: ServerConfig, work_dir: Path | None = None) -> Server:
         """A server with these settings; --server-env applies underneath the config's own values."""
         config = replace(config, env={**self.server_env, **config.env}, toml=self.server_toml + config.toml)
-        return Server(config, self.work_dir, self.models_dir)
+        return Server(config, work_dir or self.work_dir, self.models_dir)
 
     def direct(
         self, model: str, threads: int, mode: str = "plain", workers: int = 1, load: str = "thread"

@@ -34,7 +34,7 @@ def test_bench_quick_run_writes_table_json_and_chart(tmp_path: Path) -> None:
         "bench",
         "--quick",
         "--only",
-        "startup,overhead",
+        "startup,overhead,short",
         "--audio-dir",
         str(audio),
         "--out",
@@ -46,12 +46,19 @@ def test_bench_quick_run_writes_table_json_and_chart(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
     table = (out / "results.md").read_text()
-    assert table.startswith("| # | figure | value | target | met | detail |")
+    header, _, figures = table.partition("\n\n")
+    assert header.startswith("Machine: ") and "cores" in header and "steal time" in header and "MB/s" in header
+    assert figures.startswith("| # | figure | value | target | met | detail |")
     assert table in done.stdout
     body = json.loads((out / "results.json").read_text())
     assert set(body) == {"meta", "figures", "throughput", "errors"}
     assert body["errors"] == {}
-    assert body["meta"]["cases"] == ["startup", "overhead"]
+    assert body["meta"]["cases"] == ["startup", "overhead", "short"]
+    machine = body["meta"]["machine_measured"]
+    assert machine["cores"] >= 1 and machine["cpu"] and machine["disk"]["write_fsync_mb_s"] > 0
+    assert machine["steal_share"] is None or 0 <= machine["steal_share"] < 1
+    short = [f for f in body["figures"] if f["name"].startswith("short jobs")]
+    assert len(short) == 2 and all(len(f["data"]["ratios"]) >= 3 for f in short)
     assert {"total_seconds", "cpu_count", "versions", "case_seconds"} <= set(body["meta"])
     assert {f["target"] for f in body["figures"]} == {1, 6, 7}
     for figure in body["figures"]:
