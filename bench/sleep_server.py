@@ -34,7 +34,9 @@ class SleepEngine:
     def info(self) -> EngineInfo:
         return self._info
 
-    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
+    def transcribe(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, *, wide: bool = False
+    ) -> Transcript:
         segments = []
         for second in range(max(1, round(duration))):
             time.sleep(1.0 / self._speed)

@@ -127,7 +127,9 @@ class FakeEngine:
     def info(self) -> EngineInfo:
         return self._info
 
-    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
+    def transcribe(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, *, wide: bool = False
+    ) -> Transcript:
         self.order.append(duration)
         gate = self.gates.setdefault(duration, threading.Event())
         if self.auto:

@@ -29,7 +29,9 @@ WORDY = "lorem ipsum dolor sit amet " * 400  # 10 KB per segment: the finished r
 class WordyEngine(FakeEngine):
     """The fake engine with long segments, so that recording a transcript must grow the database."""
 
-    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
+    def transcribe(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, *, wide: bool = False
+    ) -> Transcript:
         plain = super().transcribe(path, duration, options, on_segment)
         segments = tuple(Segment(s.start, s.end, f"{s.text} {WORDY}") for s in plain.segments)
         return Transcript(plain.language, plain.language_probability, plain.duration, segments)

@@ -44,7 +44,9 @@ async def openai_error(resp: Any, status: int, code: str | None) -> dict[str, An
 
 
 class BrokenEngine(FakeEngine):
-    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
+    def transcribe(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, *, wide: bool = False
+    ) -> Transcript:
         raise RuntimeError("decoder exploded")
 
 

@@ -57,6 +57,9 @@ class WhisperSettings:
     models: tuple[str, ...] = ()
     model_ttl: float = 300.0
     max_loaded_models: int = 2
+    # A job this short that runs alone decodes on every core, on a second copy of the model (one
+    # replica, all threads); others wait for it. Only with one-thread workers on CPU; 0: off.
+    wide_max_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.models and self.max_loaded_models < 2:

@@ -63,6 +63,7 @@ class RunningJob:
     last_write: float = 0.0
     last_event: float = 0.0
     logged_progress: float = 0.0
+    wide: bool = False  # decoding alone on every core (jobs/width.py)
 
     def check(self) -> None:
         if self.cancel.is_set():
@@ -161,7 +162,7 @@ class JobRunner:
     ) -> Transcript:
         """Runs in a pool thread: the model call and the segment iteration both stay off the loop."""
         run.check()
-        transcript = engine.transcribe(path, run.duration, options, on_segment)
+        transcript = engine.transcribe(path, run.duration, options, on_segment, wide=run.wide)
         run.check()
         known = match(transcript.speaker_voices, enrolled)  # speakers whose voice is enrolled get its name
         if known:

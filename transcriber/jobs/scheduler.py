@@ -22,6 +22,7 @@ from transcriber.jobs.runner import JobRunner, RunnerDeps, RunningJob, cue_layou
 from transcriber.jobs.scheduler_events import SourceEventsMixin
 from transcriber.jobs.scheduler_views import LiveJob, SchedulerSnapshot
 from transcriber.jobs.watchdog import ThreadSlots, finished_in_time, job_timeout
+from transcriber.jobs.width import WidthGate
 from transcriber.metrics import Metrics
 from transcriber.settings import Settings
 from transcriber.speech.engine import Engine
@@ -58,6 +59,7 @@ class Scheduler(SourceEventsMixin):
         self._worker_count = 1
         self._reserved = 0  # admitted uploads not yet in the queue: capacity counts them
         self._engine: Engine | None = None
+        self._width = WidthGate(0, 0.0)
         self.models = ModelPool.configured(settings, lambda: self._engine)
         self.outage = DiskOutage(settings.data_dir, store, settings.limits.min_free_disk_mb)
         self._put_back = PutBack(settings, store, self.outage, (metrics, changes, self._source.added))
@@ -74,6 +76,7 @@ class Scheduler(SourceEventsMixin):
         self._estimator = Estimator.for_device(info.device, self._settings.queue.stall_seconds)
         self._worker_count = info.workers
         self._slots = ThreadSlots(info.workers)
+        self._width = WidthGate(info.wide_threads, self._settings.whisper.wide_max_seconds)
         deps = RunnerDeps(
             self._store,
             self._metrics,
@@ -212,10 +215,11 @@ class Scheduler(SourceEventsMixin):
         timeout = job_timeout(run.duration, self._settings.queue)
         full: BaseException | None = None
         try:
-            task = asyncio.create_task(self._runner.run(job, run, self._slots[index]))
-            finished = await finished_in_time(task, run, timeout)
-            if finished is None:
-                finished = await self._timed_out(job_id, index, timeout)
+            async with self._width.hold(run.duration, lambda: self._source.queued() == 0) as run.wide:
+                task = asyncio.create_task(self._runner.run(job, run, self._slots[index]))
+                finished = await finished_in_time(task, run, timeout)
+                if finished is None:
+                    finished = await self._timed_out(job_id, index, timeout)
         except Exception as exc:
             if not is_disk_full(exc):
                 raise

@@ -20,7 +20,7 @@ from transcriber.settings import Settings, WhisperSettings
 from transcriber.speech import audio, channels, parts
 from transcriber.speech.decoder import Decoder
 from transcriber.speech.models import ModelNotFound, resolve_model, tokenizer_languages
-from transcriber.speech.parallelism import derive_parallelism
+from transcriber.speech.parallelism import derive_parallelism, wide_threads
 from transcriber.speech.priority import lower_this_thread
 from transcriber.speech.profiles import Decoding
 from transcriber.speech.profiles import choose as choose_decoding
@@ -39,6 +39,9 @@ SEQUENTIAL_CHUNK_SECONDS = 600.0
 # Measured on an hour of speech in fast mode (tiny.en): 1200 s chunks took 1.17 GiB above idle; with
 # two parts decoding at once 600 s took 973-1036 MiB and 480 s 901 MiB, in the same time (79 s).
 BATCHED_CHUNK_SECONDS = 480.0
+# The lone-job copy (parallelism.wide_threads) costs its weights again in memory, measured idle:
+# tiny.en +48 MiB, base +107 MiB. Up to small (484 MB) it is kept; medium and larger go without.
+WIDE_MAX_WEIGHTS_BYTES = 600 * 1000 * 1000
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class EngineInfo:
     load_seconds: float
     versions: dict[str, str] = field(default_factory=dict)
     languages: tuple[str, ...] = ()  # the codes the model's tokenizer knows, multilingual or not
+    wide_threads: int = 0  # threads of the copy a lone short job decodes on (0: none)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +71,7 @@ class Engine(Protocol):
     def info(self) -> EngineInfo: ...
 
     def transcribe(
-        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, *, wide: bool = False
     ) -> Transcript: ...
 
 
@@ -83,14 +87,21 @@ def load_engine(settings: Settings, *, allow_download: bool = True) -> FasterWhi
     if device == "auto":
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     workers, threads = derive_parallelism(whisper, device)
-    model = WhisperModel(
-        str(resolved.path),
-        device=device,
-        compute_type=whisper.compute_type,
-        cpu_threads=threads,
-        num_workers=workers,
-        local_files_only=True,
-    )
+    wide = wide_threads(whisper, device, workers=workers, threads=threads)
+    if wide and (resolved.path / "model.bin").stat().st_size > WIDE_MAX_WEIGHTS_BYTES:
+        wide = 0  # a second copy of a large model's weights would cost more memory than it is worth
+
+    def load(threads: int, replicas: int) -> Any:
+        return WhisperModel(
+            str(resolved.path),
+            device=device,
+            compute_type=whisper.compute_type,
+            cpu_threads=threads,
+            num_workers=replicas,
+            local_files_only=True,
+        )
+
+    model = load(threads, workers)
     info = EngineInfo(
         name=resolved.name,
         path=str(resolved.path),
@@ -104,8 +115,9 @@ def load_engine(settings: Settings, *, allow_download: bool = True) -> FasterWhi
         load_seconds=round(time.perf_counter() - started, 3),
         versions={"faster_whisper": version("faster-whisper"), "ctranslate2": ctranslate2.__version__},
         languages=tokenizer_languages(resolved.path),
+        wide_threads=wide,
     )
-    return FasterWhisperEngine(model, info, whisper)
+    return FasterWhisperEngine(model, info, whisper, load(wide, 1) if wide else None)
 
 
 class EngineLoader:
@@ -164,8 +176,9 @@ class EngineLoader:
 class FasterWhisperEngine:
     """A loaded WhisperModel; transcribe() is called from executor threads, one job per thread."""
 
-    def __init__(self, model: Any, info: EngineInfo, whisper: WhisperSettings):
+    def __init__(self, model: Any, info: EngineInfo, whisper: WhisperSettings, wide: Any = None):
         self._model = model
+        self._wide = wide  # one replica on every thread, for a job that runs alone
         self._batched = whisper.fast_mode
         self._info = info
         self._whisper = whisper
@@ -178,6 +191,8 @@ class FasterWhisperEngine:
     def close(self) -> None:
         """Free the weights now (an idle model is unloaded), not whenever the last reference goes."""
         self._model.model.unload_model()
+        if self._wide is not None:
+            self._wide.model.unload_model()
 
     @property
     def _beam_size(self) -> int:
@@ -204,19 +219,23 @@ class FasterWhisperEngine:
             return {**base, "mode": "batched", "batch_size": self._whisper.batch_size, "vad_filter": True}
         return {**base, "mode": "sequential", "vad_filter": self.decoding.vad}
 
-    def transcribe(self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback) -> Transcript:
+    def transcribe(
+        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, *, wide: bool = False
+    ) -> Transcript:
+        """wide: the job runs alone, so it may decode on the one-replica copy with every thread."""
         probs: dict[str, float] = {}  # the detection probability of each language found
+        wide = wide and self._wide is not None
+        decoder = self._decoder(self._wide if wide else self._model)
         if options.channels == "split":
-            segments = self._split_channels(path, duration, options, on_segment, probs)
+            segments = self._split_channels(decoder, path, duration, options, on_segment, probs)
         else:
-            segments = self._decoder().stream(
-                audio.decode(path, audio.decode_cap(duration)), options, on_segment, probs
-            )
+            segments = decoder.stream(audio.decode(path, audio.decode_cap(duration)), options, on_segment, probs)
         language, probability = main_language(segments, options.language, probs)
         provenance: dict[str, Any] = {
             "model": self._info.name,
             "device": self._info.device,
             "compute_type": self._info.compute_type,
+            "cpu_threads": self._info.wide_threads if wide else self._info.cpu_threads,
         }
         names: dict[str, str] = {}
         voices: dict[str, tuple[float, ...]] = {}
@@ -240,15 +259,21 @@ class FasterWhisperEngine:
             speaker_voices=voices,
         )
 
-    def _decoder(self) -> Decoder:
+    def _decoder(self, model: Any) -> Decoder:
         chunk = self._whisper.chunk_seconds or (BATCHED_CHUNK_SECONDS if self._batched else SEQUENTIAL_CHUNK_SECONDS)
         count, batch = parts.shares(self._batched, self._info.device, self._info.workers, self._whisper.batch_size)
         return Decoder(
-            self._model, self._batched, self.decoding, self._info.multilingual, self._beam_size, batch, chunk, count
+            model, self._batched, self.decoding, self._info.multilingual, self._beam_size, batch, chunk, count
         )
 
     def _split_channels(
-        self, path: Path, duration: float, options: JobOptions, on_segment: SegmentCallback, probs: dict[str, float]
+        self,
+        decoder: Decoder,
+        path: Path,
+        duration: float,
+        options: JobOptions,
+        on_segment: SegmentCallback,
+        probs: dict[str, float],
     ) -> list[Segment]:
         """Each channel on its own, merged by time; progress runs over both passes."""
         names = labels(options.speakers)
@@ -262,7 +287,7 @@ class FasterWhisperEngine:
 
             # Our VAD windows keep one channel's turns (apart by the other's) in separate segments.
             own = replace(self.decoding, own_windows=True)
-            decoder = replace(self._decoder(), decoding=own)
+            channel_decoder = replace(decoder, decoding=own)
             blocks = channels.decode_channel(path, index, audio.decode_cap(duration))
-            found.append(decoder.stream(blocks, options, report, probs))
+            found.append(channel_decoder.stream(blocks, options, report, probs))
         return channels.merge(found, names)
