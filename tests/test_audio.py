@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,3 +275,56 @@ def test_quiet_cut_never_cuts_in_the_first_frame() -> None:
     signal[:FRAME] = 0
     cut = audio.quiet_cut(signal, 8000, 8000)
     assert FRAME <= cut < 8000
+
+
+def _pcm_wav(path: Path, seconds: float, rate: int = 48000, channels: int = 2) -> Path:
+    pcm = (np.sin(np.arange(int(seconds * rate) * channels) * 0.01) * 3000).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def _counted(path: Path) -> float:
+    """Seconds by demuxing every packet, the way any other container is measured."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        scale = float(stream.time_base or 0)
+        return float(sum((p.duration or 0) * scale for p in container.demux(stream) if p.size))
+
+
+def test_pcm_wav_is_measured_from_its_bytes_as_exactly_as_by_demuxing(tmp_path: Path) -> None:
+    path = _pcm_wav(tmp_path / "long.wav", 600.0)
+    assert audio.probe(path, max_seconds=14400).duration == pytest.approx(_counted(path), abs=0.01)
+    assert audio.probe(path, max_seconds=14400).duration == pytest.approx(600.0, abs=0.01)
+
+
+def test_pcm_wav_with_a_chunk_after_its_data_counts_only_the_data(tmp_path: Path) -> None:
+    path = _pcm_wav(tmp_path / "tagged.wav", 30.0)
+    tag = b"LIST" + struct.pack("<I", 4 + 4 + 4 + 200_000) + b"INFO" + b"ICMT" + struct.pack("<I", 200_000)
+    with path.open("ab") as fh:
+        fh.write(tag + b"x" * 200_000)  # about 1 s of bytes at 192 kB/s that are not audio
+    riff = path.stat().st_size - 8
+    with path.open("r+b") as fh:
+        fh.seek(4)
+        fh.write(struct.pack("<I", riff))
+    assert audio.probe(path, max_seconds=14400).duration == pytest.approx(30.0, abs=0.01)
+
+
+def test_pcm_wav_whose_header_claims_more_than_it_holds_is_measured_by_its_bytes(tmp_path: Path) -> None:
+    path = _pcm_wav(tmp_path / "truncated.wav", 60.0)
+    with path.open("r+b") as fh:
+        fh.truncate(44 + 48000 * 4 * 20)  # 20 s of the 60 the header claims
+    assert audio.probe(path, max_seconds=14400).duration == pytest.approx(20.0, abs=0.01)
+
+
+def test_pcm_wav_whose_header_claims_less_than_it_holds_is_what_decoding_gives(tmp_path: Path) -> None:
+    path = _pcm_wav(tmp_path / "short-claim.wav", 60.0)
+    with path.open("r+b") as fh:  # the data chunk says 10 s; 60 s of samples follow
+        fh.seek(40)
+        fh.write(struct.pack("<I", 48000 * 4 * 10))
+    measured = audio.probe(path, max_seconds=14400).duration
+    decoded = sum(len(b) for b in audio.decode(path)) / SAMPLE_RATE
+    assert measured == pytest.approx(decoded, abs=0.05)
