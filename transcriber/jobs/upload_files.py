@@ -19,7 +19,11 @@ from blake3 import blake3
 
 from transcriber.outputs.results import fsync_dir
 
-BLOCK = 2 * 1024 * 1024  # bytes handed to the writer thread at once: one hop per block, not per chunk
+# Bytes handed to the writer (and the hasher) at once: one hop per block, not per chunk. Measured,
+# 1 GiB, three alternating runs of 5 pairs: 2 MiB 1.04-1.17x the bare handler on ext4 and
+# 0.92-1.04x on tmpfs, 4 MiB 1.08-1.23x and 1.02-1.07x (the same within the spread) with 10 MiB
+# more resident memory, 1 MiB 0.88x and 0.93x in one run.
+BLOCK = 2 * 1024 * 1024
 DIGEST_PREFIX = "blake3:"
 DEPTH = 4  # blocks in flight at most, so a fast client cannot make the server hold more than this
 
@@ -64,6 +68,7 @@ class Spool:
         self._held: list[bytes] = []
         self._held_bytes = 0
         self._pool: ThreadPoolExecutor | None = None
+        self._hasher: ThreadPoolExecutor | None = None
         self._inflight: deque[asyncio.Future[None]] = deque()
 
     async def open(self) -> None:
@@ -74,7 +79,7 @@ class Spool:
         self._held_bytes += len(chunk)
         if self._held_bytes >= BLOCK:
             self._send()
-            while len(self._inflight) > DEPTH or (self._inflight and self._inflight[0].done()):
+            while len(self._inflight) > 2 * DEPTH or (self._inflight and self._inflight[0].done()):  # 2 per block
                 await self._inflight.popleft()  # raises the thread's error (disk full) here
 
     async def finish(self) -> str:
@@ -86,8 +91,7 @@ class Spool:
             while self._inflight:
                 await self._inflight.popleft()
             await asyncio.wrap_future(self._pool.submit(self._close))
-            self._pool.shutdown(wait=False)
-            self._pool = None
+            self._stop_threads()
         return DIGEST_PREFIX + self._digest.hexdigest()
 
     async def discard(self) -> None:
@@ -97,8 +101,7 @@ class Spool:
             for pending in self._inflight:
                 pending.cancel()  # those not started yet never run
             removed = asyncio.wrap_future(self._pool.submit(self._remove))
-            self._pool.shutdown(wait=False)
-            self._pool = None
+            self._stop_threads()
             await asyncio.gather(*self._inflight, removed, return_exceptions=True)
         else:
             await asyncio.to_thread(self._remove)
@@ -108,15 +111,30 @@ class Spool:
         return blocks
 
     def _send(self) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="upload")  # one thread: blocks in order
-        self._inflight.append(asyncio.wrap_future(self._pool.submit(self._write, self._take())))
+        if self._pool is None or self._hasher is None:
+            # One thread each, so blocks stay in order; hashing beside the writes instead of before
+            # them (measured, 1 GiB to tmpfs on 2 cores: 0.71x the bare handler hashing then writing
+            # in one thread, and 1.19x with no hash at all).
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="upload")
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="upload-hash")
+        blocks = self._take()
+        self._inflight.append(asyncio.wrap_future(self._hasher.submit(self._hash, blocks)))
+        self._inflight.append(asyncio.wrap_future(self._pool.submit(self._write, blocks)))
+
+    def _stop_threads(self) -> None:
+        for pool in (self._pool, self._hasher):
+            if pool is not None:
+                pool.shutdown(wait=False)
+        self._pool = self._hasher = None
+
+    def _hash(self, blocks: list[bytes]) -> None:
+        for block in blocks:
+            self._digest.update(block)
 
     def _write(self, blocks: list[bytes]) -> None:
         assert self._file is not None, "open() first"
         start = self._written
         for block in blocks:
-            self._digest.update(block)
             view = memoryview(block)
             while view:  # a raw file may take part of a block
                 taken = self._file.write(view)
@@ -129,6 +147,7 @@ class Spool:
 
     def _write_all(self, blocks: list[bytes]) -> None:
         try:
+            self._hash(blocks)
             self._write(blocks)
         except BaseException:
             self._remove()
