@@ -24,6 +24,7 @@ KEEPALIVE_SECONDS = 15.0
 COALESCE_SECONDS = 0.1
 RING_SIZE = 2000
 RETRY_MS = 2000
+ENCODE_BATCH = 50  # snapshot events encoded between two turns of the event loop
 SEEN_JOBS = 10_000
 QUEUE_REFRESH = 100  # queued jobs re-rendered when one leaves the queue (their position moved)
 # At most one such refresh per this many seconds: in a burst of short jobs one leaves the queue
@@ -189,6 +190,8 @@ class EventBroker:
         bodies = [await self._render(job_id)] if job_id is not None else await self._snapshot()
         events = []
         for i, body in enumerate(bodies):
+            if i and not i % ENCODE_BATCH:
+                await asyncio.sleep(0)  # other requests between batches: a snapshot is ~500 events
             event_id = self.event_id(seq) if i == len(bodies) - 1 else None
             final = finished(body, self.summaries_enabled)
             events.append(Event(str(body["job_id"]), encode(event_id, "status", body), final, seq))

@@ -20,6 +20,7 @@ import asyncpg
 from transcriber.clock import utcnow
 from transcriber.domain.job import Job, NewJob
 from transcriber.errors import Code, Unavailable
+from transcriber.store import bulk
 from transcriber.store.migrate import MIGRATIONS, migration_files
 from transcriber.store.pg_sql import Raw, pg_args, rowcount
 from transcriber.store.sqlite import Store
@@ -66,7 +67,7 @@ class PgTx(Transaction):
 
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         text, args = pg_args(sql, params)
-        return [dict(r) for r in await self.conn.fetch(text, *args)]
+        return await bulk.each(await self.conn.fetch(text, *args), dict)
 
 
 class PgStore(Store):
@@ -106,7 +107,7 @@ class PgStore(Store):
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         text, args = pg_args(sql, params)
         async with self._connection() as conn:
-            return [dict(r) for r in await conn.fetch(text, *args)]
+            return await bulk.each(await conn.fetch(text, *args), dict)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -18,6 +18,7 @@ import aiosqlite
 
 from transcriber.clock import utcnow
 from transcriber.domain.job import FINISHED, Job, JobStatus, NewJob, Outcome
+from transcriber.store import bulk
 from transcriber.store.types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
 
 # The literal form the partial index jobs_finished (migration 0008) is defined with: a query must
@@ -62,7 +63,7 @@ class Store:
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._lock:
             cur = await self._conn.execute(sql, params)
-            return [dict(r) for r in await cur.fetchall()]
+            return await bulk.each(list(await cur.fetchall()), dict)
 
     async def close(self) -> None:
         await self._conn.close()
@@ -86,7 +87,7 @@ class Store:
             pass
 
     async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
-        return [Job.from_row(r) for r in await self.rows(sql, params)]
+        return await bulk.each(await self.rows(sql, params), Job.from_row)
 
     async def insert_job(self, job: NewJob) -> None:
         """Insert a new queued job; raises DuplicateJob if the id exists."""
