@@ -49,6 +49,7 @@ class Scheduler(SourceEventsMixin):
         queue = settings.queue
         self._source = make_source(store, settings.database, JobQueue(), queue.max_attempts, self, queue.capacity)
         self._running: dict[str, RunningJob] = {}
+        self._cancel_pending: set[str] = set()
         self._estimator = Estimator.for_device("cpu", settings.queue.stall_seconds)
         self._runner: JobRunner | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -168,11 +169,14 @@ class Scheduler(SourceEventsMixin):
             self._changes.job_changed(job_id)
             log.info("job %s: cancelled while queued", job_id, extra={"job_id": job_id})
             return "cancelled"
-        run = self._running.get(job_id)
-        # shared store: the job may run on another server, which sees the mark at its next segment
-        if (run is not None or self._source.owner) and await self._store.request_cancel(job_id):
-            if run is not None:
+        # Shared store: the job may run on another server, which sees the mark at its next segment.
+        # Alone, a running job is this server's, though a worker may have claimed it and not yet
+        # started it: the mark then waits for the worker in _cancel_pending.
+        if await self._store.request_cancel(job_id):
+            if (run := self._running.get(job_id)) is not None:
                 run.cancel.set()
+            elif not self._source.owner:
+                self._cancel_pending.add(job_id)
             log.info("job %s: cancel requested while running", job_id, extra={"job_id": job_id})
             return "cancelling"
         return ""
@@ -208,6 +212,9 @@ class Scheduler(SourceEventsMixin):
             return
         run = RunningJob(job_id, job.duration)
         self._running[job_id] = run
+        if job_id in self._cancel_pending:  # cancelled between its claim and now: it stops at once
+            self._cancel_pending.discard(job_id)
+            run.cancel.set()
         self._changes.job_changed(job_id)
         self._metrics.queue_wait.observe(max(0.0, time.time() - epoch(job.created_at)))
         started = f"attempt {job.attempts}, {run.duration:.1f} s of audio"
