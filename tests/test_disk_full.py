@@ -63,7 +63,7 @@ async def test_full_database_puts_the_job_back_and_everything_runs_once_space_re
         await submit(client, tone_wav(tmp_path / f"{name}.wav", 1), job_id=name)
     store = client.app[keys.STORE]
     pages = (await store.rows("PRAGMA page_count"))[0]["page_count"]
-    await store.write(f"PRAGMA max_page_count = {pages}")  # the writing connection is full from here on
+    await store.rows(f"PRAGMA max_page_count = {pages}")  # the database is full from here on
     for gate in engine.gates.values():
         gate.set()
     engine.auto = True
@@ -72,7 +72,7 @@ async def test_full_database_puts_the_job_back_and_everything_runs_once_space_re
     await wait_status(client, "long", ("queued",))
     await asyncio.sleep(1.5)  # the outage holds: nothing runs, nothing is lost, nothing fails
     assert attempts(data_dir) == {"long": ("queued", 0), "s1": ("queued", 0), "s2": ("queued", 0)}
-    await store.write("PRAGMA max_page_count = 1073741823")  # space is back
+    await store.rows("PRAGMA max_page_count = 1073741823")  # space is back
     for name in ("long", "s1", "s2"):
         assert (await wait_status(client, name, timeout=30))["status"] == "completed"
     assert attempts(data_dir) == {"long": ("completed", 1), "s1": ("completed", 1), "s2": ("completed", 1)}

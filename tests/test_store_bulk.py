@@ -6,7 +6,6 @@ A /events snapshot reads ~600 jobs: converting them on the loop held it 20-30 ms
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -40,14 +39,3 @@ async def test_many_rows_are_converted_in_another_thread(store: Store, monkeypat
     one = await store.get_job("bulk-000")
     assert one is not None and one.job_id == "bulk-000"
     assert threads == [main]  # one row: no thread hop
-
-
-async def test_a_read_does_not_wait_for_a_transaction_in_progress(store: Store) -> None:
-    """Requests read while a commit, a prune batch or the relay's pass holds the writing side."""
-    await store.insert_job(job("seen"))
-    async with store.transaction() as tx:
-        await tx.execute("UPDATE jobs SET progress = 0.5 WHERE job_id = ?", ("seen",))
-        found = await asyncio.wait_for(store.get_job("seen"), 5)  # waited forever behind the lock before
-        assert found is not None and found.progress == 0.0  # what is committed, not the open transaction
-    after = await store.get_job("seen")
-    assert after is not None and after.progress == 0.5

@@ -31,12 +31,7 @@ async def open_store(path: Path, migrations: Path = MIGRATIONS) -> Store:
     store = Store(conn)
     try:
         await migrate(store, migrations)
-        reader = await aiosqlite.connect(path, isolation_level=None)
     except BaseException:
         await conn.close()
         raise
-    reader.row_factory = sqlite3.Row
-    for pragma in ("query_only = ON", "busy_timeout = 5000"):  # it only reads: a write there is a bug
-        await reader.execute(f"PRAGMA {pragma}")
-    store.read_through(reader)
     return store

@@ -41,14 +41,6 @@ class Store:
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
         self._lock = asyncio.Lock()
-        self._reader: aiosqlite.Connection | None = None
-        self._read_lock = asyncio.Lock()
-
-    def read_through(self, reader: aiosqlite.Connection) -> None:
-        """Answer plain reads on a second connection from now on. In WAL mode it sees every
-        committed write and waits for none, so a request's read no longer queues behind a commit's
-        fsync, a prune batch or a big snapshot read on the writing connection (bench/history_scale.py)."""
-        self._reader = reader
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -69,14 +61,11 @@ class Store:
             return await tx.execute(sql, params)
 
     async def rows(self, sql: str, params: Params = ()) -> list[Row]:
-        conn, lock = (self._conn, self._lock) if self._reader is None else (self._reader, self._read_lock)
-        async with lock:
-            cur = await conn.execute(sql, params)
+        async with self._lock:
+            cur = await self._conn.execute(sql, params)
             return await bulk.each(list(await cur.fetchall()), dict)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            await self._reader.close()
         await self._conn.close()
 
     async def ping(self) -> None:
