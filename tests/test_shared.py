@@ -99,6 +99,12 @@ async def test_queue_capacity_is_shared(pg_url: str, make_client: MakeClient, tm
         # job still waiting in the shared queue makes the queue full.
         job_id = (await submit(srv, tone_wav(tmp_path / f"c{i}.wav", 2 + i)))["job_id"]
         await wait_status(a, job_id, ("running",), timeout=30)
+
+        async def none_queued() -> bool:  # each server counts the shared queue at its own tick
+            counts = [(await (await c.get("/health")).json())["queue"]["queued"] for c in (a, b)]
+            return counts == [0, 0]
+
+        await wait_until(none_queued)
     await submit(a, tone_wav(tmp_path / "c2.wav", 4))  # waits in the shared queue
 
     async def b_sees_one_queued() -> bool:
