@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from playwright.async_api import async_playwright, expect
 
 from tests.conftest import MakeClient
 from tests.live_support import pcm
-from tests.support import CLIPS, write_wav
+from tests.support import CLIPS, TEXTS, write_wav
 from tests.test_webpage import ARGS, CHROMIUM, DESKTOP
 from transcriber.speech.engine import FasterWhisperEngine
 
@@ -28,6 +29,10 @@ def microphone_wav(tmp_path: Path) -> Path:
     speech = np.frombuffer(pcm(CLIPS / "hello.wav", 16000), dtype="<i2").astype(np.float32) / 32768
     quiet = np.zeros(16000, dtype=np.float32)
     return write_wav(tmp_path / "mic.wav", np.concatenate([quiet, speech, quiet, quiet, quiet]))
+
+
+def letters(text: str) -> str:
+    return "".join(re.findall(r"[a-z]", text.lower()))
 
 
 async def test_live_button_transcribes_the_microphone(
@@ -56,10 +61,13 @@ async def test_live_button_transcribes_the_microphone(
         await button.click()
         await expect(button).to_have_attribute("aria-pressed", "true")
         await expect(page.locator("#live-state")).to_have_text("Listening…", timeout=20_000)
-        final = page.locator(".live-turn.final").first
-        await expect(final).to_contain_text(re.compile("welcome", re.I), timeout=60_000)
-        text = (await final.text_content() or "").lower()
-        assert {"hello", "welcome", "speech"} <= set(re.findall(r"[a-z]+", text)), text
+        # The sentence's end, then its letters: tiny.en has heard "Hello, and welcome" as "The Low
+        # And Well Come" in a live turn, which is the sentence misheard, not the page failing.
+        final = page.locator(".live-turn.final").filter(has_text=re.compile("speech", re.I)).first
+        await expect(final).to_contain_text(re.compile("test", re.I), timeout=60_000)
+        heard = letters(await final.text_content() or "")
+        said = letters(TEXTS["hello.wav"])
+        assert difflib.SequenceMatcher(None, said, heard).ratio() >= 0.8, (said, heard)
         await button.click()
         await expect(button).to_have_text("Live")
         await expect(page.locator("#live-state")).to_have_text("Stopped.")
