@@ -12,7 +12,7 @@ from bench.direct import DirectLoop
 from bench.fixtures import Fixtures
 from bench.report import Figure, Throughput
 from bench.server import Server, ServerConfig
-from transcriber.settings import WhisperSettings
+from transcriber.setting_sections import WhisperSettings
 from transcriber.speech.models import resolve_model
 from transcriber.speech.parallelism import derive_parallelism
 

@@ -15,7 +15,8 @@ from tests.test_formats import Cue, parse_srt, parse_vtt
 from transcriber.outputs.cues import CueLayout, cues, tokens
 from transcriber.outputs.formats import to_srt, to_txt, to_vtt
 from transcriber.outputs.transcript import Segment, Transcript, Word
-from transcriber.settings import SettingsError, settings_from
+from transcriber.setting_sections import SettingsError
+from transcriber.settings import settings_from
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z ]*: ")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import FakeEngine
-from transcriber.settings import SettingsError, settings_from
+from transcriber.setting_sections import SettingsError
+from transcriber.settings import settings_from
 from transcriber.speech.engine import Engine
 from transcriber.speech.pool import ModelPool, ModelUnavailable
 

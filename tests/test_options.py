@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from transcriber.domain.options import JOB_ID_RE, JobOptions, check_job_id, parse_options
 from transcriber.errors import BadRequest
-from transcriber.settings import WhisperSettings
+from transcriber.setting_sections import WhisperSettings
 from transcriber.speech.models import resolve_model, tokenizer_languages
 from transcriber.speech.parallelism import derive_parallelism
 from transcriber.web.error_mapping import status_of

@@ -19,7 +19,8 @@ from tests.server_process import ServerProcess
 from tests.sse_client import SSEReader
 from tests.support import CLIPS, FakeEngine, form, tone_wav, wait_status
 from transcriber.jobs.owners import key_id_of
-from transcriber.settings import ServerSettings, settings_from
+from transcriber.setting_sections import ServerSettings
+from transcriber.settings import settings_from
 from transcriber.web.exposure import is_loopback, warn_if_exposed
 
 ALICE, BOB, ADMIN = "alice-secret-0123", "bob-secret-4567", "root-secret-89ab"

@@ -9,13 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transcriber.settings import (
-    ENV_OVERRIDES,
-    Settings,
-    SettingsError,
-    load_settings,
-    settings_from,
-)
+from transcriber.setting_sections import SettingsError
+from transcriber.settings import ENV_OVERRIDES, Settings, load_settings, settings_from
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 NOWHERE = Path("/nonexistent-base-dir")

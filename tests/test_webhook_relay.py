@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from tests.webhook_receiver import Receiver
 from transcriber.notify.webhooks import WebhookRelay
-from transcriber.settings import WebhookSettings
+from transcriber.setting_sections import WebhookSettings
 from transcriber.store import webhook_rows
 from transcriber.store.sqlite import Store
 from transcriber.whsec import new_secret

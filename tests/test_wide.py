@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, make_settings, submit, wait_status
 from transcriber.jobs.width import WidthGate
-from transcriber.settings import WhisperSettings
+from transcriber.setting_sections import WhisperSettings
 from transcriber.speech.engine import load_engine
 from transcriber.speech.parallelism import wide_threads
 

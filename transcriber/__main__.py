@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import click
 
 from transcriber.cli.commands import Globals, cli
-from transcriber.settings import SettingsError, load_settings
+from transcriber.setting_sections import SettingsError
+from transcriber.settings import load_settings
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from transcriber.errors import Code, InsufficientStorage, TooManyRequests, Unavailable
 from transcriber.jobs.outage import free_bytes
 from transcriber.jobs.owners import Caller
-from transcriber.settings import LimitsSettings
+from transcriber.setting_sections import LimitsSettings
 from transcriber.store.sqlite import Store
 
 MIB = 1024 * 1024

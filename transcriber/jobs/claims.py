@@ -24,7 +24,7 @@ from transcriber.events.waiters import wake_or_timeout
 from transcriber.jobs.backlog import Backlog
 from transcriber.jobs.queue import JobQueue
 from transcriber.jobs.shared_line import Place, SharedLine
-from transcriber.settings import DatabaseSettings
+from transcriber.setting_sections import DatabaseSettings
 from transcriber.store.pg_listen import DATABASE_ERRORS, PgListener
 from transcriber.store.postgres import CANCEL_CHANNEL, NEW_JOB_CHANNEL, PgStore
 from transcriber.store.sqlite import Store

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from transcriber.settings import LiveSettings
+from transcriber.setting_sections import LiveSettings
 from transcriber.speech.engine import EngineInfo
 from transcriber.speech.live import load_live_model
 

@@ -7,7 +7,7 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from transcriber.settings import ServerSettings
+from transcriber.setting_sections import ServerSettings
 
 # `name:secret` gives a key a readable id; the name never contains the secret's characters.
 _NAMED = re.compile(r"([A-Za-z0-9_.-]{1,64}):(.+)")

@@ -26,7 +26,7 @@ from transcriber.outputs.formats import DEFAULT_LAYOUT
 from transcriber.outputs.results import remove_results, write_results
 from transcriber.outputs.speakers import speaker_seconds
 from transcriber.outputs.transcript import Segment, Transcript
-from transcriber.settings import OutputSettings
+from transcriber.setting_sections import OutputSettings
 from transcriber.speech.engine import Engine, EngineInfo
 from transcriber.speech.pool import ModelPool, ModelUnavailable
 from transcriber.store import voice_rows

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from transcriber.jobs.runner import RunningJob
-from transcriber.settings import QueueSettings
+from transcriber.setting_sections import QueueSettings
 from transcriber.speech.priority import lower_this_thread
 
 POLL_MARGIN = 0.05

@@ -26,7 +26,7 @@ from transcriber.events.waiters import wake_or_timeout
 from transcriber.notify import signing_secret, urlguard
 from transcriber.notify.backoff import PassFailures
 from transcriber.notify.delivery import Attempt, post
-from transcriber.settings import WebhookSettings
+from transcriber.setting_sections import WebhookSettings
 from transcriber.store import webhook_rows
 from transcriber.store.sqlite import Store
 from transcriber.store.types import Row

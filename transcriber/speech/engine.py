@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from transcriber.domain.options import JobOptions
 from transcriber.domain.speakers import labels
 from transcriber.outputs.transcript import Segment, Transcript
-from transcriber.settings import Settings, WhisperSettings
+from transcriber.setting_sections import WhisperSettings
+from transcriber.settings import Settings
 from transcriber.speech import audio, channels, parts
 from transcriber.speech.decoder import Decoder
 from transcriber.speech.models import ModelNotFound, resolve_model, tokenizer_languages

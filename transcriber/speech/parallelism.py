@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from transcriber.settings import WhisperSettings
+from transcriber.setting_sections import WhisperSettings
 
 
 def derive_parallelism(whisper: WhisperSettings, device: str, cores: int | None = None) -> tuple[int, int]:

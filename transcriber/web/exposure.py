@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-from transcriber.settings import ServerSettings
+from transcriber.setting_sections import ServerSettings
 
 log = logging.getLogger(__name__)
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})

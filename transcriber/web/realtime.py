@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from transcriber.jobs.live_lane import LiveLane, SessionRefused
 from transcriber.jobs.live_save import LiveRecorder, SaveDeps
 from transcriber.jobs.live_session import Limits, LiveSession, Overloaded, SessionConfig
-from transcriber.settings import LiveSettings
+from transcriber.setting_sections import LiveSettings
 from transcriber.speech.live import LiveDecoder
 from transcriber.web import keys
 from transcriber.web.middlewares import caller_of
