@@ -12,10 +12,12 @@ from collections.abc import Sequence
 import click
 
 from transcriber.cli.commands import Globals, cli
+from transcriber.cli.model_commands import models
 from transcriber.setting_sections import SettingsError
 from transcriber.settings import load_settings
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
+cli.add_command(models)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
