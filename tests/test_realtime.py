@@ -181,3 +181,22 @@ async def test_keys_by_header_subprotocol_or_query(make_client: MakeClient, tiny
     with pytest.raises(aiohttp.WSServerHandshakeError):
         async with client.ws_connect(PATH, protocols=("realtime", "openai-insecure-api-key.wrong")):
             pass
+
+
+async def test_no_partial_text_before_first_partial_seconds_of_a_turn(
+    make_client: MakeClient, tiny_engine: FasterWhisperEngine
+) -> None:
+    # hello.wav is a 3.5 s turn: with the first partial due after 60 s, its text comes at its end only.
+    client = await make_client(tiny_engine, live={"first_partial_seconds": 60.0})
+    async with client.ws_connect(PATH) as ws:
+        assert (await receive(ws))["type"] == "session.created"
+        await ws.send_str(ga_update(24000, language="en"))
+        assert (await receive(ws))["type"] == "session.updated"
+        speaking = asyncio.create_task(speak(ws, pcm(CLIPS / "hello.wav") + silence(1.2), 24000, speed=1.5))
+        events = await until(ws, lambda e: e["type"] == COMPLETED)
+        await speaking
+    kinds = [e["type"] for e in events]
+    assert "error" not in kinds and kinds.count(DELTA) == 1, kinds
+    assert kinds.index("input_audio_buffer.committed") < kinds.index(DELTA), kinds
+    expected, heard = set(words(TEXTS["hello.wav"])), set(words(of_type(events, COMPLETED)[0]["transcript"]))
+    assert len(expected & heard) >= len(expected) * 0.7, heard

@@ -149,6 +149,7 @@ class LiveSettings:
     max_session_seconds: float = 3600.0  # wall-clock length of one session
     max_backlog_seconds: float = 30.0  # audio received but not yet transcribed; past it the client is cut off
     max_turn_seconds: float = 20.0  # a longer turn is committed where it stands and goes on as a new item
+    first_partial_seconds: float = 0.8  # of a turn before its first partial decode (bench/LIVE.md)
     partial_interval: float = 0.5  # seconds of new speech between partial decodes
     workers: int = 1  # model replicas for live decoding, apart from the file workers'
     cpu_threads: int = 0  # per replica; 0: every core (the live lane runs at normal CPU priority)

@@ -18,7 +18,6 @@ from transcriber.speech.live_vad import TurnDetection
 log = logging.getLogger(__name__)
 # Runs one blocking call in the live lane's threads: (function, *args) -> its result.
 RunInLane = Callable[..., Awaitable[Any]]
-MIN_PARTIAL = 1.0  # seconds of a turn before its first partial decode: less is rarely a whole word
 Emit = Callable[[dict[str, Any]], None]  # queues one server event; raises SlowReader when it cannot
 
 
@@ -40,6 +39,7 @@ class Limits:
     max_turn_seconds: float = 20.0
     max_backlog_seconds: float = 30.0
     partial_interval: float = 0.5
+    first_partial_seconds: float = 0.8  # less is rarely a whole word
 
 
 @dataclass(frozen=True)
@@ -137,15 +137,18 @@ class LiveSession:
                 self._closed.pop(0)
                 continue
             turn = self._tracker.open
-            step = self._limits.partial_interval * SAMPLE_RATE
-            heard = len(turn.samples) if turn is not None else 0
-            if turn is not None and heard >= MIN_PARTIAL * SAMPLE_RATE and heard - turn.decoded_length >= step:
+            if turn is not None and self._partial_due(turn):
                 await self._partial(turn)
                 continue
             if self._ending:
                 return
             self._wake.clear()
             await self._wake.wait()
+
+    def _partial_due(self, turn: Turn) -> bool:
+        heard, limits = len(turn.samples), self._limits
+        grown = heard - turn.decoded_length >= limits.partial_interval * SAMPLE_RATE
+        return heard >= limits.first_partial_seconds * SAMPLE_RATE and grown
 
     def end(self) -> None:
         """Stop after the turns already committed are transcribed."""

@@ -124,7 +124,7 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, out: Connectio
     live = lane.settings
     session_id = "sess_" + uuid.uuid4().hex[:24]
     decoder = LiveDecoder(await lane.model(info), None, live.beam_size)
-    limits = Limits(live.max_turn_seconds, live.max_backlog_seconds, live.partial_interval)
+    limits = Limits(live.max_turn_seconds, live.max_backlog_seconds, live.partial_interval, live.first_partial_seconds)
     session = LiveSession(decoder, lane.run, out.emit, limits, SessionConfig())
     out.emit({"type": "session.created", "session": session_object(session_id, session.config)})
     decoding = asyncio.create_task(session.run())
