@@ -25,6 +25,7 @@ import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from bench.client import session, submit, wait_job
+from bench.machine import CpuTimes, describe
 from bench.server import Server, ServerConfig
 from bench.wer import word_error_rate
 from transcriber.cli.live import file_pcm, paced, session_update
@@ -38,6 +39,10 @@ DELTA = "conversation.item.input_audio_transcription.delta"
 COMPLETED = "conversation.item.input_audio_transcription.completed"
 NAN = float("nan")
 TOML = "[live]\nkeep = false\nmax_sessions = 16\nmax_sessions_per_key = 0\n"
+
+
+def live_toml(first_partial: float, interval: float, workers: int) -> str:
+    return TOML + f"first_partial_seconds = {first_partial}\npartial_interval = {interval}\nworkers = {workers}\n"
 
 
 @dataclass
@@ -59,12 +64,14 @@ class Run:
 
 
 def clip() -> tuple[bytes, list[tuple[float, float]]]:
-    """The session's audio (PCM16 at 24 kHz) and its stretches of speech (s), by offline Silero VAD."""
+    """The session's audio (PCM16 at 24 kHz) and its stretches of speech (s), by offline Silero VAD
+    without padding: where the voice starts and stops. (faster-whisper's default pads each span by
+    400 ms, a margin for decoding, which put "speech start" 0.4 s before anyone spoke.)"""
     quiet = bytes(2 * RATE)
     data = b"".join(file_pcm(CLIPS / name, RATE) + quiet for name in TURNS) + bytes(RATE)
     resampler = PcmResampler(RATE)
     samples = np.concatenate([resampler.feed(data), resampler.flush()])
-    spans = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=500))
+    spans = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=500, speech_pad_ms=0))
     return data, [(span["start"] / 16000, span["end"] / 16000) for span in spans]
 
 
@@ -170,7 +177,8 @@ def _shown(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} (max {max(values):.2f})"
 
 
-async def main(models: list[str], sessions: list[int], work: Path) -> None:
+async def main(models: list[str], sessions: list[int], work: Path, toml: str) -> None:
+    started = CpuTimes.now()
     data, spans = clip()
     clip_wav = wav(work / "clip.wav", data, RATE)
     long_data = b"".join(file_pcm(CLIPS / n, 16000) for n in ("speech.ogg", "speech.mp3", "numbers.flac")) * 12
@@ -183,7 +191,7 @@ async def main(models: list[str], sessions: list[int], work: Path) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for model in models:
-        async with Server(ServerConfig(model, toml=TOML), work, work / "models") as srv:
+        async with Server(ServerConfig(model, toml=toml), work, work / "models") as srv:
             file = await file_text(srv, clip_wav)
             await speak(srv.url, data[: RATE * 4])  # loads the live replica: not measured
             for load in ("none", "2 long jobs"):
@@ -192,12 +200,22 @@ async def main(models: list[str], sessions: list[int], work: Path) -> None:
                     runs = await asyncio.gather(*(speak(srv.url, data) for _ in range(count)))
                     print(row(model, load, list(runs), spans, file), flush=True)
                 await cancel(srv, job_ids)
+    print(describe(started, {}).header())
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__)
     parser.add_argument("--models", default="tiny.en,base")
     parser.add_argument("--sessions", default="1,2", help="sessions at once, comma-separated")
+    parser.add_argument("--first-partial", type=float, default=0.8, help="[live] first_partial_seconds")
+    parser.add_argument("--live-workers", type=int, default=1, help="[live] workers: model replicas for sessions")
+    parser.add_argument("--interval", type=float, default=0.5, help="[live] partial_interval")
     args = parser.parse_args()
+    toml = live_toml(args.first_partial, args.interval, args.live_workers)
+    print(
+        f"first partial after {args.first_partial} s of a turn, then every {args.interval} s;"
+        f" live workers {args.live_workers}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
-        asyncio.run(main(args.models.split(","), [int(n) for n in args.sessions.split(",")], Path(tmp)))
+        sessions = [int(n) for n in args.sessions.split(",")]
+        asyncio.run(main(args.models.split(","), sessions, Path(tmp), toml))

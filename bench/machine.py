@@ -81,10 +81,15 @@ class Machine:
     def header(self) -> str:
         steal = "unknown" if self.steal_share is None else f"{self.steal_share:.1%}"
         disk = self.disk
+        written = (
+            f"work disk {disk.get('write_fsync_mb_s', 0):.0f} MB/s written with fsync, "
+            f"{disk.get('read_mb_s', 0):.0f} MB/s read back"
+            if disk
+            else "work disk not measured"
+        )
         return (
             f"Machine: {self.cores} cores ({self.cpu}), {self.memory_gib:.0f} GiB; steal time {steal} of CPU "
-            f"time during the run; work disk {disk.get('write_fsync_mb_s', 0):.0f} MB/s written with fsync, "
-            f"{disk.get('read_mb_s', 0):.0f} MB/s read back; load average at the end "
+            f"time during the run; {written}; load average at the end "
             f"{', '.join(f'{x:.1f}' for x in self.load_average)}.\n"
         )
 
