@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 
-from transcriber.errors import Code, NotFound
+from transcriber.errors import Code, NotFound, Unavailable
 from transcriber.events.broker import QUEUE_REFRESH_SECONDS, EventBroker
 from transcriber.events.listeners import StreamClosed
 
@@ -129,3 +130,25 @@ async def test_a_job_finishing_during_shutdown_renders_nothing() -> None:
     broker.job_changed("late")
     await settle(broker)
     assert jobs.renders == 0
+
+
+async def test_a_database_outage_delays_the_event_and_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """A render that meets an unreachable store (its connections dropped) is tried again shortly;
+    the state still reaches the subscriber, and the outage is a WARNING, not an ERROR traceback."""
+    jobs = Jobs()
+    failures = [Unavailable("The job database is unreachable", code=Code.DATABASE_UNAVAILABLE)] * 2
+
+    async def flaky(job_id: str) -> dict[str, Any]:
+        if failures:
+            raise failures.pop()
+        return await jobs.render(job_id)
+
+    broker = EventBroker(flaky, jobs.snapshot, summaries_enabled=False, coalesce=0.0, retry_seconds=0.02)
+    sub, _ = await broker.open(None, None)
+    jobs.set("a", "completed", 1.0)
+    with caplog.at_level(logging.WARNING):
+        broker.job_changed("a")
+        event = await sub.next(2.0)
+    assert event is not None and b'"status": "completed"' in event.wire
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1, caplog.text

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
-from transcriber.errors import NotFound
+from transcriber.errors import NotFound, Unavailable
 from transcriber.events.listeners import QUEUE_SIZE, Body, Event, Subscription, encode, finished
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ QUEUE_REFRESH = 100  # queued jobs re-rendered when one leaves the queue (their 
 # every few milliseconds, and re-rendering the whole queue each time took a third of the event
 # loop while 300 uploads were being accepted (bench uploads case, py-spy).
 QUEUE_REFRESH_SECONDS = 0.5
+# A render that finds the store unreachable (PostgreSQL connections dropped) is tried again this
+# often, for about a lease's worth of outage; a later change to the job renders it anyway.
+RETRY_SECONDS = 1.0
+RETRIES = 30
 
 
 class EventBroker:
@@ -46,6 +50,7 @@ class EventBroker:
         coalesce: float = COALESCE_SECONDS,
         ring_size: int = RING_SIZE,
         queue_size: int = QUEUE_SIZE,
+        retry_seconds: float = RETRY_SECONDS,
     ):
         self._render = render
         self._snapshot = snapshot
@@ -53,6 +58,8 @@ class EventBroker:
         self.keepalive = keepalive
         self.coalesce = coalesce
         self.queue_size = queue_size
+        self.retry_seconds = retry_seconds
+        self._outage = False  # one WARNING per store outage, not one per render
         # Ids are "<process start ms>-<seq>": an id from another process is recognised as such.
         self.epoch = int(time.time() * 1000)
         self.seq = 0
@@ -87,15 +94,26 @@ class EventBroker:
 
     async def _cycle(self, job_id: str) -> None:
         """One job's renders, one at a time, so its events can never be published out of order."""
+        retries = 0
         try:
             while True:
                 self._dirty.discard(job_id)
+                pause = self.coalesce
                 try:
                     await self._publish(job_id)
+                    self._outage = False
+                except Unavailable as exc:  # the state is still to be sent: render it again shortly
+                    if not self._outage:
+                        log.warning("status events delayed: %s", exc)
+                    self._outage = True
+                    retries += 1
+                    if retries <= RETRIES:
+                        self._dirty.add(job_id)
+                        pause = max(pause, self.retry_seconds)
                 except Exception:  # one failed render must not stop this job's later events
                     log.exception("job %s: could not publish a status event", job_id, extra={"job_id": job_id})
-                await asyncio.sleep(self.coalesce)
-                if job_id not in self._dirty:
+                await asyncio.sleep(pause)
+                if job_id not in self._dirty or self._closed:
                     return
         finally:
             self._busy.discard(job_id)
