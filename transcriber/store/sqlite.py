@@ -2,92 +2,28 @@
 
 This is the embedded SQLite store, and the base of the PostgreSQL one (postgres.py): the SQL here
 keeps to what both dialects share, so the shared store inherits every statement and only swaps
-the connection handling and adds claims and leases."""
+the connection handling (sqlite_connection.py) and adds claims and leases. This module holds one
+job's lifecycle, from insert to delete; statements over many jobs are job_queries.py's."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
-
-import aiosqlite
 
 from transcriber.clock import utcnow
 from transcriber.domain.job import FINISHED, Job, JobStatus, NewJob, Outcome
-from transcriber.store import bulk
-from transcriber.store.types import DuplicateJob, FinishHook, Params, Recovered, Row, Transaction
-
-# The literal form the partial index jobs_finished (migration 0008) is defined with: a query must
-# repeat it for the planner to know the index covers it.
-_FINISHED_SQL = "('completed', 'failed', 'cancelled')"
-CHUNK = 500  # values per IN (...) lookup: well under both databases' parameter limits
+from transcriber.store.job_queries import JobQueries
+from transcriber.store.types import DuplicateJob, FinishHook, Recovered
 
 
-class _RolledBack(Exception):
-    """Ends a transaction that only measured something, so that it is rolled back."""
-
-
-class Store:
+class Store(JobQueries):
     """All reads and writes of jobs.db; one connection, serialised by a lock (one writer)."""
 
     shared = False  # one server per jobs.db; True for a database many servers use at once
     # recover() takes back the running jobs that also match this: here all (no other server runs any)
     STALE = ""
-
-    def __init__(self, conn: aiosqlite.Connection):
-        self._conn = conn
-        self._lock = asyncio.Lock()
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Transaction(self._conn)
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                # A failed COMMIT (a deferred constraint, a full or read-only disk) leaves the
-                # transaction open; without this rollback every later BEGIN would fail.
-                if self._conn.in_transaction:
-                    await self._conn.execute("ROLLBACK")
-                raise
-
-    async def write(self, sql: str, params: Params = ()) -> int:
-        async with self.transaction() as tx:
-            return await tx.execute(sql, params)
-
-    async def rows(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._lock:
-            cur = await self._conn.execute(sql, params)
-            return await bulk.each(list(await cur.fetchall()), dict)
-
-    async def close(self) -> None:
-        await self._conn.close()
-
-    async def ping(self) -> None:
-        await self.rows("SELECT 1")
-
-    def jobs_by(self, index: str, alias: str = "jobs") -> str:
-        """The jobs table, read through this index: SQLite must use it (or fail the statement),
-        whatever its statistics say, so a pass over a big history cannot regress to a scan."""
-        return f"jobs AS {alias} INDEXED BY {index}"
-
-    async def probe_space(self, nbytes: int) -> None:
-        """Raise the database's disk-full error unless nbytes more could be written now; keeps nothing."""
-        try:
-            async with self.transaction() as tx:
-                await tx.execute("CREATE TABLE space_probe (filler TEXT)")
-                await tx.execute("INSERT INTO space_probe VALUES (?)", (os.urandom(nbytes // 2).hex(),))
-                raise _RolledBack
-        except _RolledBack:
-            pass
-
-    async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
-        return await bulk.each(await self.rows(sql, params), Job.from_row)
 
     async def insert_job(self, job: NewJob) -> None:
         """Insert a new queued job; raises DuplicateJob if the id exists."""
@@ -211,24 +147,6 @@ class Store:
             [r["job_id"] for r in requeued], [Job.from_row(r) for r in failed], [Job.from_row(r) for r in cancelled]
         )
 
-    async def known_uploads(self, paths: Sequence[str]) -> set[str]:
-        """Which of these upload paths some job row still holds (the start-up sweep's question),
-        asked in chunks on the jobs_by_upload index, so the store is never held for long."""
-        return await self._known("upload_path", self.jobs_by("jobs_by_upload"), paths)
-
-    async def known_jobs(self, job_ids: Sequence[str]) -> set[str]:
-        """Which of these job ids have a row, in chunks on the primary key."""
-        return await self._known("job_id", "jobs", job_ids)
-
-    async def _known(self, column: str, table: str, values: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start : start + CHUNK]
-            marks = ", ".join("?" for _ in chunk)
-            sql = f"SELECT {column} AS v FROM {table} WHERE {column} IN ({marks})"
-            found.update(r["v"] for r in await self.rows(sql, chunk))
-        return found
-
     async def forget_upload(self, job_id: str) -> None:
         """A finished job's upload file is gone (or going): its row no longer points at it."""
         marks = ", ".join("?" for _ in FINISHED)
@@ -236,81 +154,3 @@ class Store:
             f"UPDATE jobs SET upload_path = NULL WHERE job_id = ? AND upload_path IS NOT NULL AND status IN ({marks})",
             (job_id, *FINISHED),
         )
-
-    async def forget_finished_uploads(self) -> list[str]:
-        """Uploads are not kept: the paths finished rows still hold (their server stopped before
-        the unlink), which no row points at any more once this returns; the caller removes them."""
-        async with self.transaction() as tx:
-            rows = await tx.rows(
-                f"SELECT job_id, upload_path FROM {self.jobs_by('jobs_by_upload')}"
-                f" WHERE upload_path IS NOT NULL AND status IN {_FINISHED_SQL}"
-            )
-            for row in rows:
-                await tx.execute("UPDATE jobs SET upload_path = NULL WHERE job_id = ?", (row["job_id"],))
-        return [r["upload_path"] for r in rows]
-
-    async def queued_page(self, after: tuple[str, str] | None, limit: int) -> list[Row]:
-        """The next queued jobs oldest first after the (created_at, job_id) cursor, on jobs_queued:
-        job_id, created_at and duration, not whole rows."""
-        where, params = "", list[object]([limit])
-        if after is not None:
-            where, params = " AND (created_at, job_id) > (?, ?)", [after[0], after[1], limit]
-        return await self.rows(
-            f"SELECT job_id, created_at, duration FROM {self.jobs_by('jobs_queued')}"
-            f" WHERE status = 'queued'{where} ORDER BY created_at, job_id LIMIT ?",
-            params,
-        )
-
-    async def queue_depth(self) -> tuple[int, float]:
-        """Jobs and audio seconds waiting in the queue (admission, Retry-After, /health)."""
-        rows = await self.rows(
-            "SELECT count(*) AS n, coalesce(sum(duration), 0) AS s FROM jobs WHERE status = 'queued'"
-        )
-        return int(rows[0]["n"]), float(rows[0]["s"])
-
-    async def list_jobs(
-        self, status: str | None, limit: int, before: tuple[str, str] | None, owner: str | None = None
-    ) -> list[Job]:
-        """Newest first; `before` is the (created_at, job_id) cursor of the previous page's last job."""
-        where, params = [], []
-        if owner is not None:
-            where.append("owner = ?")
-            params.append(owner)
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if before:
-            where.append("(created_at, job_id) < (?, ?)")
-            params += list(before)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, job_id DESC LIMIT ?"
-        return await self._jobs(sql, (*params, limit))
-
-    async def delete_finished_before(self, cutoff: str, limit: int) -> list[Row]:
-        """Delete up to limit finished jobs that ended before cutoff, oldest first, in one statement
-        on the jobs_finished index; their job_id and upload_path, for the files to go after."""
-        sql = (
-            f"DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM {self.jobs_by('jobs_finished')}"
-            f" WHERE status IN {_FINISHED_SQL} AND finished_at < ? ORDER BY finished_at LIMIT ?)"
-            " RETURNING job_id, upload_path"
-        )
-        async with self.transaction() as tx:
-            return await tx.rows(sql, (cutoff, limit))
-
-    async def count_queued(self, owner: str) -> int:
-        rows = await self.rows("SELECT count(*) AS n FROM jobs WHERE owner = ? AND status = 'queued'", (owner,))
-        return int(rows[0]["n"])
-
-    async def due_outbox(self, state: str, limit: int, owner: str) -> list[Row]:
-        """Summary outbox rows in state whose next attempt is due, with the transcript to summarize;
-        the shared store claims them for owner (one server: nothing to claim)."""
-        return await self.rows(
-            "SELECT o.job_id, o.attempts, j.text, j.language FROM summary_outbox o"
-            " JOIN jobs j USING (job_id) WHERE o.state = ? AND o.next_attempt_at <= ?"
-            " ORDER BY o.next_attempt_at LIMIT ?",
-            (state, utcnow(), limit),
-        )
-
-    async def count_by_status(self) -> dict[str, int]:
-        rows = await self.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
