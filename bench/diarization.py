@@ -26,7 +26,7 @@ from tests.support import make_settings, write_wav
 from transcriber.domain.options import JobOptions
 from transcriber.outputs.formats import to_json
 from transcriber.speech import audio, voice_encoder
-from transcriber.speech.engine import load_engine
+from transcriber.speech.loader import load_engine
 
 GAP = 0.6
 FRAME = 0.01

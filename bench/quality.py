@@ -19,7 +19,8 @@ from bench.wer import align
 from transcriber.domain.options import JobOptions
 from transcriber.outputs.transcript import Transcript
 from transcriber.settings import settings_from
-from transcriber.speech.engine import FasterWhisperEngine, load_engine
+from transcriber.speech.engine import FasterWhisperEngine
+from transcriber.speech.loader import load_engine
 from transcriber.speech.profiles import Decoding
 from transcriber.speech.profiles import choose as chosen_decoding
 

@@ -17,7 +17,8 @@ from transcriber.domain.options import JobOptions
 from transcriber.logs import configure_logging
 from transcriber.outputs.transcript import Segment, Transcript
 from transcriber.settings import load_settings
-from transcriber.speech.engine import EngineInfo, EngineLoader, SegmentCallback
+from transcriber.speech.engine import EngineInfo, SegmentCallback
+from transcriber.speech.loader import EngineLoader
 from transcriber.web.server import serve
 
 

@@ -20,7 +20,8 @@ from tests.pg_server import PgServer, find_bindir
 from tests.server_process import ServerProcess
 from tests.store_backends import BACKENDS, Peek, pg_peek, sqlite_peek
 from tests.support import Client, FakeEngine, make_settings
-from transcriber.speech.engine import Engine, FasterWhisperEngine, load_engine
+from transcriber.speech.engine import Engine, FasterWhisperEngine
+from transcriber.speech.loader import load_engine
 from transcriber.store.backend import open_store
 from transcriber.store.postgres import open_pg_store
 from transcriber.store.sqlite import Store

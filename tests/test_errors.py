@@ -17,7 +17,8 @@ from aiohttp import ClientResponse
 from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, FakeEngine, form, form_with, make_settings, submit, wait_status
 from transcriber.settings import Settings
-from transcriber.speech.engine import Engine, EngineLoader, FasterWhisperEngine
+from transcriber.speech.engine import Engine, FasterWhisperEngine
+from transcriber.speech.loader import EngineLoader
 from transcriber.web.app import create_app
 
 

@@ -18,7 +18,8 @@ from tests.test_languages import assert_english_then_german
 from transcriber.domain.options import JobOptions
 from transcriber.outputs.transcript import Segment
 from transcriber.speech import audio, parts
-from transcriber.speech.engine import FasterWhisperEngine, load_engine
+from transcriber.speech.engine import FasterWhisperEngine
+from transcriber.speech.loader import load_engine
 
 PASSAGES = ["speech.ogg", "speech.mp3", "hello.wav", "numbers.flac", "speech.ogg", "speech.mp3", "pauses.ogg"] * 2
 

@@ -11,7 +11,8 @@ from bench.wer import align
 from tests.conftest import MakeClient
 from tests.support import CLIPS, TEXTS, Client, make_settings, speech_wav, submit, wait_status
 from transcriber.domain.options import JobOptions
-from transcriber.speech.engine import FasterWhisperEngine, load_engine
+from transcriber.speech.engine import FasterWhisperEngine
+from transcriber.speech.loader import load_engine
 
 # pauses.ogg: speech until about 3.7 s, then silence, hiss, hum and silence until about 26 s.
 GAP = (5.0, 25.0)

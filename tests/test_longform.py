@@ -10,7 +10,7 @@ from bench.wer import word_error_rate
 from tests.support import TEXTS, make_settings, speech_wav
 from transcriber.domain.options import JobOptions
 from transcriber.outputs.transcript import Segment
-from transcriber.speech.engine import load_engine
+from transcriber.speech.loader import load_engine
 
 CLIPS_IN_ORDER = ["speech.ogg", "speech.mp3", "hello.wav", "speech.ogg", "speech.mp3"]
 

@@ -24,7 +24,8 @@ from transcriber.domain.options import JobOptions
 from transcriber.events.waiters import SAFETY_POLL_SECONDS
 from transcriber.outputs.transcript import Transcript
 from transcriber.settings import Settings
-from transcriber.speech.engine import Engine, EngineLoader, SegmentCallback
+from transcriber.speech.engine import Engine, SegmentCallback
+from transcriber.speech.loader import EngineLoader
 from transcriber.web.app import create_app
 
 V1 = "/v1/audio/transcriptions"

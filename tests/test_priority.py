@@ -11,7 +11,8 @@ import pytest
 from tests.support import FakeEngine, make_settings
 from transcriber.jobs.watchdog import ThreadSlots
 from transcriber.settings import Settings
-from transcriber.speech.engine import Engine, EngineLoader
+from transcriber.speech.engine import Engine
+from transcriber.speech.loader import EngineLoader
 from transcriber.speech.priority import TRANSCRIPTION_NICE, lower_this_thread
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice is a POSIX feature")

@@ -10,7 +10,7 @@ from bench.wer import word_error_rate
 from tests.support import CLIPS, TEXTS, Client, form_with, make_settings, submit, wait_status
 from transcriber.domain.options import JobOptions
 from transcriber.outputs.transcript import turns
-from transcriber.speech.engine import load_engine
+from transcriber.speech.loader import load_engine
 
 TURNS = [
     ("Agent", "Hello, this is the support desk. How can I help you?"),

@@ -17,7 +17,7 @@ from tests.conftest import MakeClient
 from tests.support import CLIPS, Client, make_settings, submit, wait_status
 from transcriber.jobs.width import WidthGate
 from transcriber.setting_sections import WhisperSettings
-from transcriber.speech.engine import load_engine
+from transcriber.speech.loader import load_engine
 from transcriber.speech.parallelism import wide_threads
 
 WHISPER = {"model": "tiny.en", "workers": 2, "cpu_threads": 1, "wide_max_seconds": 8.0}

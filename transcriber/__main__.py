@@ -51,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.logging.level, settings.logging.format, secrets=secrets_of(settings.server))
     _limit_malloc_arenas()
-    from transcriber.speech.engine import EngineLoader
+    from transcriber.speech.loader import EngineLoader
     from transcriber.store.datalock import DataDirBusy, DataDirLock
 
     # SQLite: this process owns the data directory; PostgreSQL: servers may share it.

@@ -9,7 +9,8 @@ from typing import Any
 
 from transcriber.jobs.scheduler import Scheduler
 from transcriber.notify.summaries import Summaries
-from transcriber.speech.engine import EngineInfo, EngineLoader
+from transcriber.speech.engine import EngineInfo
+from transcriber.speech.loader import EngineLoader
 from transcriber.store.sqlite import Store
 
 DB_PING_TIMEOUT = 2.0

@@ -24,7 +24,7 @@ from transcriber.notify.urlguard import check_callback_url
 from transcriber.outputs.results import remove_results
 from transcriber.settings import Settings
 from transcriber.speech import audio
-from transcriber.speech.engine import EngineLoader
+from transcriber.speech.loader import EngineLoader
 from transcriber.store.sqlite import Store
 from transcriber.store.types import DuplicateJob
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from transcriber.settings import Settings
-from transcriber.speech.engine import Engine, EngineInfo, load_engine
+from transcriber.speech.engine import Engine, EngineInfo
+from transcriber.speech.loader import load_engine
 from transcriber.speech.priority import lower_this_thread
 
 log = logging.getLogger(__name__)

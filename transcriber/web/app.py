@@ -22,7 +22,8 @@ from transcriber.notify.local_handoff import InProcessHandoff
 from transcriber.notify.summaries import Settler, Summaries, SummaryHandoff
 from transcriber.notify.webhooks import WebhookRelay
 from transcriber.settings import Settings
-from transcriber.speech.engine import Engine, EngineLoader
+from transcriber.speech.engine import Engine
+from transcriber.speech.loader import EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.store.backend import open_job_store
 from transcriber.web import handlers, keys, openapi, page, realtime, speakers, sse, tus, voices, watch

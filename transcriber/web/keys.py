@@ -16,7 +16,7 @@ from transcriber.jobs.service import JobService
 from transcriber.metrics import Metrics
 from transcriber.notify.summaries import Summaries
 from transcriber.settings import Settings
-from transcriber.speech.engine import EngineLoader
+from transcriber.speech.loader import EngineLoader
 from transcriber.store.sqlite import Store
 from transcriber.web.client_address import ClientAddresses
 

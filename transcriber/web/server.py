@@ -13,7 +13,7 @@ import time
 from aiohttp import web
 
 from transcriber.settings import Settings
-from transcriber.speech.engine import EngineLoader
+from transcriber.speech.loader import EngineLoader
 from transcriber.stopping import StopBudget
 from transcriber.web.app import create_app
 from transcriber.web.exposure import protocol_options, quiet_protocol_errors, warn_if_exposed
