@@ -561,7 +561,7 @@ def test_image_builds_and_runs_as_the_service_user() -> None:
             "python",
             tag,
             "-c",
-            "import os; from transcriber.store.sqlite import MIGRATIONS_DIR as m; "
+            "import os; from transcriber.store.migrate import MIGRATIONS as m; "
             "print(os.getuid(), len(list(m.glob('*.sql'))))",
         ],
         capture_output=True,
