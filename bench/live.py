@@ -190,6 +190,7 @@ async def main(models: list[str], sessions: list[int], work: Path, toml: str) ->
         " WER live vs file (%) | WER live vs reference (%) | WER file vs reference (%) |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    memory: list[str] = []
     for model in models:
         async with Server(ServerConfig(model, toml=toml), work, work / "models") as srv:
             file = await file_text(srv, clip_wav)
@@ -200,6 +201,8 @@ async def main(models: list[str], sessions: list[int], work: Path, toml: str) ->
                     runs = await asyncio.gather(*(speak(srv.url, data) for _ in range(count)))
                     print(row(model, load, list(runs), spans, file), flush=True)
                 await cancel(srv, job_ids)
+            memory.append(f"{model}: RSS idle {srv.idle_rss:.0f} MiB, peak {srv.peak_rss:.0f} MiB")
+    print("; ".join(memory))
     print(describe(started, {}).header())
 
 
@@ -208,7 +211,7 @@ if __name__ == "__main__":
     parser.add_argument("--models", default="tiny.en,base")
     parser.add_argument("--sessions", default="1,2", help="sessions at once, comma-separated")
     parser.add_argument("--first-partial", type=float, default=0.8, help="[live] first_partial_seconds")
-    parser.add_argument("--live-workers", type=int, default=1, help="[live] workers: model replicas for sessions")
+    parser.add_argument("--live-workers", type=int, default=2, help="[live] workers: model replicas for sessions")
     parser.add_argument("--interval", type=float, default=0.5, help="[live] partial_interval")
     args = parser.parse_args()
     toml = live_toml(args.first_partial, args.interval, args.live_workers)

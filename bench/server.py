@@ -141,6 +141,12 @@ class Server:
         return int(self.health.get("model", {}).get("cpu_threads", 1))
 
     @property
+    def peak_rss(self) -> float:
+        """MiB: the most the process has held since it started (or the monitor was reset)."""
+        assert self.monitor is not None
+        return self.monitor.peak()
+
+    @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
