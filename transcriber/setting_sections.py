@@ -151,7 +151,7 @@ class LiveSettings:
     max_turn_seconds: float = 20.0  # a longer turn is committed where it stands and goes on as a new item
     first_partial_seconds: float = 0.8  # of a turn before its first partial decode (bench/LIVE.md)
     partial_interval: float = 0.5  # seconds of new speech between partial decodes
-    workers: int = 1  # model replicas for live decoding, apart from the file workers'
+    workers: int = 2  # model replicas for live decoding, apart from the file workers'; two sessions decode at once
     cpu_threads: int = 0  # per replica; 0: every core (the live lane runs at normal CPU priority)
     beam_size: int = 1  # greedy: latency first
     keep: bool = True  # save each finished session as a job (audio, transcript, summary)
