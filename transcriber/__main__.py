@@ -66,6 +66,9 @@ def _serve(args: argparse.Namespace) -> int:
     loader.start()
     from transcriber.web.server import exit_without_stuck_threads, serve
 
+    # The GIL passes every 1 ms instead of 5: a request on the loop waits less behind a thread
+    # converting rows or a worker's Python between decodes.
+    sys.setswitchinterval(0.001)
     code = asyncio.run(serve(settings, loader, host=args.host, port=args.port))
     exit_without_stuck_threads(code)  # returns only when no worker thread is left behind
     return code
