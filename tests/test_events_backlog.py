@@ -17,7 +17,7 @@ from tests.sse_client import Message, SSEReader
 from tests.support import FakeEngine, wait_status
 from transcriber.jobs.service import JobService
 from transcriber.store.backend import open_store
-from transcriber.web.sse import SNAPSHOT_ACTIVE
+from transcriber.web.sse import SNAPSHOT_QUEUED
 
 QUEUED = 3000
 
@@ -57,8 +57,8 @@ async def test_with_thousands_queued_events_answers_before_its_snapshot_and_boun
         snapshot.append(message)
     bodies = [m.body for m in snapshot]
     assert [m.event for m in snapshot] == ["status"] * len(snapshot)
-    # Every active job up to the bound: the running one and the newest SNAPSHOT_ACTIVE queued, oldest first.
-    newest = range(QUEUED - SNAPSHOT_ACTIVE + 1, QUEUED + 1)
+    # Every active job up to the bound: the running one and the newest SNAPSHOT_QUEUED queued, oldest first.
+    newest = range(QUEUED - SNAPSHOT_QUEUED + 1, QUEUED + 1)
     assert [b["job_id"] for b in bodies] == ["hist-q0000001", *(f"hist-q{i:07d}" for i in newest)]
     assert bodies[0]["status"] == "running"
     assert {b["status"] for b in bodies[1:]} == {"queued"}
