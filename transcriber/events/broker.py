@@ -32,7 +32,7 @@ QUEUE_REFRESH = 100  # queued jobs re-rendered when one leaves the queue (their 
 # loop while 300 uploads were being accepted (bench uploads case, py-spy).
 QUEUE_REFRESH_SECONDS = 0.5
 # A render that finds the store unreachable (PostgreSQL connections dropped) is tried again this
-# often, for about a lease's worth of outage; a later change to the job renders it anyway.
+# often, for up to RETRIES times; a later change to the job renders it anyway.
 RETRY_SECONDS = 1.0
 RETRIES = 30
 

@@ -21,8 +21,8 @@ SNAPSHOT_ACTIVE = 500  # running jobs (there are only as many as workers)
 # The newest queued jobs a fresh stream starts with; /jobs?status=queued pages through the rest. With
 # 10,000 queued, rendering 500 of them for each new client was what kept /health's p99 over 20 ms.
 SNAPSHOT_QUEUED = 100
-# Jobs rendered between two turns of the event loop while a snapshot is built: with 10,000 queued a
-# snapshot is ~500 bodies (tens of ms of CPU on a loaded machine); in one go it stalled /health.
+# Jobs rendered between two turns of the event loop while a snapshot is built: a snapshot is up to
+# ~200 bodies (was ~500: tens of ms of CPU on a loaded machine); in one go it stalled /health.
 SNAPSHOT_BATCH = 50
 HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
